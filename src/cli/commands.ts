@@ -1,0 +1,10 @@
+import type { Command } from './io';
+import { demoCommand } from './demo';
+
+/**
+ * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
+ * under src/cli/ and is registered here.
+ */
+export const commands: Record<string, Command> = {
+  demo: demoCommand,
+};

@@ -1,0 +1,122 @@
+import * as fs from 'node:fs';
+
+/** Where a command prints; tests pass their own to capture output without a child process. */
+export interface CliIo {
+  stdout(text: string | Uint8Array): void;
+  stderr(text: string): void;
+  isTTY: boolean;
+}
+
+function writeAll(fd: number, t: string | Uint8Array): void {
+  let bytes = typeof t === 'string' ? Buffer.from(t, 'utf8') : t;
+  while (bytes.length > 0) {
+    try {
+      const n = fs.writeSync(fd, bytes);
+      bytes = bytes.subarray(n);
+    } catch (e) {
+      // A non-blocking pipe that is full: wait for the reader, then go on.
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
+export const nodeIo: CliIo = {
+  stdout: (t) => writeAll(1, t),
+  stderr: (t) => writeAll(2, t),
+  isTTY: Boolean(process.stdout.isTTY),
+};
+
+/** A usage or input problem found by the CLI itself (bad flag, missing file). */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[], io: CliIo): number;
+}
+
+export interface ParsedArgs {
+  positional: string[];
+  flags: Record<string, string | true>;
+}
+
+/**
+ * Small argument parser: `--name value`, `--name=value`, boolean flags listed in `booleans`.
+ * Unknown flags are an error so typos do not pass silently.
+ */
+export function parseArgs(argv: string[], spec: { values?: string[]; booleans?: string[]; repeat?: string[] }): ParsedArgs & { lists: Record<string, string[]> } {
+  const values = new Set(spec.values ?? []);
+  const booleans = new Set(spec.booleans ?? []);
+  const repeat = new Set(spec.repeat ?? []);
+  const positional: string[] = [];
+  const flags: Record<string, string | true> = {};
+  const lists: Record<string, string[]> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-' || !a.startsWith('-')) {
+      positional.push(a);
+      continue;
+    }
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    const eq = a.indexOf('=');
+    const name = (eq >= 0 ? a.slice(0, eq) : a).replace(/^--?/, '');
+    if (booleans.has(name)) {
+      if (eq >= 0) throw new CliError(`option --${name} takes no value`);
+      flags[name] = true;
+    } else if (values.has(name) || repeat.has(name)) {
+      let v: string;
+      if (eq >= 0) v = a.slice(eq + 1);
+      else {
+        if (i + 1 >= argv.length) throw new CliError(`option --${name} needs a value`);
+        v = argv[++i];
+      }
+      if (repeat.has(name)) (lists[name] ??= []).push(v);
+      else flags[name] = v;
+    } else {
+      throw new CliError(`unknown option ${a}`);
+    }
+  }
+  return { positional, flags, lists };
+}
+
+/** Parses 4096, 0x1000, 4K, 4KB, 4M, 4MB, 4MiB. */
+export function parseSize(text: string, what: string): number {
+  const m = /^(0x[0-9a-f]+|\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
+  if (!m) throw new CliError(`${what}: '${text}' is not a size (examples: 4096, 0x1000, 64K, 4MB)`);
+  const base = parseInt(m[1], m[1].toLowerCase().startsWith('0x') ? 16 : 10);
+  const unit = (m[2] ?? '').toLowerCase();
+  const mult = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1;
+  const v = base * mult;
+  if (!Number.isSafeInteger(v)) throw new CliError(`${what}: '${text}' is too large`);
+  return v;
+}
+
+export function readInput(path: string, what = 'input'): Uint8Array {
+  try {
+    return path === '-' ? fs.readFileSync(0) : fs.readFileSync(path);
+  } catch (e) {
+    throw new CliError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export function writeOutput(path: string, data: Uint8Array | string, io: CliIo): void {
+  if (path === '-') {
+    io.stdout(data);
+    return;
+  }
+  try {
+    fs.writeFileSync(path, data);
+  } catch (e) {
+    throw new CliError(`cannot write '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}

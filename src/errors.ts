@@ -1,0 +1,32 @@
+/**
+ * The one error type of otaflash. `code` is stable and meant for programs; `message` says
+ * what went wrong and where (CSV line, byte offset, partition label) and is meant for people.
+ */
+export class OtaflashError extends Error {
+  readonly code: string;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'OtaflashError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Thrown by a fault-injecting device after its simulated power cut, until it is rebooted. */
+export class PowerLossError extends OtaflashError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('POWER_LOSS', message, details);
+    this.name = 'PowerLossError';
+  }
+}
+
+export function isOtaflashError(e: unknown, code?: string): e is OtaflashError {
+  return e instanceof OtaflashError && (code === undefined || e.code === code);
+}
+
+/** `0x1a2b` style, for messages. */
+export function hex(n: number): string {
+  return '0x' + (n >>> 0).toString(16);
+}

@@ -1,0 +1,5 @@
+// The portable core: no Node APIs. Each module re-exported here has one job.
+export * from './errors';
+export * from './flash/types';
+export * from './hash/types';
+export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/portable';
