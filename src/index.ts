@@ -3,3 +3,7 @@ export * from './errors';
 export * from './flash/types';
 export * from './hash/types';
 export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/portable';
+export * from './flash/checks';
+export { RegionFlash } from './flash/region';
+export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';
+export * from './formats/partition-types';

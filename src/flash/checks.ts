@@ -1,0 +1,50 @@
+import { OtaflashError, hex } from '../errors';
+import type { FlashGeometry } from './types';
+
+function isCount(n: number): boolean {
+  return typeof n === 'number' && n >= 0 && n === Math.floor(n) && n <= 0x1fffffffffffff;
+}
+
+/** Bounds check shared by every driver: [offset, offset + length) must lie inside [0, size). */
+export function checkRange(dev: FlashGeometry, op: string, offset: number, length: number): void {
+  if (!isCount(offset) || !isCount(length)) {
+    throw new OtaflashError('FLASH_BAD_ARGUMENT', `${op}: offset ${offset} and length ${length} must be non-negative integers`, { op, offset, length });
+  }
+  if (offset + length > dev.size) {
+    throw new OtaflashError(
+      'FLASH_OUT_OF_RANGE',
+      `${op} of ${length} bytes at ${hex(offset)} ends at ${hex(offset + length)}, past the device end ${hex(dev.size)}`,
+      { op, offset, length, size: dev.size },
+    );
+  }
+}
+
+export function checkWrite(dev: FlashGeometry, offset: number, length: number): void {
+  checkRange(dev, 'write', offset, length);
+  const w = dev.writeSize;
+  if (w > 1 && (offset % w !== 0 || length % w !== 0)) {
+    throw new OtaflashError('FLASH_MISALIGNED', `write of ${length} bytes at ${hex(offset)} is not aligned to the write size ${w}`, { offset, length, writeSize: w });
+  }
+}
+
+export function checkErase(dev: FlashGeometry, offset: number, length: number): void {
+  checkRange(dev, 'erase', offset, length);
+  const e = dev.eraseSize;
+  if (offset % e !== 0 || length % e !== 0) {
+    throw new OtaflashError('FLASH_MISALIGNED', `erase of ${hex(length)} bytes at ${hex(offset)} is not aligned to the sector size ${hex(e)}`, { offset, length, eraseSize: e });
+  }
+}
+
+/** Validates a geometry given to a driver's constructor. */
+export function checkGeometry(g: FlashGeometry): void {
+  const pow2 = (n: number) => isCount(n) && n > 0 && (n & (n - 1)) === 0;
+  if (!pow2(g.eraseSize)) throw new OtaflashError('FLASH_BAD_GEOMETRY', `eraseSize ${g.eraseSize} must be a power of two`);
+  if (!pow2(g.writeSize) || g.writeSize > g.eraseSize) throw new OtaflashError('FLASH_BAD_GEOMETRY', `writeSize ${g.writeSize} must be a power of two no larger than eraseSize`);
+  if (!isCount(g.size) || g.size === 0 || g.size % g.eraseSize !== 0) {
+    throw new OtaflashError('FLASH_BAD_GEOMETRY', `size ${g.size} must be a positive multiple of eraseSize ${g.eraseSize}`);
+  }
+  if (!isCount(g.eraseValue) || g.eraseValue > 255) throw new OtaflashError('FLASH_BAD_GEOMETRY', `eraseValue ${g.eraseValue} must be a byte`);
+  for (const b of g.blockEraseSizes ?? []) {
+    if (!pow2(b) || b % g.eraseSize !== 0) throw new OtaflashError('FLASH_BAD_GEOMETRY', `block erase size ${b} must be a power-of-two multiple of eraseSize`);
+  }
+}
