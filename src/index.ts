@@ -7,3 +7,7 @@ export * from './flash/checks';
 export { RegionFlash } from './flash/region';
 export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';
 export * from './formats/partition-types';
+export * from './formats/partition-table';
+export * from './formats/partition-lookup';
+export { typeName as partitionTypeName, subtypeName as partitionSubtypeName } from './formats/partition-keywords';
+export { utf8Encode, utf8Decode, utf8DecodeLossy } from './formats/utf8';

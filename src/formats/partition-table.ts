@@ -1,0 +1,201 @@
+import { OtaflashError, hex } from '../errors';
+import type { BlockDevice } from '../flash/types';
+import { defaultHashes } from '../hash/portable';
+import type { HashProvider } from '../hash/types';
+import type { Partition, PartitionTable } from './partition-types';
+import { utf8Decode, utf8Encode } from './utf8';
+
+/** Default flash address of the table (CONFIG_PARTITION_TABLE_OFFSET). */
+export const PARTITION_TABLE_OFFSET = 0x8000;
+/** Flash reserved for the table: one sector. */
+export const PARTITION_TABLE_SECTOR_SIZE = 0x1000;
+/** Bytes the tool writes; the rest of the sector is left for a Secure Boot V1 signature. */
+export const PARTITION_TABLE_MAX_LENGTH = 0xc00;
+export const PARTITION_RECORD_SIZE = 32;
+export const PARTITION_LABEL_SIZE = 16;
+
+const MAGIC_0 = 0xaa; // u16 0x50AA, little-endian
+const MAGIC_1 = 0x50;
+const MD5_MAGIC = 0xeb;
+
+export interface DecodePartitionTableOptions {
+  hashes?: HashProvider;
+}
+
+export interface EncodePartitionTableOptions {
+  /**
+   * Append the MD5 record. Default: follow the table (`md5 !== null`), so a decoded table encodes
+   * back to the same bytes. The digest is always recomputed; a stale `table.md5` is never written.
+   */
+  md5?: boolean;
+  hashes?: HashProvider;
+}
+
+function isBlankRecord(bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < PARTITION_RECORD_SIZE; i++) if (bytes[at + i] !== 0xff) return false;
+  return true;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+function putU32(bytes: Uint8Array, at: number, v: number): void {
+  bytes[at] = v & 0xff;
+  bytes[at + 1] = (v >>> 8) & 0xff;
+  bytes[at + 2] = (v >>> 16) & 0xff;
+  bytes[at + 3] = (v >>> 24) & 0xff;
+}
+
+function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  return s;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Decodes one 32-byte record (no magic check: the caller has done it). */
+function decodeRecord(bytes: Uint8Array, at: number, index: number): Partition {
+  const raw = bytes.subarray(at + 12, at + 12 + PARTITION_LABEL_SIZE);
+  let end = 0;
+  while (end < raw.length && raw[end] !== 0) end++;
+  const label = utf8Decode(raw.subarray(0, end));
+  if (label === null) {
+    throw new OtaflashError('PARTITION_BAD_LABEL', `Partition record ${index} (table offset ${hex(at)}): label is not valid UTF-8`, { index, offset: at });
+  }
+  return Object.freeze({
+    label,
+    type: bytes[at + 2],
+    subtype: bytes[at + 3],
+    offset: u32(bytes, at + 4),
+    size: u32(bytes, at + 8),
+    flags: u32(bytes, at + 28),
+  });
+}
+
+/**
+ * Decodes a binary partition table with the rules of gen_esp32part.py's reader: records until a
+ * record of 32 x 0xFF; a record starting EB EB is the MD5 record and must match the MD5 of the
+ * records before it (PARTITION_BAD_MD5). Unknown flag bits are kept in `flags`.
+ */
+export function decodePartitionTable(bytes: Uint8Array, opts: DecodePartitionTableOptions = {}): PartitionTable {
+  if (bytes.length % PARTITION_RECORD_SIZE !== 0) {
+    throw new OtaflashError('PARTITION_BAD_LENGTH', `Partition table length must be a multiple of 32 bytes (got ${bytes.length})`, { length: bytes.length });
+  }
+  const hashes = opts.hashes || defaultHashes();
+  const partitions: Partition[] = [];
+  let md5: Uint8Array | null = null;
+  for (let at = 0; at < bytes.length; at += PARTITION_RECORD_SIZE) {
+    const index = at / PARTITION_RECORD_SIZE;
+    if (isBlankRecord(bytes, at)) return { partitions: Object.freeze(partitions), md5 };
+    if (bytes[at] === MD5_MAGIC && bytes[at + 1] === MD5_MAGIC) {
+      // Like the tool: the digest covers every partition record so far, earlier MD5 records excluded.
+      const digest = hashes.md5();
+      for (let r = 0; r < at; r += PARTITION_RECORD_SIZE) {
+        if (!(bytes[r] === MD5_MAGIC && bytes[r + 1] === MD5_MAGIC)) digest.update(bytes.subarray(r, r + PARTITION_RECORD_SIZE));
+      }
+      const computed = digest.digest();
+      const stored = bytes.slice(at + 16, at + 32);
+      if (!sameBytes(computed, stored)) {
+        throw new OtaflashError(
+          'PARTITION_BAD_MD5',
+          `MD5 checksums don't match! (computed: 0x${toHex(computed)}, parsed: 0x${toHex(stored)}) in the MD5 record at table offset ${hex(at)}`,
+          { index, offset: at },
+        );
+      }
+      md5 = stored;
+      continue;
+    }
+    if (bytes[at] !== MAGIC_0 || bytes[at + 1] !== MAGIC_1) {
+      throw new OtaflashError(
+        'PARTITION_BAD_MAGIC',
+        `Invalid magic bytes (${hex(bytes[at] | (bytes[at + 1] << 8))}) for partition definition: record ${index} at table offset ${hex(at)}`,
+        { index, offset: at },
+      );
+    }
+    partitions.push(decodeRecord(bytes, at, index));
+  }
+  throw new OtaflashError('PARTITION_NO_END_MARKER', `Partition table is missing an end-of-table marker (no 32 x 0xFF record in ${bytes.length} bytes)`, {
+    length: bytes.length,
+  });
+}
+
+function checkField(p: Partition, index: number, name: string, v: number, max: number): void {
+  if (!(typeof v === 'number' && v % 1 === 0 && v >= 0 && v <= max)) {
+    throw new OtaflashError('PARTITION_BAD_VALUE', `Partition ${p.label} (record ${index}): ${name} ${v} is out of range 0..${hex(max)}`, { index, label: p.label, field: name });
+  }
+}
+
+/** Writes the 32-byte record of `p` at `at`. The label is cut to 16 bytes, as the tool does. */
+export function encodePartitionRecord(p: Partition, into: Uint8Array, at: number, index = 0): void {
+  checkField(p, index, 'type', p.type, 0xff);
+  checkField(p, index, 'subtype', p.subtype, 0xff);
+  checkField(p, index, 'offset', p.offset, 0xffffffff);
+  checkField(p, index, 'size', p.size, 0xffffffff);
+  checkField(p, index, 'flags', p.flags, 0xffffffff);
+  into[at] = MAGIC_0;
+  into[at + 1] = MAGIC_1;
+  into[at + 2] = p.type;
+  into[at + 3] = p.subtype;
+  putU32(into, at + 4, p.offset);
+  putU32(into, at + 8, p.size);
+  const label = utf8Encode(p.label);
+  for (let i = 0; i < PARTITION_LABEL_SIZE; i++) into[at + 12 + i] = i < label.length ? label[i] : 0;
+  putU32(into, at + 28, p.flags);
+}
+
+/**
+ * Encodes a table exactly as gen_esp32part.py does: records, the MD5 record (unless disabled),
+ * 0xFF fill up to 0xC00 bytes. PARTITION_TABLE_TOO_LARGE when the records (plus MD5) reach 0xC00,
+ * so at most 94 partitions with MD5 and 95 without.
+ */
+export function encodePartitionTable(table: PartitionTable, opts: EncodePartitionTableOptions = {}): Uint8Array {
+  const withMd5 = opts.md5 !== undefined ? opts.md5 : table.md5 !== null;
+  const n = table.partitions.length;
+  const used = (n + (withMd5 ? 1 : 0)) * PARTITION_RECORD_SIZE;
+  if (used >= PARTITION_TABLE_MAX_LENGTH) {
+    throw new OtaflashError('PARTITION_TABLE_TOO_LARGE', `Binary partition table length (${used}) longer than max (${n} partitions${withMd5 ? ' + MD5 record' : ''}; the limit is ${withMd5 ? 94 : 95} partitions)`, {
+      length: used,
+      partitions: n,
+    });
+  }
+  const out = new Uint8Array(PARTITION_TABLE_MAX_LENGTH);
+  out.fill(0xff);
+  for (let i = 0; i < n; i++) encodePartitionRecord(table.partitions[i], out, i * PARTITION_RECORD_SIZE, i);
+  if (withMd5) {
+    const at = n * PARTITION_RECORD_SIZE;
+    out[at] = MD5_MAGIC;
+    out[at + 1] = MD5_MAGIC; // bytes 2..15 stay 0xFF
+    out.set((opts.hashes || defaultHashes()).md5().update(out.subarray(0, at)).digest(), at + 16);
+  }
+  return out;
+}
+
+/** MD5 digest the MD5 record of these partitions would carry. */
+export function partitionTableMd5(partitions: readonly Partition[], hashes?: HashProvider): Uint8Array {
+  const bytes = new Uint8Array(partitions.length * PARTITION_RECORD_SIZE);
+  for (let i = 0; i < partitions.length; i++) encodePartitionRecord(partitions[i], bytes, i * PARTITION_RECORD_SIZE, i);
+  return (hashes || defaultHashes()).md5().update(bytes).digest();
+}
+
+/** Reads and decodes the 0xC00-byte table area at `offset` of a device (MD5 verified when present). */
+export function readPartitionTable(device: BlockDevice, offset = PARTITION_TABLE_OFFSET, opts: DecodePartitionTableOptions = {}): PartitionTable {
+  if (!(offset >= 0 && offset % 1 === 0 && offset + PARTITION_TABLE_MAX_LENGTH <= device.size)) {
+    throw new OtaflashError('FLASH_OUT_OF_RANGE', `partition table at ${hex(offset)} does not fit in a device of ${hex(device.size)} bytes`, { offset });
+  }
+  const bytes = new Uint8Array(PARTITION_TABLE_MAX_LENGTH);
+  device.read(offset, bytes);
+  try {
+    return decodePartitionTable(bytes, opts);
+  } catch (e) {
+    if (e instanceof OtaflashError) {
+      throw new OtaflashError(e.code, `partition table at flash ${hex(offset)}: ${e.message}`, Object.assign({ tableOffset: offset }, e.details));
+    }
+    throw e;
+  }
+}
