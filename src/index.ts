@@ -11,3 +11,4 @@ export * from './formats/partition-table';
 export * from './formats/partition-lookup';
 export { typeName as partitionTypeName, subtypeName as partitionSubtypeName } from './formats/partition-keywords';
 export { utf8Encode, utf8Decode, utf8DecodeLossy } from './formats/utf8';
+export * from './formats/otadata';
