@@ -9,6 +9,8 @@ export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/
 export * from './formats/partition-types';
 export * from './formats/partition-table';
 export * from './formats/partition-lookup';
+export * from './formats/partition-csv';
+export * from './formats/partition-verify';
 export { typeName as partitionTypeName, subtypeName as partitionSubtypeName } from './formats/partition-keywords';
 export { utf8Encode, utf8Decode, utf8DecodeLossy } from './formats/utf8';
 export * from './formats/otadata';

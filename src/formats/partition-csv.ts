@@ -1,0 +1,335 @@
+import { OtaflashError, hex } from '../errors';
+import type { HashProvider } from '../hash/types';
+import { TYPE_KEYWORDS, type KeywordTable, keywordValue, subtypeKeywords } from './partition-keywords';
+import { PARTITION_RECORD_SIZE, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, partitionTableMd5 } from './partition-table';
+import {
+  PARTITION_FLAG_ENCRYPTED,
+  PARTITION_FLAG_READONLY,
+  PARTITION_TYPE_APP,
+  PARTITION_TYPE_BOOTLOADER,
+  PARTITION_TYPE_PARTITION_TABLE,
+  type Partition,
+  type PartitionTable,
+} from './partition-types';
+import { type SecureBootVersion, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
+import { utf8Decode } from './utf8';
+
+export interface PartitionCsvOptions {
+  /** Flash address of the table (--offset), default 0x8000. Blank offsets start one sector after it. */
+  offset?: number;
+  /** Flash size in bytes (--flash-size); the table must end within it. */
+  flashSize?: number;
+  /** --disable-md5sum: the table gets no MD5 record (md5 = null), so 95 partitions fit instead of 94. */
+  disableMd5?: boolean;
+  /** --primary-bootloader-offset, needed by `bootloader` rows. */
+  primaryBootloaderOffset?: number;
+  /** --recovery-bootloader-offset, needed by `bootloader, recovery` rows. */
+  recoveryBootloaderOffset?: number;
+  /** --secure v1|v2 (v1: app sizes 64 KiB aligned). */
+  secure?: SecureBootVersion | null;
+  /** Variables for `$NAME` / `${NAME}` expansion (the tool uses the environment). Default: none set. */
+  env?: { readonly [name: string]: string | undefined };
+  /** Run the tool's table checks (default true; false is the tool's --no-verify). */
+  verify?: boolean;
+  onWarning?: (message: string) => void;
+  hashes?: HashProvider;
+}
+
+/** A parsed table plus where each partition came from. */
+export interface ParsedPartitionCsv extends PartitionTable {
+  /** CSV line (1-based, every physical line counted) of each partition. */
+  readonly lines: readonly number[];
+}
+
+/** Raised inside one line; the caller adds the "Error at line N:" prefix like the tool. */
+class LineError {
+  constructor(
+    readonly code: string,
+    readonly message: string,
+  ) {}
+}
+
+// Python's str.isspace() set, which strip() uses (differs from JS trim(): no BOM, adds \x1c-\x1f, \x85).
+const PY_SPACE = '\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
+
+function pyStrip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && PY_SPACE.indexOf(s.charAt(a)) >= 0) a++;
+  while (b > a && PY_SPACE.indexOf(s.charAt(b - 1)) >= 0) b--;
+  return s.slice(a, b);
+}
+
+/** Python str.splitlines(): \n, \r\n, \r and the other Unicode line breaks. */
+function pySplitLines(text: string): string[] {
+  const lines = text.split(/\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+const INT_FORMS = /^[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?[0-9])*|0(?:_?0)*)$/;
+
+/** Python int(text, 0): base prefixes, sign, `_` separators; a decimal with a leading zero is rejected. */
+function pyInt(text: string): number | null {
+  const t = pyStrip(text);
+  if (!INT_FORMS.test(t)) return null;
+  let s = t.replace(/_/g, '');
+  let sign = 1;
+  if (s[0] === '+' || s[0] === '-') {
+    if (s[0] === '-') sign = -1;
+    s = s.slice(1);
+  }
+  const p = s.slice(0, 2).toLowerCase();
+  let v: number;
+  if (p === '0x') v = parseInt(s.slice(2), 16);
+  else if (p === '0o') v = parseInt(s.slice(2), 8);
+  else if (p === '0b') v = parseInt(s.slice(2), 2);
+  else v = parseInt(s, 10);
+  return sign * v;
+}
+
+/**
+ * The tool's parse_int: trailing k/m multiply (any base, repeatable: `0x10k`, `1kk`), then int(x, 0),
+ * then (type/subtype columns only) a case-insensitive keyword.
+ */
+function parseCsvInt(text: string, keywords: KeywordTable): number {
+  let v = text;
+  let scale = 1;
+  for (;;) {
+    const last = v.slice(-1).toLowerCase();
+    if (last === 'k') scale *= 1024;
+    else if (last === 'm') scale *= 1024 * 1024;
+    else break;
+    v = v.slice(0, -1);
+  }
+  const n = pyInt(v);
+  let value: number;
+  if (n !== null) value = n;
+  else if (keywords.length === 0) throw new LineError('PARTITION_BAD_VALUE', `Invalid field value ${v}`);
+  else {
+    const k = keywordValue(keywords, v);
+    if (k === undefined) throw new LineError('PARTITION_UNKNOWN_KEYWORD', `Value '${v}' is not valid. Known keywords: ${keywords.map((e) => e[0]).join(', ')}`);
+    value = k;
+  }
+  const r = value * scale;
+  // Beyond 2^53 doubles stop being exact; the tool would crash packing such values anyway.
+  if (!(Math.abs(r) <= Number.MAX_SAFE_INTEGER)) throw new LineError('PARTITION_BAD_VALUE', `Value ${text} is too large`);
+  return r;
+}
+
+/** os.path.expandvars: `$NAME` / `${NAME}` from env; unknown names stay as written. */
+function expandVars(line: string, env: PartitionCsvOptions['env']): string {
+  if (line.indexOf('$') < 0 || !env) return line;
+  const re = /\$([A-Za-z0-9_]+|\{[^}]*\})/g;
+  let out = '';
+  let from = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line)) !== null) {
+    let name = m[1];
+    if (name[0] === '{') name = name.slice(1, -1);
+    const value = Object.prototype.hasOwnProperty.call(env, name) ? env[name] : undefined;
+    if (value === undefined) continue;
+    out += line.slice(from, m.index) + value;
+    from = m.index + m[0].length;
+  }
+  return out + line.slice(from);
+}
+
+interface Row {
+  name: string;
+  type: number;
+  subtype: number;
+  offset: number | null;
+  size: number;
+  flags: number;
+  line: number;
+}
+
+function isPrimaryRow(r: Row): boolean {
+  return (r.type === PARTITION_TYPE_BOOTLOADER || r.type === PARTITION_TYPE_PARTITION_TABLE) && r.subtype === 0;
+}
+
+/** One CSV line (already stripped, not a comment) into a row, following PartitionDefinition.from_csv. */
+function parseRow(line: string, lineNo: number, tableOffset: number, opts: PartitionCsvOptions): Row {
+  const fields = (line + ',,,,').split(',').map(pyStrip);
+  const name = fields[0];
+  if (fields[1] === '') throw new LineError('PARTITION_EMPTY_FIELD', "Field 'type' can't be left empty.");
+  const type = parseCsvInt(fields[1], TYPE_KEYWORDS);
+  let subtype: number;
+  if (fields[2] === '') {
+    if (type === PARTITION_TYPE_APP) throw new LineError('PARTITION_EMPTY_FIELD', 'App partition cannot have an empty subtype');
+    subtype = 0x06; // data "undefined", for every non-app type
+  } else {
+    subtype = parseCsvInt(fields[2], subtypeKeywords(type));
+  }
+
+  const needPrimary = (): number => {
+    if (opts.primaryBootloaderOffset === undefined) {
+      throw new LineError('PARTITION_NO_BOOTLOADER_OFFSET', 'Primary bootloader offset is not defined. Please use --primary-bootloader-offset');
+    }
+    return opts.primaryBootloaderOffset;
+  };
+  let offset: number | null;
+  if (type === PARTITION_TYPE_BOOTLOADER && subtype === 0x00) offset = needPrimary();
+  else if (type === PARTITION_TYPE_BOOTLOADER && subtype === 0x02) {
+    if (opts.recoveryBootloaderOffset === undefined) {
+      throw new LineError('PARTITION_NO_BOOTLOADER_OFFSET', 'Recovery bootloader offset is not defined. Please use --recovery-bootloader-offset');
+    }
+    offset = opts.recoveryBootloaderOffset;
+  } else if (type === PARTITION_TYPE_PARTITION_TABLE && subtype === 0x00) offset = tableOffset;
+  else offset = fields[3] === '' ? null : parseCsvInt(fields[3], []);
+
+  let size: number;
+  if (type === PARTITION_TYPE_BOOTLOADER) size = tableOffset - needPrimary();
+  else if (type === PARTITION_TYPE_PARTITION_TABLE) size = PARTITION_TABLE_SECTOR_SIZE;
+  else if (fields[4] === '') throw new LineError('PARTITION_EMPTY_FIELD', "Size field can't be empty");
+  else size = parseCsvInt(fields[4], []);
+
+  let flags = 0;
+  const pieces = fields[5].split(':');
+  for (let i = 0; i < pieces.length; i++) {
+    const f = pieces[i];
+    if (f === 'encrypted') flags |= PARTITION_FLAG_ENCRYPTED;
+    else if (f === 'readonly') flags |= PARTITION_FLAG_READONLY;
+    else if (f.length > 0) throw new LineError('PARTITION_UNKNOWN_FLAG', `CSV flag column contains unknown flag '${f}'`);
+  }
+  // The tool accepts these and then crashes packing them; we say so at the line.
+  if (!(type >= 0 && type <= 0xff)) throw new LineError('PARTITION_BAD_VALUE', `Type ${type} is out of range 0..255`);
+  if (!(subtype >= 0 && subtype <= 0xff)) throw new LineError('PARTITION_BAD_VALUE', `SubType ${subtype} is out of range 0..255`);
+  return { name, type, subtype, offset, size, flags, line: lineNo };
+}
+
+/** Bytes to text like the tool: a BOM picks UTF-8-sig / UTF-16 / UTF-32, else UTF-8 (strict). */
+function decodeCsvBytes(bytes: Uint8Array): string {
+  const b = bytes;
+  const bad = (what: string): never => {
+    throw new OtaflashError('PARTITION_BAD_TEXT', `CSV input is not valid ${what}`);
+  };
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) {
+    const s = utf8Decode(b.subarray(3));
+    return s === null ? bad('UTF-8') : s;
+  }
+  // The tool checks UTF-16 LE before UTF-32 LE, so FF FE 00 00 is read as UTF-16.
+  const le16 = b[0] === 0xff && b[1] === 0xfe;
+  const be16 = b[0] === 0xfe && b[1] === 0xff;
+  const be32 = b[0] === 0 && b[1] === 0 && b[2] === 0xfe && b[3] === 0xff;
+  if (le16 || be16) {
+    if (b.length % 2 !== 0) bad('UTF-16');
+    let s = '';
+    for (let i = 2; i < b.length; i += 2) s += String.fromCharCode(le16 ? b[i] | (b[i + 1] << 8) : (b[i] << 8) | b[i + 1]);
+    if (/[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/.test(s)) bad('UTF-16');
+    return s;
+  }
+  if (be32) {
+    if (b.length % 4 !== 0) bad('UTF-32');
+    let s = '';
+    for (let i = 4; i < b.length; i += 4) {
+      const cp = ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+      if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) bad('UTF-32');
+      if (cp >= 0x10000) s += String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+      else s += String.fromCharCode(cp);
+    }
+    return s;
+  }
+  const s = utf8Decode(b);
+  return s === null ? bad('UTF-8') : s;
+}
+
+function checkOptions(opts: PartitionCsvOptions): number {
+  const tableOffset = opts.offset !== undefined ? opts.offset : PARTITION_TABLE_OFFSET;
+  const isAddress = (v: number | undefined): boolean => v === undefined || (typeof v === 'number' && v % 1 === 0 && v >= 0 && v <= 0xffffffff);
+  if (!isAddress(tableOffset) || !isAddress(opts.primaryBootloaderOffset) || !isAddress(opts.recoveryBootloaderOffset)) {
+    throw new OtaflashError('PARTITION_BAD_OPTION', 'Offsets must be whole numbers from 0 to 0xffffffff');
+  }
+  if (opts.primaryBootloaderOffset !== undefined && opts.primaryBootloaderOffset >= tableOffset) {
+    throw new OtaflashError(
+      'PARTITION_BAD_OPTION',
+      `Unsupported configuration. Primary bootloader must be below partition table. Check --primary-bootloader-offset=${hex(opts.primaryBootloaderOffset)} and --offset=${hex(tableOffset)}`,
+    );
+  }
+  if (opts.secure != null && opts.secure !== 'v1' && opts.secure !== 'v2') {
+    throw new OtaflashError('PARTITION_BAD_OPTION', `secure must be 'v1' or 'v2', not '${String(opts.secure)}'`);
+  }
+  return tableOffset;
+}
+
+/**
+ * Parses a partition CSV exactly as gen_esp32part.py does, then (unless `verify: false`) runs the
+ * tool's checks in its order and the 0xC00 length limit. Every rejection is an OtaflashError whose
+ * message carries the tool's text and the CSV line. Names longer than 16 bytes are kept whole here
+ * (the duplicate check sees them whole, as in the tool) and cut when encoded.
+ */
+export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsvOptions = {}): ParsedPartitionCsv {
+  let text = typeof input === 'string' ? input : decodeCsvBytes(input);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const tableOffset = checkOptions(opts);
+  const lines = pySplitLines(text);
+  const rows: Row[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const expanded = expandVars(lines[i], opts.env);
+    const unknown = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(expanded);
+    if (unknown) throw new OtaflashError('PARTITION_UNKNOWN_VARIABLE', `unknown variable '${unknown[1]}' (line ${lineNo})`, { line: lineNo });
+    const line = pyStrip(expanded);
+    if (line.length === 0 || line[0] === '#') continue;
+    try {
+      rows.push(parseRow(line, lineNo, tableOffset, opts));
+    } catch (e) {
+      if (e instanceof LineError) throw new OtaflashError(e.code, `Error at line ${lineNo}: ${e.message}`, { line: lineNo, text: line });
+      throw e;
+    }
+  }
+
+  // Placement: blank offsets continue from the previous row's end, rounded up per type.
+  let cursor = tableOffset + PARTITION_TABLE_SECTOR_SIZE;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (isPrimaryRow(r)) continue;
+    if (r.offset !== null && r.offset < cursor) {
+      const msg =
+        i === 0
+          ? `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${hex(r.offset)}. But partition table occupies the whole sector ${hex(tableOffset)}. Use a free offset ${hex(cursor)} or higher.`
+          : `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${hex(r.offset)}. Previous partition ends ${hex(cursor)}`;
+      throw new OtaflashError('PARTITION_OVERLAP', msg, { line: r.line, label: r.name });
+    }
+    if (r.offset === null) {
+      const align = partitionOffsetAlignment(r.type);
+      if (cursor % align !== 0) cursor += align - (cursor % align);
+      r.offset = cursor;
+    }
+    if (r.size < 0) r.size = -r.size - r.offset;
+    cursor = r.offset + r.size;
+  }
+
+  const partitions: Partition[] = [];
+  for (const r of rows) {
+    const offset = r.offset as number;
+    if (!(offset >= 0 && offset <= 0xffffffff) || !(r.size >= 0 && r.size <= 0xffffffff)) {
+      throw new OtaflashError('PARTITION_BAD_VALUE', `Partition ${r.name} (line ${r.line}): offset ${offset} / size ${r.size} do not fit in 32 bits`, { line: r.line, label: r.name });
+    }
+    partitions.push(Object.freeze({ label: r.name, type: r.type, subtype: r.subtype, offset, size: r.size, flags: r.flags }));
+  }
+  const lineNumbers = rows.map((r) => r.line);
+  const table = { partitions: Object.freeze(partitions), md5: null as Uint8Array | null, lines: Object.freeze(lineNumbers) };
+
+  if (opts.verify !== false) {
+    verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers });
+    const used = (partitions.length + (opts.disableMd5 ? 0 : 1)) * PARTITION_RECORD_SIZE;
+    if (used >= PARTITION_TABLE_MAX_LENGTH) {
+      throw new OtaflashError(
+        'PARTITION_TABLE_TOO_LARGE',
+        `Binary partition table length (${used}) longer than max (${partitions.length} partitions; at most ${opts.disableMd5 ? 95 : 94} fit)`,
+        { length: used },
+      );
+    }
+  }
+  if (!opts.disableMd5) table.md5 = partitionTableMd5(partitions, opts.hashes);
+  return table;
+}
+
+/** The table as CSV text, byte for byte what gen_esp32part.py prints for a binary input. */
+export function formatPartitionCsv(table: PartitionTable): string {
+  const rows = ['# ESP-IDF Partition Table', '# Name, Type, SubType, Offset, Size, Flags'];
+  for (const p of table.partitions) rows.push(formatPartitionRow(p));
+  return rows.join('\n') + '\n';
+}

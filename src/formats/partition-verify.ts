@@ -1,0 +1,215 @@
+import { OtaflashError, hex } from '../errors';
+import { TYPE_KEYWORDS, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, typeName } from './partition-keywords';
+import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from './partition-table';
+import {
+  DATA_SUBTYPE_NVS,
+  DATA_SUBTYPE_OTA,
+  PARTITION_FLAG_ENCRYPTED,
+  PARTITION_FLAG_READONLY,
+  PARTITION_TYPE_APP,
+  PARTITION_TYPE_BOOTLOADER,
+  PARTITION_TYPE_DATA,
+  PARTITION_TYPE_PARTITION_TABLE,
+  type Partition,
+  type PartitionTable,
+} from './partition-types';
+
+const DATA_SUBTYPE_COREDUMP = 0x03;
+const DATA_SUBTYPE_TEE_OTA = 0x90;
+const NVS_RW_MIN_SIZE = 0x3000;
+const OTADATA_SIZE = 0x2000;
+
+export type SecureBootVersion = 'v1' | 'v2';
+
+export interface VerifyPartitionTableOptions {
+  /** Flash address of the table (the tool's --offset), default 0x8000. */
+  offset?: number;
+  /** --secure: v1 makes app sizes 64 KiB aligned. */
+  secure?: SecureBootVersion | null;
+  /** Flash size in bytes (the tool's --flash-size); no check when absent. */
+  flashSize?: number;
+  /** Receives the tool's non-fatal warnings (names that look like other types/subtypes). */
+  onWarning?: (message: string) => void;
+  /**
+   * Where each partition came from, for messages: CSV line numbers (same order as the partitions).
+   * Without it messages name the record index.
+   */
+  lines?: readonly number[];
+}
+
+/** Offset alignment: app 64 KiB, everything else (data, bootloader, partition_table, custom) 4 KiB. */
+export function partitionOffsetAlignment(type: number): number {
+  return type === PARTITION_TYPE_APP ? 0x10000 : 0x1000;
+}
+
+/** Size alignment: only apps have one, 4 KiB (64 KiB with Secure Boot V1). */
+export function partitionSizeAlignment(type: number, secure?: SecureBootVersion | null): number {
+  if (type !== PARTITION_TYPE_APP) return 1;
+  return secure === 'v1' ? 0x10000 : 0x1000;
+}
+
+export function isPrimaryBootloaderOrTable(p: Partition): boolean {
+  return (p.type === PARTITION_TYPE_BOOTLOADER || p.type === PARTITION_TYPE_PARTITION_TABLE) && p.subtype === 0;
+}
+
+/** Size as the tool prints it: `<n>M`, else `<n>K`, else lowercase hex (0 prints `0M`). */
+export function formatPartitionSize(size: number): string {
+  if (size % 0x100000 === 0) return size / 0x100000 + 'M';
+  if (size % 0x400 === 0) return size / 0x400 + 'K';
+  return hex(size);
+}
+
+/** Flags column: `encrypted`, `readonly`, `encrypted:readonly` or empty. */
+export function formatPartitionFlags(flags: number): string {
+  const out: string[] = [];
+  if (flags & PARTITION_FLAG_ENCRYPTED) out.push('encrypted');
+  if (flags & PARTITION_FLAG_READONLY) out.push('readonly');
+  return out.join(':');
+}
+
+/** One partition as a CSV row, exactly as gen_esp32part.py writes it. */
+export function formatPartitionRow(p: Partition): string {
+  return [p.label, typeName(p.type), subtypeName(p.type, p.subtype), hex(p.offset), formatPartitionSize(p.size), formatPartitionFlags(p.flags)].join(',');
+}
+
+function where(opts: VerifyPartitionTableOptions, index: number): string {
+  const line = opts.lines ? opts.lines[index] : undefined;
+  return line !== undefined ? `line ${line}` : `record ${index}`;
+}
+
+function fail(code: string, message: string, details: Record<string, unknown>): never {
+  throw new OtaflashError(code, message, details);
+}
+
+/** The tool's per-partition checks (PartitionDefinition.verify), in its order. */
+function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOptions): void {
+  const at = where(opts, index);
+  const details = { index, label: p.label, line: opts.lines ? opts.lines[index] : undefined };
+  const invalid = (code: string, msg: string): never => fail(code, `Partition ${p.label} invalid: ${msg} (${at})`, details);
+  const offsetAlign = partitionOffsetAlignment(p.type);
+  if (p.offset % offsetAlign !== 0) invalid('PARTITION_MISALIGNED', `Offset ${hex(p.offset)} is not aligned to ${hex(offsetAlign)}`);
+  if (p.type === PARTITION_TYPE_APP) {
+    const sizeAlign = partitionSizeAlignment(p.type, opts.secure);
+    if (p.size % sizeAlign !== 0) invalid('PARTITION_MISALIGNED', `Size ${hex(p.size)} is not aligned to ${hex(sizeAlign)}`);
+  }
+  if (opts.onWarning) {
+    const asType = keywordValue(TYPE_KEYWORDS, p.label);
+    // The tool compares names case-sensitively here.
+    if (asType !== undefined && p.label === p.label.toLowerCase() && asType !== p.type) {
+      opts.onWarning(`WARNING: Partition has name '${p.label}' which is a partition type, but does not match this partition's type (${hex(p.type)}). Mistake in partition table?`);
+    }
+    if (allSubtypeKeywords().indexOf(p.label) >= 0) {
+      const own = subtypeKeywords(p.type);
+      let matches = false;
+      for (let i = 0; i < own.length; i++) if (own[i][0] === p.label && own[i][1] === p.subtype) matches = true;
+      if (!matches) {
+        opts.onWarning(
+          `WARNING: Partition has name '${p.label}' which is a partition subtype, but this partition has non-matching type ${hex(p.type)} and subtype ${hex(p.subtype)}. Mistake in partition table?`,
+        );
+      }
+    }
+  }
+  const readonly = (p.flags & PARTITION_FLAG_READONLY) !== 0;
+  if (p.type === PARTITION_TYPE_DATA && (p.subtype === DATA_SUBTYPE_OTA || p.subtype === DATA_SUBTYPE_COREDUMP) && readonly) {
+    invalid('PARTITION_READONLY_NOT_ALLOWED', `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} is always read-write and cannot be read-only`);
+  }
+  if (p.type === PARTITION_TYPE_DATA && p.subtype === DATA_SUBTYPE_NVS && p.size < NVS_RW_MIN_SIZE && !readonly) {
+    invalid(
+      'PARTITION_NVS_TOO_SMALL',
+      `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} of this size (${hex(p.size)}) must be flagged as 'readonly' (the size of read/write NVS has to be at least ${hex(NVS_RW_MIN_SIZE)})`,
+    );
+  }
+}
+
+function checkSingleOtadata(table: PartitionTable, opts: VerifyPartitionTableOptions, subtype: number, what: string, multiple: string): void {
+  const found: number[] = [];
+  table.partitions.forEach((p, i) => {
+    if (p.type === PARTITION_TYPE_DATA && p.subtype === subtype) found.push(i);
+  });
+  const list = found.map((i) => `${table.partitions[i].label} at ${where(opts, i)}`).join(', ');
+  const rows = found.map((i) => formatPartitionRow(table.partitions[i]));
+  if (found.length > 1) fail('PARTITION_MULTIPLE_OTADATA', `${multiple} (${list})`, { rows });
+  if (found.length === 1 && table.partitions[found[0]].size !== OTADATA_SIZE) {
+    const p = table.partitions[found[0]];
+    fail('PARTITION_OTADATA_SIZE', `${what} partition must have size = 0x2000 (${p.label} at ${where(opts, found[0])} has ${hex(p.size)})`, { rows, label: p.label });
+  }
+}
+
+/** End of the partition with the highest offset: how much flash the table claims. */
+export function partitionTableFlashEnd(table: PartitionTable): number {
+  let last: Partition | undefined;
+  for (const p of table.partitions) if (last === undefined || p.offset > last.offset) last = p;
+  return last === undefined ? 0 : last.offset + last.size;
+}
+
+/**
+ * Runs gen_esp32part.py's table checks in its order: each partition (alignment, read-only and NVS
+ * rules), unique names, overlaps (sorted by offset), a single 0x2000-byte otadata (and TEE otadata),
+ * then the flash size when one is given. Throws an OtaflashError at the first failure.
+ */
+export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitionTableOptions = {}): void {
+  const parts = table.partitions;
+  for (let i = 0; i < parts.length; i++) verifyOne(parts[i], i, opts);
+
+  const seen: { [name: string]: number[] } = {};
+  const dupNames: string[] = [];
+  parts.forEach((p, i) => {
+    const key = '#' + p.label;
+    if (!seen[key]) seen[key] = [];
+    seen[key].push(i);
+    if (seen[key].length === 2) dupNames.push(p.label);
+  });
+  if (dupNames.length > 0) {
+    const rows: string[] = [];
+    const sorted = parts.map((p, i) => i).sort((a, b) => (parts[a].label < parts[b].label ? -1 : parts[a].label > parts[b].label ? 1 : a - b));
+    for (const i of sorted) if (seen['#' + parts[i].label].length > 1) rows.push(formatPartitionRow(parts[i]));
+    const detail = dupNames.map((n) => `'${n}' at ${seen['#' + n].map((i) => where(opts, i)).join(' and ')}`).join('; ');
+    fail('PARTITION_DUPLICATE_NAME', `Partition names must be unique: ${detail}`, { rows, names: dupNames });
+  }
+
+  const tableOffset = opts.offset !== undefined ? opts.offset : PARTITION_TABLE_OFFSET;
+  const firstFree = tableOffset + PARTITION_TABLE_SECTOR_SIZE;
+  const byOffset = parts.map((p, i) => i).sort((a, b) => parts[a].offset - parts[b].offset || a - b);
+  let last = -1;
+  for (const i of byOffset) {
+    const p = parts[i];
+    if (p.offset < firstFree && !isPrimaryBootloaderOrTable(p)) {
+      fail('PARTITION_OVERLAP', `Partition offset ${hex(p.offset)} is below ${hex(firstFree)} (${p.label} at ${where(opts, i)} is inside the partition table sector or below it)`, {
+        index: i,
+        label: p.label,
+      });
+    }
+    if (last >= 0) {
+      const q = parts[last];
+      if (p.offset < q.offset + q.size) {
+        fail('PARTITION_OVERLAP', `Partition at ${hex(p.offset)} overlaps ${hex(q.offset)}-${hex(q.offset + q.size - 1)} (${p.label} at ${where(opts, i)} overlaps ${q.label} at ${where(opts, last)})`, {
+          index: i,
+          label: p.label,
+          other: q.label,
+        });
+      }
+    }
+    last = i;
+  }
+
+  checkSingleOtadata(table, opts, DATA_SUBTYPE_OTA, 'otadata', 'Found multiple otadata partitions. Only one partition can be defined with type="data"(1) and subtype="ota"(0).');
+  checkSingleOtadata(
+    table,
+    opts,
+    DATA_SUBTYPE_TEE_OTA,
+    'TEE otadata',
+    'Found multiple TEE otadata partitions. Only one partition can be defined with type="data"(1) and subtype="tee_ota"(0x90).',
+  );
+
+  if (opts.flashSize !== undefined) {
+    const end = partitionTableFlashEnd(table);
+    if (opts.flashSize < end) {
+      const mb = 1024 * 1024;
+      fail(
+        'PARTITION_FLASH_SIZE',
+        `Partitions tables occupies ${(end / mb).toFixed(1)}MB of flash (${end} bytes) which does not fit in configured flash size ${Math.floor(opts.flashSize / mb)}MB. Change the flash size in menuconfig under the 'Serial Flasher Config' menu.`,
+        { end, flashSize: opts.flashSize },
+      );
+    }
+  }
+}
