@@ -14,6 +14,7 @@ export * from './formats/partition-verify';
 export { typeName as partitionTypeName, subtypeName as partitionSubtypeName } from './formats/partition-keywords';
 export { utf8Encode, utf8Decode, utf8DecodeLossy } from './formats/utf8';
 export * from './formats/otadata';
+export { decideBoot, applyBootWrites, simulateReboot, type BootOptions, type BootDecision, type BootWrite, type BootAttempt } from './ota/bootloader';
 export * from './formats/chips';
 export * from './formats/app-image-types';
 export { decodeImageHeader, encodeImageHeader, flashModeName, flashSizeName, chipRevisionName } from './formats/app-image-header';

@@ -1,0 +1,292 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { applyBootWrites, decideBoot, simulateReboot, type BootOptions } from '../../src/ota/bootloader';
+import { OTA_STATE, decodeOtadata, encodeOtadata, makeOtaEntry, nextBootEntry, otaStateName, readOtadata, writeOtaEntry, type OtaSelectEntry } from '../../src/formats/otadata';
+import { MemoryFlash } from '../../src/flash/memory';
+import { RegionFlash } from '../../src/flash/region';
+import { encodePartitionTable } from '../../src/formats/partition-table';
+import type { Partition, PartitionTable } from '../../src/formats/partition-types';
+import { OtaflashError } from '../../src/errors';
+
+const VECTORS = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
+if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (expected ../shared/vectors next to the repo)`);
+const OTADATA_DIR = VECTORS + 'otadata/';
+const cases = JSON.parse(fs.readFileSync(OTADATA_DIR + 'cases.json', 'utf8'));
+const image = (rel: string) => new Uint8Array(fs.readFileSync(VECTORS + 'app-images/' + rel));
+
+const OTADATA_AT = 0xd000;
+const APP_BASE = 0x10000;
+
+interface Layout { table: PartitionTable; flash: MemoryFlash; otadata: RegionFlash; byLabel: Record<string, Partition> }
+
+/** nvs, otadata, optional factory, then N OTA slots of `slotSize`; the table is also written at 0x8000. */
+function layout(n: number, factory: boolean, slotSize = 0x10000, extra: Partition[] = []): Layout {
+  const parts: Partition[] = [
+    { label: 'nvs', type: 1, subtype: 2, offset: 0x9000, size: 0x4000, flags: 0 },
+    { label: 'otadata', type: 1, subtype: 0, offset: OTADATA_AT, size: 0x2000, flags: 0 },
+  ];
+  let at = APP_BASE;
+  if (factory) { parts.push({ label: 'factory', type: 0, subtype: 0, offset: at, size: slotSize, flags: 0 }); at += slotSize; }
+  for (let i = 0; i < n; i++) { parts.push({ label: `ota_${i}`, type: 0, subtype: 0x10 + i, offset: at, size: slotSize, flags: 0 }); at += slotSize; }
+  for (const p of extra) parts.push(p);
+  const table: PartitionTable = { partitions: parts, md5: null };
+  const flash = new MemoryFlash({ size: Math.max(at, ...extra.map((p) => p.offset + p.size)) });
+  flash.write(0x8000, encodePartitionTable(table));
+  const byLabel: Record<string, Partition> = {};
+  for (const p of parts) byLabel[p.label] = p;
+  return { table, flash, otadata: new RegionFlash(flash, OTADATA_AT, 0x2000, 'otadata'), byLabel };
+}
+
+function putImage(l: Layout, label: string, bytes: Uint8Array): void {
+  const p = l.byLabel[label];
+  l.flash.erase(p.offset, p.size);
+  l.flash.write(p.offset, bytes);
+}
+
+function setEntries(l: Layout, e0: OtaSelectEntry, e1: OtaSelectEntry): void {
+  l.flash.erase(OTADATA_AT, 0x2000);
+  l.flash.write(OTADATA_AT, encodeOtadata([e0, e1]));
+}
+
+const EMPTY = () => decodeOtadata(new Uint8Array(0x2000).fill(0xff))[0];
+
+let rows = 0;
+for (const c of cases.cases) {
+  test(`cases.json ${c.file}: every expected[] row (verifyImages off)`, () => {
+    const bytes = new Uint8Array(fs.readFileSync(OTADATA_DIR + c.file));
+    assert.is(c.expected.length, 12);
+    for (const row of c.expected) {
+      const where = `${c.file} N=${row.ota_app_count} factory=${row.has_factory} rollback=${row.rollback_enabled}`;
+      const l = layout(row.ota_app_count, row.has_factory);
+      l.flash.write(OTADATA_AT, bytes);
+      const opts: BootOptions = { rollback: row.rollback_enabled, verifyImages: false };
+      const d = decideBoot(l.flash, l.table, opts);
+      assert.is(d.label, row.boot, `${where}: boot`);
+      assert.is(d.activeSector, row.active_sector, `${where}: active_sector`);
+      const wantState = row.active_state_after_boot === undefined ? null : row.active_state_after_boot;
+      assert.is(d.activeStateAfterBoot === null ? null : otaStateName(d.activeStateAfterBoot), wantState, `${where}: active_state_after_boot`);
+      assert.equal(
+        d.writes.map((w) => ({ sector: w.sector, ota_seq: w.entry.seq, ota_state: otaStateName(w.entry.state) })),
+        row.otadata_writes.map((w: { sector: number; ota_seq: number; ota_state: string }) => ({ sector: w.sector, ota_seq: w.ota_seq, ota_state: w.ota_state })),
+        `${where}: otadata_writes`,
+      );
+      // decideBoot is pure: the flash is untouched until the writes are applied.
+      assert.ok(Buffer.from(l.flash.bytes.subarray(OTADATA_AT, OTADATA_AT + 0x2000)).equals(Buffer.from(bytes)), `${where}: decideBoot wrote`);
+      applyBootWrites(l.flash, l.table, d);
+      const after = readOtadata(l.otadata);
+      for (const w of d.writes) {
+        assert.is(after[w.sector].seq, w.entry.seq, `${where}: applied seq`);
+        assert.is(after[w.sector].state, w.entry.state, `${where}: applied state`);
+        assert.is(after[w.sector].crc, w.entry.crc, `${where}: applied crc (kept, or fresh for the initial write)`);
+      }
+      // The rewritten state must lead to the same boot next time (ESP-IDF reaches a fixed point within one
+      // reboot unless the app runs): the boot target never changes on its own without rollback.
+      const again = decideBoot(l.flash, l.table, opts);
+      if (!row.rollback_enabled) assert.is(again.label, row.boot, `${where}: second boot`);
+      rows++;
+    }
+  });
+}
+
+test('all 168 expected[] rows were checked', () => {
+  assert.is(rows, cases.cases.reduce((n: number, c: { expected: unknown[] }) => n + c.expected.length, 0));
+  assert.is(rows, 168);
+});
+
+test('rollback scenario: set boot (NEW) -> boot (PENDING_VERIFY) -> no confirm -> boot previous (ABORTED)', () => {
+  const l = layout(2, false);
+  const opts: BootOptions = { rollback: true, verifyImages: false };
+  let d = simulateReboot(l.flash, l.table, opts);
+  assert.is(d.label, 'ota_0');
+  assert.equal(readOtadata(l.otadata)[0].seq, 1);
+  const up = nextBootEntry(readOtadata(l.otadata), 1, 2, { variant: 'idf_v6', rollback: true });
+  writeOtaEntry(l.otadata, up.sector, up.entry);
+  d = simulateReboot(l.flash, l.table, opts);
+  assert.is(d.label, 'ota_1');
+  assert.is(d.activeStateAfterBoot, OTA_STATE.PENDING_VERIFY);
+  d = simulateReboot(l.flash, l.table, opts);
+  assert.is(d.label, 'ota_0', 'rolled back');
+  assert.is(readOtadata(l.otadata)[1].state, OTA_STATE.ABORTED);
+  d = simulateReboot(l.flash, l.table, opts);
+  assert.is(d.label, 'ota_0', 'stays rolled back');
+  assert.is(d.writes.length, 0);
+  // With confirmation (the app rewrites its entry VALID) it stays on the new slot.
+  const up2 = nextBootEntry(readOtadata(l.otadata), 1, 2, { variant: 'idf_v6', rollback: true });
+  writeOtaEntry(l.otadata, up2.sector, up2.entry);
+  assert.is(simulateReboot(l.flash, l.table, opts).label, 'ota_1');
+  const now = readOtadata(l.otadata);
+  writeOtaEntry(l.otadata, up2.sector, { ...now[up2.sector], state: OTA_STATE.VALID });
+  for (let i = 0; i < 3; i++) assert.is(simulateReboot(l.flash, l.table, opts).label, 'ota_1');
+});
+
+test('both entries PENDING_VERIFY: both are aborted, the older one included', () => {
+  const l = layout(3, true);
+  setEntries(l, makeOtaEntry(1, OTA_STATE.PENDING_VERIFY), makeOtaEntry(2, OTA_STATE.PENDING_VERIFY));
+  const d = decideBoot(l.flash, l.table, { rollback: true, verifyImages: false });
+  assert.equal(d.writes.map((w) => [w.sector, w.entry.state]), [[0, OTA_STATE.ABORTED], [1, OTA_STATE.ABORTED]]);
+  assert.is(d.label, 'factory');
+});
+
+test('a PENDING_VERIFY entry with a bad CRC is still aborted, then the blank-like state writes seq 1', () => {
+  const l = layout(2, false);
+  setEntries(l, { ...makeOtaEntry(2, OTA_STATE.PENDING_VERIFY), crc: 0x1234 }, EMPTY());
+  const d = simulateReboot(l.flash, l.table, { rollback: true, verifyImages: false });
+  assert.equal(d.writes.map((w) => [w.sector, w.entry.seq, w.entry.state]), [[0, 2, OTA_STATE.ABORTED], [0, 1, OTA_STATE.VALID]]);
+  assert.is(d.label, 'ota_0');
+  assert.equal(readOtadata(l.otadata)[0], makeOtaEntry(1, OTA_STATE.VALID));
+});
+
+test('both CRCs bad with live seqs: active -1, no factory -> try from ota_0, and no rewrite', () => {
+  const l = layout(2, false);
+  setEntries(l, { ...makeOtaEntry(2, 2), crc: 1 }, { ...makeOtaEntry(3, 2), crc: 1 });
+  const d = decideBoot(l.flash, l.table, { verifyImages: false });
+  assert.is(d.label, 'ota_0');
+  assert.is(d.activeSector, null);
+  assert.is(d.writes.length, 0);
+});
+
+test('no otadata partition: factory, else ota_0; no OTA partitions: factory', () => {
+  const l = layout(2, true);
+  const noOtadata: PartitionTable = { partitions: l.table.partitions.filter((p) => p.label !== 'otadata'), md5: null };
+  assert.is(decideBoot(l.flash, noOtadata, { verifyImages: false }).label, 'factory');
+  const noFactory: PartitionTable = { partitions: noOtadata.partitions.filter((p) => p.label !== 'factory'), md5: null };
+  assert.is(decideBoot(l.flash, noFactory, { verifyImages: false }).label, 'ota_0');
+  const onlyFactory: PartitionTable = { partitions: l.table.partitions.filter((p) => !p.label.startsWith('ota_')), md5: null };
+  setEntries(l, makeOtaEntry(5, 2), EMPTY());
+  assert.is(decideBoot(l.flash, onlyFactory, { verifyImages: false }).label, 'factory');
+});
+
+test('an otadata partition below 0x2000 bytes: nothing boots (the bootloader resets)', () => {
+  const l = layout(2, true);
+  const small: PartitionTable = { partitions: l.table.partitions.map((p) => (p.label === 'otadata' ? { ...p, size: 0x1000 } : p)), md5: null };
+  const d = decideBoot(l.flash, small, { verifyImages: false });
+  assert.is(d.boot, null);
+  assert.match(d.reason, /0x1000/);
+});
+
+test('bootloader N counts every OTA subtype, with gaps: seq 2 with ota_0 + ota_2 maps to the missing ota_1 and falls back', () => {
+  const l = layout(1, false, 0x10000, [{ label: 'ota_2', type: 0, subtype: 0x12, offset: 0x20000, size: 0x10000, flags: 0 }]);
+  setEntries(l, makeOtaEntry(2, OTA_STATE.UNDEFINED), EMPTY());
+  const d = decideBoot(l.flash, l.table, { verifyImages: false });
+  assert.is(d.otaCount, 2);
+  assert.is(d.label, 'ota_0', 'slot 1 missing: down to ota_0');
+  assert.is(d.activeSector, null, 'not booted from the entry');
+});
+
+// ---- real images from ../shared/vectors/app-images ----
+
+const GOOD = 'esp-serial-flasher/hello_world-esp32.bin';
+const GOOD_S3 = 'esp-serial-flasher/hello_world-esp32s3.bin';
+
+test('real images: the selected slot boots when it verifies', () => {
+  const l = layout(2, false, 0x40000);
+  putImage(l, 'ota_0', image(GOOD));
+  putImage(l, 'ota_1', image(GOOD));
+  setEntries(l, makeOtaEntry(1, 2), makeOtaEntry(2, 2));
+  const d = decideBoot(l.flash, l.table, { chip: 0 });
+  assert.is(d.label, 'ota_1');
+  assert.equal(d.tried, [{ label: 'ota_1', ok: true }]);
+});
+
+test('real images: a corrupt selected image falls back to lower slots first, then higher, then test', () => {
+  const corrupt = image('corrupt/blink_esp32s2.hash-byte-flip.bin');
+  const l = layout(4, true, 0x40000, [{ label: 'test', type: 0, subtype: 0x20, offset: 0x150000, size: 0x40000, flags: 0 }]);
+  // ota_2 selected and corrupt; ota_1 blank; ota_0 blank; factory blank; ota_3 good.
+  putImage(l, 'ota_2', corrupt);
+  putImage(l, 'ota_3', image(GOOD_S3));
+  setEntries(l, makeOtaEntry(3, OTA_STATE.VALID), EMPTY());
+  let d = decideBoot(l.flash, l.table, {});
+  assert.equal(d.tried.map((t) => t.label), ['ota_2', 'ota_1', 'ota_0', 'factory', 'ota_3']);
+  assert.is(d.label, 'ota_3');
+  assert.match(d.tried[0].error!, /IMAGE_/);
+  assert.is(d.activeSector, null);
+  // A chip mismatch is a verification failure too: with an ESP32 bootloader ota_3 (S3) is skipped, test boots.
+  putImage(l, 'test', image(GOOD));
+  d = decideBoot(l.flash, l.table, { chip: 0 });
+  assert.equal(d.tried.map((t) => t.label), ['ota_2', 'ota_1', 'ota_0', 'factory', 'ota_3', 'test']);
+  assert.is(d.label, 'test');
+  assert.is(d.slot, null);
+  // Nothing bootable at all.
+  l.flash.erase(l.byLabel.test.offset, l.byLabel.test.size);
+  d = decideBoot(l.flash, l.table, { chip: 0 });
+  assert.is(d.boot, null);
+});
+
+test('real images: blank otadata, no factory, ota_0 corrupt -> ota_1 boots and the initial write says seq 2', () => {
+  const l = layout(2, false, 0x40000);
+  putImage(l, 'ota_0', image('corrupt/blink_esp32s2.segment-byte-flip.bin'));
+  putImage(l, 'ota_1', image(GOOD));
+  const d = simulateReboot(l.flash, l.table, {});
+  assert.is(d.label, 'ota_1');
+  assert.equal(d.writes.map((w) => [w.sector, w.entry.seq, w.entry.state]), [[0, 2, OTA_STATE.VALID]]);
+  assert.is(simulateReboot(l.flash, l.table, {}).activeSector, 0);
+});
+
+test('checkImage replaces the verifier', () => {
+  const l = layout(2, false);
+  setEntries(l, makeOtaEntry(2, 2), EMPTY());
+  const d = decideBoot(l.flash, l.table, { checkImage: (_r, p) => (p.label === 'ota_1' ? 'refused by test' : null) });
+  assert.is(d.label, 'ota_0');
+  assert.equal(d.tried[0], { label: 'ota_1', ok: false, error: 'refused by test' });
+});
+
+// ---- anti-rollback ----
+
+/** Writes only an app description (magic + secure_version) at image offset 0x20; enough for the eFuse check. */
+function putSecureVersion(l: Layout, label: string, version: number): void {
+  const p = l.byLabel[label];
+  const b = new Uint8Array(0x28).fill(0xff);
+  new DataView(b.buffer).setUint32(0x20, 0xabcd5432, true);
+  new DataView(b.buffer).setUint32(0x24, version, true);
+  l.flash.erase(p.offset, p.size);
+  l.flash.write(p.offset, b);
+}
+
+test('anti-rollback: an entry whose app has secure_version below the eFuse does not count', () => {
+  const l = layout(2, false);
+  putSecureVersion(l, 'ota_0', 3);
+  putSecureVersion(l, 'ota_1', 1);
+  setEntries(l, makeOtaEntry(1, OTA_STATE.VALID), makeOtaEntry(2, OTA_STATE.VALID));
+  const base: BootOptions = { antiRollback: true, verifyImages: false };
+  let d = decideBoot(l.flash, l.table, { ...base, efuseSecureVersion: 2 });
+  assert.is(d.label, 'ota_0');
+  assert.is(d.activeSector, 0);
+  assert.is(d.efuseSecureVersionAfter, 3, 'booting a VALID entry raises the eFuse');
+  d = decideBoot(l.flash, l.table, { ...base, efuseSecureVersion: 1 });
+  assert.is(d.label, 'ota_1');
+  assert.is(d.efuseSecureVersionAfter, 1);
+  d = decideBoot(l.flash, l.table, { ...base, efuseSecureVersion: 0 });
+  assert.is(d.efuseSecureVersionAfter, 1, 'raised to the booted app, not the highest one');
+  // Without anti-rollback the eFuse is not modelled.
+  assert.is(decideBoot(l.flash, l.table, { verifyImages: false }).efuseSecureVersionAfter, null);
+  // NEW / PENDING entries do not raise it.
+  setEntries(l, makeOtaEntry(1, OTA_STATE.VALID), makeOtaEntry(2, OTA_STATE.NEW));
+  putSecureVersion(l, 'ota_1', 5);
+  d = decideBoot(l.flash, l.table, { ...base, rollback: true, efuseSecureVersion: 0 });
+  assert.is(d.label, 'ota_1');
+  assert.is(d.efuseSecureVersionAfter, 0);
+});
+
+test('anti-rollback: blank otadata boots the first acceptable slot, writes it, and raises the eFuse', () => {
+  const l = layout(2, false);
+  putSecureVersion(l, 'ota_0', 1);
+  putSecureVersion(l, 'ota_1', 4);
+  const d = simulateReboot(l.flash, l.table, { antiRollback: true, efuseSecureVersion: 2, verifyImages: false });
+  assert.is(d.label, 'ota_1');
+  assert.equal(d.tried, [{ label: 'ota_0', ok: false, error: 'secure_version 1 is below the eFuse value 2' }, { label: 'ota_1', ok: true }]);
+  assert.equal(d.writes.map((w) => [w.sector, w.entry.seq, w.entry.state]), [[0, 2, OTA_STATE.VALID]]);
+  assert.is(d.efuseSecureVersionAfter, 4);
+  assert.throws(() => decideBoot(l.flash, l.table, { antiRollback: true, efuseSecureVersion: -1 }), (e: unknown) => e instanceof OtaflashError && e.code === 'BOOT_BAD_OPTION');
+});
+
+test('applyBootWrites without an otadata partition is an error, with nothing to write a no-op', () => {
+  const l = layout(2, true);
+  const d = decideBoot(l.flash, l.table, { verifyImages: false });
+  applyBootWrites(l.flash, { partitions: [], md5: null }, d);
+  const fake = { ...d, writes: [{ sector: 0 as const, entry: makeOtaEntry(1, 2), why: 'x' }] };
+  assert.throws(() => applyBootWrites(l.flash, { partitions: [], md5: null }, fake), (e: unknown) => e instanceof OtaflashError && e.code === 'BOOT_NO_OTADATA');
+});
+
+test.run();
