@@ -1,5 +1,7 @@
 import type { Command } from './io';
 import { demoCommand } from './demo';
+import { partitionTableConvertCommand, partitionTableShowCommand } from './partition-table';
+import { otadataShowCommand } from './otadata';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -7,4 +9,7 @@ import { demoCommand } from './demo';
  */
 export const commands: Record<string, Command> = {
   demo: demoCommand,
+  'partition-table convert': partitionTableConvertCommand,
+  'partition-table show': partitionTableShowCommand,
+  'otadata show': otadataShowCommand,
 };
