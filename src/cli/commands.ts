@@ -1,6 +1,5 @@
 import type { Command } from './io';
 import { demoCommand } from './demo';
-import { partitionTableConvertCommand, partitionTableShowCommand } from './partition-table';
 import { otadataShowCommand } from './otadata';
 
 /**
@@ -9,7 +8,5 @@ import { otadataShowCommand } from './otadata';
  */
 export const commands: Record<string, Command> = {
   demo: demoCommand,
-  'partition-table convert': partitionTableConvertCommand,
-  'partition-table show': partitionTableShowCommand,
   'otadata show': otadataShowCommand,
 };
