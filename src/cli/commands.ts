@@ -1,5 +1,6 @@
 import type { Command } from './io';
 import { demoCommand } from './demo';
+import { partitionTableConvertCommand, partitionTableShowCommand } from './partition-table';
 import { otadataShowCommand } from './otadata';
 
 /**
@@ -8,5 +9,7 @@ import { otadataShowCommand } from './otadata';
  */
 export const commands: Record<string, Command> = {
   demo: demoCommand,
+  'partition-table convert': partitionTableConvertCommand,
+  'partition-table show': partitionTableShowCommand,
   'otadata show': otadataShowCommand,
 };
