@@ -5,3 +5,4 @@ import { nodeHashes } from './hash';
 setDefaultHashes(nodeHashes);
 
 export { nodeHashes } from './hash';
+export { FileFlash, type FileFlashOptions } from './file-flash';

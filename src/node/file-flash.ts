@@ -1,0 +1,228 @@
+import * as fs from 'node:fs';
+import { OtaflashError, hex } from '../errors';
+import { checkErase, checkGeometry, checkRange, checkWrite } from '../flash/checks';
+import type { ProgramMode } from '../flash/memory';
+import type { BlockDevice, FlashGeometry } from '../flash/types';
+
+export interface FileFlashOptions extends Partial<FlashGeometry> {
+  /**
+   * 'never' (default): the file must exist; its length is the device size (and must equal `size` if given).
+   * 'if-missing': create a `size`-byte file filled with the erase value when there is none.
+   * 'always': (re)create it, erased, even if it exists.
+   */
+  create?: 'never' | 'if-missing' | 'always';
+  /** 'strict' (default) throws FLASH_WRITE_NOT_ERASED on a 0->1 program; 'nor' stores old AND new. */
+  mode?: ProgramMode;
+}
+
+const ERASE_CHUNK = 1 << 20;
+
+/**
+ * A flash image file as a block device: synchronous positional I/O on a descriptor kept open
+ * until `close()`, NOR semantics, `sync()` = fsync.
+ *
+ * To keep NOR checks from costing a read before every write, the driver remembers per sector
+ * the offset from which the sector is known to be erased (because this driver erased it or
+ * created the file). A write that lands entirely in known-erased space is written straight
+ * through; any other write reads the old bytes first. Bytes changed by another writer of the
+ * same file while it is open are not noticed.
+ */
+export class FileFlash implements BlockDevice {
+  readonly size: number;
+  readonly eraseSize: number;
+  readonly writeSize: number;
+  readonly eraseValue: number;
+  readonly blockEraseSizes?: readonly number[];
+  readonly mode: ProgramMode;
+  readonly path: string;
+  private fd: number;
+  private readonly sectorShift: number;
+  /** Per sector: offset inside it from which every byte is known erased (eraseSize = nothing known). */
+  private readonly erasedFrom: Int32Array;
+  private scratch: Uint8Array = new Uint8Array(0);
+  private erasedChunk: Uint8Array | null = null;
+
+  constructor(path: string, opts: FileFlashOptions = {}) {
+    this.path = path;
+    const create = opts.create ?? 'never';
+    if (create !== 'never' && create !== 'if-missing' && create !== 'always') {
+      throw new OtaflashError('FLASH_BAD_ARGUMENT', `create must be 'never', 'if-missing' or 'always', not ${String(create)}`);
+    }
+    const exists = fs.existsSync(path);
+    const fresh = create === 'always' || (create === 'if-missing' && !exists);
+    let size = opts.size;
+    if (!fresh) {
+      if (!exists) throw new OtaflashError('FLASH_FILE_MISSING', `flash image ${path} does not exist (pass create: 'if-missing' to make one)`, { path });
+      const fileSize = fs.statSync(path).size;
+      if (size !== undefined && size !== fileSize) {
+        throw new OtaflashError('FLASH_BAD_GEOMETRY', `flash image ${path} is ${fileSize} bytes, expected ${size}`, { path, fileSize, size });
+      }
+      size = fileSize;
+    } else if (size === undefined) {
+      throw new OtaflashError('FLASH_BAD_GEOMETRY', `creating ${path} needs a size`, { path });
+    }
+    const geometry: FlashGeometry = {
+      size,
+      eraseSize: opts.eraseSize ?? 4096,
+      writeSize: opts.writeSize ?? 1,
+      eraseValue: opts.eraseValue ?? 0xff,
+      blockEraseSizes: opts.blockEraseSizes ?? [32768, 65536],
+    };
+    checkGeometry(geometry);
+    // Sector arithmetic uses 32-bit shifts.
+    if (geometry.size > 0x80000000) throw new OtaflashError('FLASH_BAD_GEOMETRY', `size ${geometry.size} is over the 2 GiB this driver supports`);
+    if (opts.mode !== undefined && opts.mode !== 'strict' && opts.mode !== 'nor') {
+      throw new OtaflashError('FLASH_BAD_GEOMETRY', `mode ${String(opts.mode)} must be 'strict' or 'nor'`);
+    }
+    this.size = geometry.size;
+    this.eraseSize = geometry.eraseSize;
+    this.writeSize = geometry.writeSize;
+    this.eraseValue = geometry.eraseValue;
+    this.blockEraseSizes = geometry.blockEraseSizes!.filter((b) => b <= geometry.size);
+    this.mode = opts.mode ?? 'strict';
+    this.sectorShift = Math.round(Math.log(this.eraseSize) / Math.LN2);
+    this.erasedFrom = new Int32Array(this.size / this.eraseSize);
+    this.fd = fs.openSync(path, fresh ? 'w+' : 'r+');
+    if (fresh) {
+      try {
+        this.fillErased(0, this.size); // leaves erasedFrom all 0: everything known erased
+        fs.fsyncSync(this.fd);
+      } catch (e) {
+        fs.closeSync(this.fd);
+        throw e;
+      }
+    } else {
+      this.erasedFrom.fill(this.eraseSize);
+    }
+  }
+
+  /** Opens an existing image; its length is the device size. */
+  static open(path: string, opts: Omit<FileFlashOptions, 'create'> = {}): FileFlash {
+    return new FileFlash(path, { ...opts, create: 'never' });
+  }
+
+  /** Creates (or replaces) an erased image of `size` bytes. */
+  static create(path: string, size: number, opts: Omit<FileFlashOptions, 'size' | 'create'> = {}): FileFlash {
+    return new FileFlash(path, { ...opts, size, create: 'always' });
+  }
+
+  /** Opens an existing image, or creates an erased one of `size` bytes. */
+  static openOrCreate(path: string, size: number, opts: Omit<FileFlashOptions, 'size' | 'create'> = {}): FileFlash {
+    return new FileFlash(path, { ...opts, size, create: 'if-missing' });
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    checkRange(this, 'read', offset, into.length);
+    this.readAt(offset, into);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    checkWrite(this, offset, data.length);
+    const len = data.length;
+    if (len === 0) return;
+    if (this.knownErased(offset, len)) {
+      this.writeAt(offset, data);
+    } else {
+      const old = this.scratchOf(len);
+      this.readAt(offset, old);
+      if (this.mode === 'strict') {
+        for (let i = 0; i < len; i++) {
+          if ((data[i] & ~old[i]) !== 0) {
+            throw new OtaflashError(
+              'FLASH_WRITE_NOT_ERASED',
+              `write at ${hex(offset + i)} of ${this.path} would change bits from 0 to 1 (stored ${hex(old[i])}, new ${hex(data[i])}): erase first`,
+              { offset: offset + i, stored: old[i], data: data[i] },
+            );
+          }
+        }
+        this.writeAt(offset, data);
+      } else {
+        for (let i = 0; i < len; i++) old[i] &= data[i];
+        this.writeAt(offset, old);
+      }
+    }
+    this.forgetErased(offset, len);
+  }
+
+  erase(offset: number, length: number): void {
+    checkErase(this, offset, length);
+    this.fillErased(offset, length);
+  }
+
+  sync(): void {
+    this.checkOpen();
+    fs.fsyncSync(this.fd);
+  }
+
+  /** Closes the descriptor; later calls throw FLASH_CLOSED. Idempotent. */
+  close(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.fd < 0) throw new OtaflashError('FLASH_CLOSED', `flash image ${this.path} is closed`, { path: this.path });
+  }
+
+  private readAt(offset: number, into: Uint8Array): void {
+    this.checkOpen();
+    let done = 0;
+    while (done < into.length) {
+      const n = fs.readSync(this.fd, into, done, into.length - done, offset + done);
+      if (n === 0) {
+        throw new OtaflashError('FLASH_FILE_SHORT', `flash image ${this.path} ends at ${hex(offset + done)}, before the device end ${hex(this.size)}`, { path: this.path });
+      }
+      done += n;
+    }
+  }
+
+  private writeAt(offset: number, data: Uint8Array): void {
+    this.checkOpen();
+    let done = 0;
+    while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+  }
+
+  private fillErased(offset: number, length: number): void {
+    if (length === 0) return;
+    if (!this.erasedChunk) {
+      this.erasedChunk = new Uint8Array(Math.min(ERASE_CHUNK, this.size));
+      this.erasedChunk.fill(this.eraseValue);
+    }
+    const chunk = this.erasedChunk;
+    for (let p = offset; p < offset + length; p += chunk.length) {
+      this.writeAt(p, chunk.subarray(0, Math.min(chunk.length, offset + length - p)));
+    }
+    const end = (offset + length) >>> this.sectorShift;
+    for (let s = offset >>> this.sectorShift; s < end; s++) this.erasedFrom[s] = 0;
+  }
+
+  /** True when every byte of [offset, offset + len) is known to be erased. */
+  private knownErased(offset: number, len: number): boolean {
+    const shift = this.sectorShift;
+    const mask = this.eraseSize - 1;
+    const first = offset >>> shift;
+    if ((offset & mask) < this.erasedFrom[first]) return false;
+    const last = (offset + len - 1) >>> shift;
+    for (let s = first + 1; s <= last; s++) if (this.erasedFrom[s] !== 0) return false;
+    return true;
+  }
+
+  /** After a write: only a suffix per sector is tracked, so knowledge of erased bytes before the write is dropped. */
+  private forgetErased(offset: number, len: number): void {
+    const shift = this.sectorShift;
+    const end = offset + len;
+    const first = offset >>> shift;
+    const last = (end - 1) >>> shift;
+    for (let s = first; s < last; s++) this.erasedFrom[s] = this.eraseSize;
+    // Bytes of the last sector from max(known-erased start, write end) on are untouched and still erased.
+    const tail = end - (last << shift);
+    if (this.erasedFrom[last] < tail) this.erasedFrom[last] = tail;
+  }
+
+  private scratchOf(n: number): Uint8Array {
+    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, 2 * this.scratch.length));
+    return this.scratch.subarray(0, n);
+  }
+}
