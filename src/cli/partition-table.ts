@@ -194,7 +194,9 @@ function flashMap(table: PartitionTable, tableOffset: number, total: number, wid
     const r = regions[i];
     if (cells.indexOf(r.mark) >= 0 || r.start >= total) continue;
     let c = Math.min(width - 1, Math.floor(r.start / cell));
-    while (c < width - 1 && forced[c]) c++;
+    // Do not push out another small partition's only cell.
+    const only = (k: number): boolean => cells[k] !== '.' && cells[k] !== '#' && cells[k] !== 'T' && cells.indexOf(cells[k]) === cells.lastIndexOf(cells[k]);
+    while (c < width - 1 && (forced[c] || only(c))) c++;
     cells[c] = r.mark;
     forced[c] = true;
   }
