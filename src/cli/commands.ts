@@ -2,6 +2,9 @@ import type { Command } from './io';
 import { demoCommand } from './demo';
 import { partitionTableConvertCommand, partitionTableShowCommand } from './partition-table';
 import { otadataShowCommand } from './otadata';
+import { flashCreateCommand } from './flash';
+import { partitionEraseCommand, partitionReadCommand, partitionWriteCommand } from './partition';
+import { inspectCommand } from './inspect';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -12,4 +15,9 @@ export const commands: Record<string, Command> = {
   'partition-table convert': partitionTableConvertCommand,
   'partition-table show': partitionTableShowCommand,
   'otadata show': otadataShowCommand,
+  'flash create': flashCreateCommand,
+  'partition read': partitionReadCommand,
+  'partition write': partitionWriteCommand,
+  'partition erase': partitionEraseCommand,
+  inspect: inspectCommand,
 };

@@ -1,0 +1,275 @@
+import * as fs from 'node:fs';
+import { OtaflashError, hex } from '../errors';
+import type { BlockDevice } from '../flash/types';
+import { verifyImage } from '../formats/app-image-verify';
+import type { ImageVerdict } from '../formats/app-image-types';
+import { chipName } from '../formats/chips';
+import { parsePartitionCsv } from '../formats/partition-csv';
+import { typeName, subtypeName } from '../formats/partition-keywords';
+import { findPartition, partitionRegion } from '../formats/partition-lookup';
+import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, decodePartitionTable, encodePartitionTable, readPartitionTable } from '../formats/partition-table';
+import { PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
+import { FileFlash } from '../node/file-flash';
+import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
+
+// Shared by every command that works on a whole flash image file: open it as a device, find the
+// partition table in it, look partitions up by label with errors that name what exists.
+
+export interface FlashImage {
+  readonly device: BlockDevice;
+  readonly path: string;
+  close(): void;
+}
+
+/** Opens an existing flash image file as a block device (sync positional I/O, 4 KiB sectors). */
+export function openFlashImage(path: string): FlashImage {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (e) {
+    throw new CliError(`cannot open flash image '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!st.isFile()) throw new CliError(`flash image '${path}' is not a file`);
+  if (st.size === 0 || st.size % 4096 !== 0) {
+    throw new CliError(`flash image '${path}' is ${st.size} bytes, not a whole number of 4 KiB sectors`);
+  }
+  const device = new FileFlash(path);
+  return { device, path, close: () => device.close() };
+}
+
+/** Runs `body` with the image open and always closes it (the fd must not leak on an error). */
+export function withFlashImage<T>(path: string, body: (image: FlashImage) => T): T {
+  const image = openFlashImage(path);
+  try {
+    return body(image);
+  } finally {
+    image.close();
+  }
+}
+
+export function readTableOf(image: FlashImage, tableOffset: number): PartitionTable {
+  try {
+    return readPartitionTable(image.device, tableOffset);
+  } catch (e) {
+    if (e instanceof OtaflashError) {
+      throw new OtaflashError(e.code, `${image.path}: no usable partition table at ${hex(tableOffset)} (${e.message})`, e.details as Record<string, unknown>);
+    }
+    throw e;
+  }
+}
+
+export function tableOffsetFlag(flags: Record<string, string | true>): number {
+  const v = flags['table-offset'];
+  if (v === undefined) return PARTITION_TABLE_OFFSET;
+  const n = parseSize(String(v), '--table-offset');
+  if (n % 0x1000 !== 0) throw new CliError(`--table-offset ${hex(n)} must be a multiple of 0x1000`);
+  return n;
+}
+
+export function requirePartition(table: PartitionTable, label: string, where: string): Partition {
+  const p = findPartition(table, label);
+  if (!p) {
+    const labels = table.partitions.map((x) => x.label).join(', ');
+    throw new CliError(`${where}: no partition labelled '${label}' (the table has: ${labels || 'no partitions'})`);
+  }
+  return p;
+}
+
+/**
+ * A partition table from a file: binary when it starts with the record magic AA 50 (written back
+ * exactly as given), CSV otherwise (encoded with the MD5 record, as gen_esp32part does by default).
+ */
+export function loadTableFile(path: string): { table: PartitionTable; bytes: Uint8Array } {
+  const bytes = readInput(path, 'partition table');
+  if (bytes.length >= 2 && bytes[0] === 0xaa && bytes[1] === 0x50) {
+    if (bytes.length !== 0xc00 && bytes.length !== 0x1000) {
+      throw new CliError(`partition table '${path}' is ${bytes.length} bytes; a binary table is 3072 (0xC00) or 4096 bytes`);
+    }
+    const area = new Uint8Array(bytes.subarray(0, 0xc00));
+    return { table: decodePartitionTable(area), bytes: area };
+  }
+  const table = parsePartitionCsv(Buffer.from(bytes).toString('utf8'));
+  return { table, bytes: encodePartitionTable(table, { md5: true }) };
+}
+
+export function partitionSummary(p: Partition): { label: string; type: string; subtype: string; offset: string; size: string; flags: number } {
+  return { label: p.label, type: typeName(p.type), subtype: subtypeName(p.type, p.subtype), offset: hex(p.offset), size: hex(p.size), flags: p.flags };
+}
+
+/** Where the ROM loads the second-stage bootloader from, by chip (esptool's BOOTLOADER_FLASH_OFFSET). */
+export function bootloaderOffsetFor(chip: number): number {
+  if (chip === 0x0000 || chip === 0x0002) return 0x1000; // ESP32, ESP32-S2
+  if (chip === 0x0012 || chip === 0x0017) return 0x2000; // ESP32-P4, ESP32-C5
+  return 0x0;
+}
+
+function verifyFileImage(bytes: Uint8Array, what: string, maxSize: number): ImageVerdict {
+  try {
+    return verifyImage(bytes, { maxSize });
+  } catch (e) {
+    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `${what}: ${e.message}`, e.details as Record<string, unknown>);
+    throw e;
+  }
+}
+
+/** Erases the sectors [offset, offset + length rounded up) of `dev` and writes `data` there, then reads it back. */
+export function eraseAndWrite(dev: BlockDevice, offset: number, data: Uint8Array, what: string): void {
+  const end = offset + data.length;
+  const eraseEnd = Math.ceil(end / dev.eraseSize) * dev.eraseSize;
+  if (eraseEnd > dev.size) {
+    throw new CliError(`${what}: ${data.length} bytes at ${hex(offset)} need the sectors up to ${hex(eraseEnd)}, past the end ${hex(dev.size)}`);
+  }
+  if (eraseEnd > offset) dev.erase(offset, eraseEnd - offset);
+  const chunk = 64 * 1024;
+  for (let at = 0; at < data.length; at += chunk) dev.write(offset + at, data.subarray(at, Math.min(at + chunk, data.length)));
+  dev.sync();
+  const back = new Uint8Array(Math.min(chunk, data.length));
+  for (let at = 0; at < data.length; at += chunk) {
+    const n = Math.min(chunk, data.length - at);
+    const view = back.subarray(0, n);
+    dev.read(offset + at, view);
+    for (let i = 0; i < n; i++) {
+      if (view[i] !== data[at + i]) throw new OtaflashError('FLASH_VERIFY_FAILED', `${what}: read-back differs at flash ${hex(offset + at + i)}`);
+    }
+  }
+}
+
+interface AppPlacement {
+  partition: Partition;
+  file: string;
+  bytes: Uint8Array;
+}
+
+/** `--app BIN` fills the app partitions in table order; `--app LABEL=BIN` names the target. */
+function placeApps(table: PartitionTable, specs: string[]): AppPlacement[] {
+  const apps = table.partitions.filter((p) => p.type === PARTITION_TYPE_APP);
+  const used = new Set<Partition>();
+  const out: AppPlacement[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    let target: Partition | undefined;
+    let file = spec;
+    if (eq > 0 && !fs.existsSync(spec)) {
+      const label = spec.slice(0, eq);
+      file = spec.slice(eq + 1);
+      target = requirePartition(table, label, `--app ${spec}`);
+      if (target.type !== PARTITION_TYPE_APP) throw new CliError(`--app ${spec}: partition '${label}' is not an app partition`);
+    } else {
+      target = apps.find((p) => !used.has(p));
+      if (!target) throw new CliError(`--app ${spec}: every app partition of the table already has an image`);
+    }
+    if (used.has(target)) throw new CliError(`--app ${spec}: partition '${target.label}' already gets an image`);
+    used.add(target);
+    out.push({ partition: target, file, bytes: readInput(file, 'app image') });
+  }
+  return out;
+}
+
+export const flashCreateCommand: Command = {
+  summary: 'create a flash image file (erased), with a partition table, bootloader and apps in place',
+  help: `Usage: otaflash flash create FILE --size SIZE [--table TABLE.csv|TABLE.bin] [--bootloader BIN]
+                            [--app BIN | --app LABEL=BIN ...] [--table-offset 0x8000]
+                            [--bootloader-offset N] [--force] [--json]
+
+Writes FILE: SIZE bytes of 0xFF (erased NOR flash), then the partition table at --table-offset,
+the bootloader at the chip's address (0x1000 for ESP32/ESP32-S2, 0x2000 for ESP32-P4/C5, 0 for the
+others, read from the image header; --bootloader-offset overrides), and each --app image into an
+app partition: in table order (factory first, then ota_0, ...) or the one named by LABEL=.
+Images are verified (checksum, SHA-256, fits the partition) before anything is written.
+otadata is left erased, so the bootloader starts the factory app (or ota_0).
+
+  --size SIZE        flash size: 4MB, 0x400000, 4096K ...
+  --force            overwrite FILE if it exists
+  --json             print what was written as JSON`,
+  run(argv, io) {
+    const args = parseArgs(argv, {
+      values: ['size', 'table', 'bootloader', 'table-offset', 'bootloader-offset'],
+      repeat: ['app'],
+      booleans: ['force', 'json'],
+    });
+    if (args.positional.length !== 1) throw new CliError('expected one FILE (the flash image to create)');
+    const file = args.positional[0];
+    if (args.flags.size === undefined) throw new CliError('--size is required (for example --size 4MB)');
+    const size = parseSize(String(args.flags.size), '--size');
+    if (size === 0 || size % 0x1000 !== 0) throw new CliError(`--size ${hex(size)} must be a positive multiple of 4 KiB`);
+    if (size > 0x10000000) throw new CliError(`--size ${hex(size)} is larger than 256 MiB, the largest ESP flash`);
+    const tableOffset = tableOffsetFlag(args.flags);
+    const apps = args.lists.app ?? [];
+    if (fs.existsSync(file) && !args.flags.force) throw new CliError(`'${file}' exists; pass --force to overwrite it`);
+
+    // Read and check every input before the file is touched, so a bad input leaves nothing behind.
+    let table: PartitionTable | null = null;
+    let tableBytes: Uint8Array | null = null;
+    if (args.flags.table !== undefined) {
+      const loaded = loadTableFile(String(args.flags.table));
+      table = loaded.table;
+      tableBytes = loaded.bytes;
+      if (tableOffset + PARTITION_TABLE_SECTOR_SIZE > size) throw new CliError(`the partition table at ${hex(tableOffset)} does not fit in ${hex(size)} bytes of flash`);
+      for (const p of table.partitions) {
+        if (p.offset + p.size > size) {
+          throw new OtaflashError('PARTITION_PAST_FLASH_END', `partition '${p.label}' (${hex(p.offset)}..${hex(p.offset + p.size)}) ends past the flash size ${hex(size)}`, { label: p.label });
+        }
+      }
+    } else if (apps.length > 0) {
+      throw new CliError('--app needs --table (the images go into its app partitions)');
+    }
+    const placements = table ? placeApps(table, apps) : [];
+    const verdicts = placements.map((a) => verifyFileImage(a.bytes, `--app ${a.file}`, a.partition.size));
+
+    let bootloader: { file: string; bytes: Uint8Array; offset: number; verdict: ImageVerdict } | null = null;
+    if (args.flags.bootloader !== undefined) {
+      const bfile = String(args.flags.bootloader);
+      const bytes = readInput(bfile, 'bootloader');
+      const verdict = verifyFileImage(bytes, `--bootloader ${bfile}`, size);
+      const offset = args.flags['bootloader-offset'] !== undefined ? parseSize(String(args.flags['bootloader-offset']), '--bootloader-offset') : bootloaderOffsetFor(verdict.chip);
+      if (offset + bytes.length > tableOffset) {
+        throw new CliError(`--bootloader ${bfile}: ${bytes.length} bytes at ${hex(offset)} run into the partition table at ${hex(tableOffset)}`);
+      }
+      bootloader = { file: bfile, bytes, offset, verdict };
+    }
+
+    const written: Array<{ what: string; offset: string; size: number; label?: string; version?: string; chip?: string }> = [];
+    let dev: FileFlash;
+    try {
+      dev = new FileFlash(file, { size, create: 'always' });
+    } catch (e) {
+      if (e instanceof OtaflashError) throw e;
+      throw new CliError(`cannot create '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const image: FlashImage = { device: dev, path: file, close: () => dev.close() };
+    try {
+      if (bootloader) {
+        eraseAndWrite(dev, bootloader.offset, bootloader.bytes, `bootloader ${bootloader.file}`);
+        written.push({ what: 'bootloader', offset: hex(bootloader.offset), size: bootloader.bytes.length, chip: chipName(bootloader.verdict.chip) });
+      }
+      if (tableBytes) {
+        eraseAndWrite(dev, tableOffset, tableBytes, 'partition table');
+        written.push({ what: 'partition-table', offset: hex(tableOffset), size: 0xc00 });
+        // Read it back through the decoder: what we wrote must be what the bootloader will see.
+        readTableOf(image, tableOffset);
+      }
+      placements.forEach((a, i) => {
+        eraseAndWrite(partitionRegion(dev, a.partition), 0, a.bytes, `app ${a.file} -> ${a.partition.label}`);
+        const d = verdicts[i].appDesc;
+        written.push({ what: 'app', label: a.partition.label, offset: hex(a.partition.offset), size: a.bytes.length, version: d ? d.version : undefined, chip: chipName(verdicts[i].chip) });
+      });
+    } finally {
+      image.close();
+    }
+
+    if (args.flags.json) {
+      io.stdout(JSON.stringify({ file, size, tableOffset: table ? hex(tableOffset) : null, partitions: table ? table.partitions.map(partitionSummary) : [], written }, null, 2) + '\n');
+    } else {
+      io.stdout(`created ${file}: ${size} bytes (${hex(size)}) of erased flash\n`);
+      for (const w of written) {
+        const extra = w.what === 'app' ? ` -> ${w.label}${w.version ? ` (version ${w.version}, ${w.chip})` : ` (${w.chip})`}` : w.chip ? ` (${w.chip})` : '';
+        io.stdout(`  ${w.what.padEnd(15)} at ${w.offset.padStart(9)}, ${w.size} bytes${extra}\n`);
+      }
+    }
+    return 0;
+  },
+};
+
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout(JSON.stringify(value, null, 2) + '\n');
+}
