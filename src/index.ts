@@ -26,3 +26,4 @@ export { decodeImageHeader, encodeImageHeader, flashModeName, flashSizeName, chi
 export { decodeAppDescription, encodeAppDescription, decodeBootloaderDescription } from './formats/app-image-desc';
 export { parseSignatureBlocks } from './formats/app-image-signature';
 export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice } from './formats/app-image-verify';
+export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type AppImageSegment } from './formats/app-image';

@@ -34,7 +34,13 @@ export function decodeAppDescription(b: Uint8Array): AppDescription | null {
     maxEfuseBlkRevFull: b[178] | (b[179] << 8),
     mmuPageSizeLog2: b[180],
     spiFlashMode: b[181],
+    ...(allZero(b, 8, 16) && allZero(b, 182, 256) ? {} : { reserved: { at8: b.slice(8, 16), at182: b.slice(182, 184), at184: b.slice(184, 256) } }),
   };
+}
+
+function allZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 /** The 256 bytes of an esp_app_desc_t for `d` (reserved bytes zero). */
@@ -54,6 +60,11 @@ export function encodeAppDescription(d: AppDescription): Uint8Array {
   b[179] = (d.maxEfuseBlkRevFull >>> 8) & 0xff;
   b[180] = d.mmuPageSizeLog2;
   b[181] = d.spiFlashMode;
+  if (d.reserved) {
+    b.set(d.reserved.at8.subarray(0, 8), 8);
+    b.set(d.reserved.at182.subarray(0, 2), 182);
+    b.set(d.reserved.at184.subarray(0, 72), 184);
+  }
   return b;
 }
 

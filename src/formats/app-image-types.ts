@@ -54,6 +54,11 @@ export interface AppDescription {
   readonly mmuPageSizeLog2: number;
   /** spi_flash_mode byte (IDF master); 0 = not recorded. */
   readonly spiFlashMode: number;
+  /**
+   * The reserved areas (reserv1 at 8, reserv3 at 182, reserv2 at 184), present only when not all
+   * zero, so a description can be re-encoded byte for byte (esptool's max-value vector fills them with 0xFF).
+   */
+  readonly reserved?: { readonly at8: Uint8Array; readonly at182: Uint8Array; readonly at184: Uint8Array };
 }
 
 /** `esp_bootloader_desc_t` (80 bytes at image offset 0x20 of a bootloader, first byte 0x50). */

@@ -167,7 +167,8 @@ class StreamingImageVerifier implements ImageVerifier {
     while (i < to) {
       switch (this.state) {
         case AT_HEADER: {
-          const take = Math.min(to - i, IMAGE_HEADER_SIZE - this.smallLen);
+          // The magic byte alone first, so a non-image is refused at byte 0 whatever the chunking.
+          const take = this.smallLen === 0 ? 1 : Math.min(to - i, IMAGE_HEADER_SIZE - this.smallLen);
           this.small.set(chunk.subarray(i, i + take), this.smallLen);
           this.smallLen += take;
           i += take;

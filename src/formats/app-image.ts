@@ -1,0 +1,156 @@
+// Whole-image parse (bytes -> parts) and build (parts -> bytes, laid out as esptool's elf2image does).
+import { OtaflashError, hex } from '../errors';
+import { defaultHashes } from '../hash/portable';
+import type { HashProvider } from '../hash/types';
+import { encodeAppDescription } from './app-image-desc';
+import { encodeImageHeader, putU32 } from './app-image-header';
+import {
+  APP_DESC_SIZE,
+  CHECKSUM_SEED,
+  ESP8266_HEADER_SIZE,
+  IMAGE_HEADER_SIZE,
+  IMAGE_MAGIC,
+  IMAGE_MAX_SEGMENTS,
+  MAX_SEGMENT_LENGTH,
+  SEGMENT_HEADER_SIZE,
+  type AppDescription,
+  type BootloaderDescription,
+  type ImageHeader,
+  type ImageVerdict,
+  type ImageVerifierOptions,
+  type SignatureBlock,
+} from './app-image-types';
+import { inspectImage, xorInto } from './app-image-verify';
+import { ESP8266_CHIP } from './chips';
+
+/** A segment with its bytes (a view into the parsed buffer, not a copy). */
+export interface AppImageSegment {
+  readonly loadAddress: number;
+  readonly data: Uint8Array;
+}
+
+/** An image taken apart. Parsing does not require the checksum or hash to be right: see the flags. */
+export interface AppImage {
+  readonly header: ImageHeader;
+  readonly segments: readonly (AppImageSegment & { readonly dataOffset: number })[];
+  /** Image bytes (with checksum padding and appended hash; without any signature sector). */
+  readonly size: number;
+  readonly checksumValid: boolean;
+  readonly hashAppended: boolean;
+  readonly hashValid: boolean | null;
+  readonly appDesc: AppDescription | null;
+  readonly bootloaderDesc: BootloaderDescription | null;
+  readonly signatures: readonly SignatureBlock[];
+  /** Bytes after the image (padding, signature sector, other data) that the image does not cover. */
+  readonly trailingBytes: number;
+  /** The full verification result. */
+  readonly verdict: ImageVerdict;
+}
+
+/**
+ * Takes an image apart. Throws OtaflashError IMAGE_* when the structure cannot be read (bad magic,
+ * truncation, impossible segments); a wrong checksum or hash is reported in the result instead.
+ */
+export function parseAppImage(bytes: Uint8Array, opts: ImageVerifierOptions = {}): AppImage {
+  const r = inspectImage(bytes, opts);
+  const v = r.verdict;
+  if (!v) throw r.error!;
+  return {
+    header: v.header,
+    segments: v.segments.map((s) => ({ loadAddress: s.loadAddress, dataOffset: s.dataOffset, data: bytes.subarray(s.dataOffset, s.dataOffset + s.length) })),
+    size: v.size,
+    checksumValid: v.checksumValid,
+    hashAppended: v.hashAppended,
+    hashValid: v.hashValid,
+    appDesc: v.appDesc,
+    bootloaderDesc: v.bootloaderDesc,
+    signatures: v.signatures,
+    trailingBytes: bytes.length - v.size,
+    verdict: v,
+  };
+}
+
+export interface AppImageParts {
+  segments: readonly AppImageSegment[];
+  /** Entry address; overrides header.entry. */
+  entry?: number;
+  /** Chip id (CHIP_IDS); overrides header.chipId. -1 builds the ESP8266 layout. */
+  chip?: number;
+  /** Any header fields to keep (for a byte-exact rebuild pass the parsed header). segmentCount is always taken from `segments`. */
+  header?: Partial<ImageHeader>;
+  /** Append the SHA-256 (elf2image's default). Overrides header.hashAppendedByte. */
+  hashAppended?: boolean;
+  /** Written over the first 256 bytes of segment 0's data (on a copy), where the app expects it. */
+  appDesc?: AppDescription;
+  hashes?: HashProvider;
+}
+
+/**
+ * Lays out an image the way esptool's elf2image writes it: header, segments in the order given,
+ * zero padding up to the checksum byte at the end of a 16-byte block, then the SHA-256 of
+ * everything before it when hashAppended. Segments are not reordered, merged or aligned here:
+ * the caller gives them as they should appear.
+ */
+export function buildAppImage(parts: AppImageParts): Uint8Array {
+  const h = parts.header ?? {};
+  const chip = parts.chip ?? h.chipId ?? 0;
+  const format = chip === ESP8266_CHIP ? 'esp8266' : (h.format ?? 'esp32');
+  const segments = parts.segments;
+  if (segments.length > IMAGE_MAX_SEGMENTS) {
+    throw new OtaflashError('IMAGE_TOO_MANY_SEGMENTS', `${segments.length} segments given; an image holds at most ${IMAGE_MAX_SEGMENTS}`);
+  }
+  const hashAppended = format === 'esp8266' ? false : (parts.hashAppended ?? (h.hashAppendedByte === undefined ? true : h.hashAppendedByte !== 0));
+  const header: ImageHeader = {
+    format,
+    magic: IMAGE_MAGIC,
+    segmentCount: segments.length,
+    flashMode: h.flashMode ?? 0,
+    flashFreq: h.flashFreq ?? 0,
+    flashSize: h.flashSize ?? 0,
+    entry: parts.entry ?? h.entry ?? 0,
+    wpPin: h.wpPin ?? 0xee,
+    spiPinDrv: h.spiPinDrv ?? [0, 0, 0],
+    chipId: chip,
+    minChipRev: h.minChipRev ?? 0,
+    minChipRevFull: h.minChipRevFull ?? 0,
+    maxChipRevFull: h.maxChipRevFull ?? 0,
+    reserved: h.reserved ?? [0, 0, 0, 0],
+    hashAppendedByte: hashAppended ? (h.hashAppendedByte !== undefined && h.hashAppendedByte !== 0 ? h.hashAppendedByte : 1) : 0,
+  };
+  const headerSize = format === 'esp8266' ? ESP8266_HEADER_SIZE : IMAGE_HEADER_SIZE;
+  let last = headerSize;
+  for (let i = 0; i < segments.length; i++) {
+    const len = segments[i].data.length;
+    if (len >= MAX_SEGMENT_LENGTH || (format === 'esp32' && (len & 3) !== 0)) {
+      throw new OtaflashError('IMAGE_BAD_SEGMENT_LENGTH', `segment ${i} (load address ${hex(segments[i].loadAddress)}) is ${len} bytes: lengths must be multiples of 4 below 16 MiB`);
+    }
+    last += SEGMENT_HEADER_SIZE + len;
+  }
+  const checksumOffset = ((last + 16) & ~15) - 1;
+  const size = checksumOffset + 1 + (hashAppended ? 32 : 0);
+  const out = new Uint8Array(size);
+  out.set(encodeImageHeader(header), 0);
+  let at = headerSize;
+  let xor = 0;
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    putU32(out, at, s.loadAddress);
+    putU32(out, at + 4, s.data.length);
+    at += SEGMENT_HEADER_SIZE;
+    out.set(s.data, at);
+    if (i === 0 && parts.appDesc) {
+      if (s.data.length < APP_DESC_SIZE) {
+        throw new OtaflashError('IMAGE_BAD_SEGMENT_LENGTH', `segment 0 is ${s.data.length} bytes: it must hold the ${APP_DESC_SIZE}-byte app description`);
+      }
+      out.set(encodeAppDescription(parts.appDesc), at);
+    }
+    xor = xorInto(xor, out, at, at + s.data.length);
+    at += s.data.length;
+  }
+  out[checksumOffset] = (CHECKSUM_SEED ^ xor ^ (xor >>> 8) ^ (xor >>> 16) ^ (xor >>> 24)) & 0xff;
+  if (hashAppended) {
+    const sha = (parts.hashes ?? defaultHashes()).sha256();
+    out.set(sha.update(out.subarray(0, checksumOffset + 1)).digest(), checksumOffset + 1);
+  }
+  return out;
+}
