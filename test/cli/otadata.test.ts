@@ -94,4 +94,19 @@ test('otadata show: bad input is exit 2 with a message', () => {
   }
 });
 
+test('otadata show on a real otadata cut from Arduino firmware: seq 0 in sector 1 is a valid entry', () => {
+  const file = fileURLToPath(new URL('../../../shared/vectors/partition-tables/uno-r4-esp32s3-0.6.0.otadata.bin', import.meta.url));
+  const r = cli(['otadata', 'show', file, '--slots', '2', '--json']);
+  assert.is(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out), {
+    entries: [
+      { sector: 0, seq: 1, state: 'UNDEFINED', crcOk: true, valid: true },
+      { sector: 1, seq: 0, state: 'UNDEFINED', crcOk: true, valid: true },
+    ],
+    activeSector: 0,
+    boot: 'ota_0',
+    bootloaderWrites: [],
+  });
+});
+
 test.run();
