@@ -141,10 +141,39 @@ export function isOtaEntryValid(e: OtaSelectEntry, hashes?: HashProvider): boole
 export function activeOtaSector(entries: OtadataEntries, hashes?: HashProvider, valid?: readonly [boolean, boolean]): 0 | 1 | -1 {
   const v0 = valid ? valid[0] : isOtaEntryValid(entries[0], hashes);
   const v1 = valid ? valid[1] : isOtaEntryValid(entries[1], hashes);
-  if (v0 && v1) return entries[0].seq >= entries[1].seq ? 0 : 1;
+  return selectOtaSector(entries, v0, v1, true);
+}
+
+/** `bootloader_common_select_otadata`: between the usable entries, the larger (or smaller) seq; a tie goes to sector 0. */
+function selectOtaSector(entries: OtadataEntries, v0: boolean, v1: boolean, max: boolean): 0 | 1 | -1 {
+  if (v0 && v1) {
+    const pick = max ? Math.max(entries[0].seq, entries[1].seq) : Math.min(entries[0].seq, entries[1].seq);
+    return pick === entries[0].seq ? 0 : 1;
+  }
   if (v0) return 0;
   if (v1) return 1;
   return -1;
+}
+
+/**
+ * `esp_ota_get_state_partition` on the entries: the state of the first entry (sector 0, then 1) whose
+ * slot is `slot` and whose CRC is good, whatever its seq or validity; null when none matches.
+ */
+export function otaStateOfSlot(entries: OtadataEntries, slot: number, n: number, hashes?: HashProvider): number | null {
+  for (let i = 0; i < 2; i++) {
+    const e = entries[i];
+    if (e.seq !== OTA_SEQ_EMPTY && isOtaEntryCrcOk(e, hashes) && slotOfSeq(e.seq, n) === slot) return e.state;
+  }
+  return null;
+}
+
+/**
+ * `esp_ota_get_last_invalid_partition` on the entries: among entries with a live seq, a good CRC and
+ * state INVALID or ABORTED, the one with the smaller seq (sector 0 on a tie); -1 when there is none.
+ */
+export function lastInvalidOtaSector(entries: OtadataEntries, hashes?: HashProvider): 0 | 1 | -1 {
+  const bad = (e: OtaSelectEntry) => e.seq !== OTA_SEQ_EMPTY && isOtaEntryCrcOk(e, hashes) && (e.state === OTA_STATE.INVALID || e.state === OTA_STATE.ABORTED);
+  return selectOtaSector(entries, bad(entries[0]), bad(entries[1]), false);
 }
 
 /** slot = (seq - 1) mod n in uint32, so seq 0 maps to 0xFFFFFFFF mod n (trap 2). */

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import {
   OTA_STATE, activeOtaSector, decodeOtaEntry, decodeOtadata, encodeOtaEntry, encodeOtadata, isOtaEntryCrcOk,
   isOtaEntryInvalid, isOtaEntryValid, makeOtaEntry, nextBootEntry, nextBootSeqWrite, otaSeqCrc, otaStateName,
-  readOtadata, slotOfSeq, withOtaState, writeOtaEntry,
+  readOtadata, slotOfSeq, withOtaState, writeOtaEntry, otaStateOfSlot, lastInvalidOtaSector,
 } from '../../src/formats/otadata';
 import { MemoryFlash } from '../../src/flash/memory';
 import { RegionFlash } from '../../src/flash/region';
@@ -195,5 +195,30 @@ test('writeOtaEntry detects a device that does not keep what it was given', () =
   };
   throwsCode(() => writeOtaEntry(lying, 0, makeOtaEntry(1, OTA_STATE.UNDEFINED)), 'OTADATA_VERIFY_FAILED');
 });
+
+test('otaStateOfSlot (esp_ota_get_state_partition): first matching entry with a good CRC, sector 0 first', () => {
+  const v = (n: string) => decodeOtadata(new Uint8Array(fs.readFileSync(DIR + n)));
+  assert.is(otaStateOfSlot(v('state_pending_verify.bin'), 1, 2), OTA_STATE.PENDING_VERIFY);
+  assert.is(otaStateOfSlot(v('state_pending_verify.bin'), 0, 2), OTA_STATE.VALID);
+  assert.is(otaStateOfSlot(v('state_aborted.bin'), 1, 2), OTA_STATE.ABORTED, 'validity ignored');
+  assert.is(otaStateOfSlot(v('blank.bin'), 0, 2), null);
+  assert.is(otaStateOfSlot(v('crc_corrupt_sector1.bin'), 1, 2), null, 'bad CRC skipped');
+  // Both entries map to slot 0 with N = 2: sector 0 wins even with the smaller seq.
+  assert.is(otaStateOfSlot([makeOtaEntry(1, OTA_STATE.INVALID), makeOtaEntry(3, OTA_STATE.VALID)], 0, 2), OTA_STATE.INVALID);
+});
+
+test('lastInvalidOtaSector (esp_ota_get_last_invalid_partition): smaller seq among good-CRC INVALID/ABORTED', () => {
+  const v = (n: string) => decodeOtadata(new Uint8Array(fs.readFileSync(DIR + n)));
+  assert.is(lastInvalidOtaSector(v('both_invalid_states.bin')), 0);
+  assert.is(lastInvalidOtaSector(v('state_invalid.bin')), 1);
+  assert.is(lastInvalidOtaSector(v('state_valid.bin')), -1);
+  assert.is(lastInvalidOtaSector([makeOtaEntry(5, OTA_STATE.ABORTED), makeOtaEntry(4, OTA_STATE.INVALID)]), 1);
+  assert.is(lastInvalidOtaSector([makeOtaEntry(4, OTA_STATE.ABORTED), makeOtaEntry(4, OTA_STATE.INVALID)]), 0);
+  assert.is(lastInvalidOtaSector([{ ...makeOtaEntry(4, OTA_STATE.ABORTED), crc: 0 }, EMPTY_ABORTED()]), -1);
+});
+
+function EMPTY_ABORTED() {
+  return { ...decodeOtadata(new Uint8Array(0x2000).fill(0xff))[0], state: OTA_STATE.ABORTED };
+}
 
 test.run();
