@@ -139,7 +139,7 @@ const RULES: { name: string; run: (dev: BlockDevice, ctx: Ctx) => void }[] = [
       // Dirty the sectors so that the erase has something to do.
       if (dev.eraseValue === 0xff) {
         const z = new Uint8Array(wlen(dev, Math.min(64, s)));
-        dev.write(0, z);
+        for (let o = 0; o < first.length; o += s) dev.write(o + s - z.length, z);
         dev.write(dev.size - z.length, z);
       }
       eraseSome(dev);

@@ -53,6 +53,7 @@ export class FaultyFlash implements BlockDevice {
   readonly writeSize: number;
   readonly eraseValue: number;
   readonly blockEraseSizes?: readonly number[];
+  /** -1 for a clean run. */
   readonly cutAt: number;
   readonly mode: FaultMode;
   readonly seed: number;
@@ -73,7 +74,8 @@ export class FaultyFlash implements BlockDevice {
     this.cutAt = opts.cutAt === undefined ? -1 : opts.cutAt;
     this.mode = opts.mode ?? 'before';
     this.seed = (opts.seed ?? 1) >>> 0;
-    if (!(this.cutAt === -1 || (this.cutAt >= 0 && this.cutAt === Math.floor(this.cutAt)))) {
+    const c = opts.cutAt;
+    if (c !== undefined && !(typeof c === 'number' && c >= 0 && c === Math.floor(c))) {
       throw new OtaflashError('FAULT_BAD_OPTION', `cutAt ${String(opts.cutAt)} must be a non-negative integer`);
     }
     if (FAULT_MODES.indexOf(this.mode) < 0) throw new OtaflashError('FAULT_BAD_OPTION', `unknown fault mode ${String(opts.mode)}`);

@@ -155,7 +155,8 @@ export class TimedFlash implements BlockDevice {
     this.eraseValue = inner.eraseValue;
     if (inner.blockEraseSizes) this.blockEraseSizes = inner.blockEraseSizes;
     this.corner = opts.corner ?? 'typ';
-    this.allowedBlocks = opts.blockErase === false ? [] : inner.blockEraseSizes ?? profile.blockErase.map((b) => b.size);
+    // A device without blockEraseSizes offers none (a region off block alignment, for one).
+    this.allowedBlocks = opts.blockErase === false ? [] : inner.blockEraseSizes ?? [];
   }
 
   /** Total simulated chip time so far. */

@@ -35,6 +35,8 @@ export class FileFlash implements BlockDevice {
   readonly blockEraseSizes?: readonly number[];
   readonly mode: ProgramMode;
   readonly path: string;
+  /** Writes that had to read the old bytes first (the rest went straight into known-erased space). */
+  readsBeforeWrite = 0;
   private fd: number;
   private readonly sectorShift: number;
   /** Per sector: offset inside it from which every byte is known erased (eraseSize = nothing known). */
@@ -125,6 +127,7 @@ export class FileFlash implements BlockDevice {
     } else {
       const old = this.scratchOf(len);
       this.readAt(offset, old);
+      this.readsBeforeWrite++;
       if (this.mode === 'strict') {
         for (let i = 0; i < len; i++) {
           if ((data[i] & ~old[i]) !== 0) {
