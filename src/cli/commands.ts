@@ -5,6 +5,8 @@ import { otadataShowCommand } from './otadata';
 import { flashCreateCommand } from './flash';
 import { partitionEraseCommand, partitionReadCommand, partitionWriteCommand } from './partition';
 import { inspectCommand } from './inspect';
+import { imageInfoCommand } from './image';
+import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -20,4 +22,11 @@ export const commands: Record<string, Command> = {
   'partition write': partitionWriteCommand,
   'partition erase': partitionEraseCommand,
   inspect: inspectCommand,
+  'image info': imageInfoCommand,
+  update: updateCommand,
+  boot: bootCommand,
+  confirm: confirmCommand,
+  rollback: rollbackCommand,
+  'otadata switch': otadataSwitchCommand,
+  'otadata erase': otadataEraseCommand,
 };
