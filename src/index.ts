@@ -27,3 +27,6 @@ export { decodeAppDescription, encodeAppDescription, decodeBootloaderDescription
 export { parseSignatureBlocks } from './formats/app-image-signature';
 export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice } from './formats/app-image-verify';
 export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type AppImageSegment } from './formats/app-image';
+export { OtaEngine, type OtaEngineOptions, type PendingUpdate } from './ota/engine';
+export { OtaWriter, type OtaWriteOptions, type OtaProgress } from './ota/writer';
+export { RESUME_MAGIC, RESUME_LOG_OFFSET, readResumeLog, type ResumeHeader, type ResumeState } from './ota/progress-record';

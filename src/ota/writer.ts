@@ -1,0 +1,361 @@
+// The streaming writer of one OTA slot: erase ahead, program, feed the image verifier, checkpoint
+// progress into the resume log. Created by OtaEngine.begin() / resume(), never directly.
+import { OtaflashError, hex } from '../errors';
+import type { BlockDevice } from '../flash/types';
+import type { HashProvider } from '../hash/types';
+import type { OtaSector } from '../formats/otadata';
+import type { Partition } from '../formats/partition-types';
+import { createImageVerifier } from '../formats/app-image-verify';
+import type { ImageVerdict, ImageVerifier } from '../formats/app-image-types';
+import { eraseUnitAt, roundUp } from './erase-plan';
+import { appendCheckpoint, closeResumeLog } from './progress-record';
+
+export interface OtaProgress {
+  /** Image bytes accepted so far (all of them are on flash once `end()` returns). */
+  readonly written: number;
+  /** Bytes of the slot erased so far, from its start. */
+  readonly erased: number;
+  /** Declared image size, or null when unknown. */
+  readonly total: number | null;
+  /** How far the erase plan goes (the declared size rounded up to sectors, or the whole slot). */
+  readonly eraseTotal: number;
+}
+
+export interface OtaWriteOptions {
+  /** Image size if known: 'all' erases only that much, and writes past it are refused. */
+  size?: number;
+  /** 'all' (default): erase the planned range before writing; 'sequential': erase just ahead of each write. */
+  erase?: 'all' | 'sequential';
+  /** Upper bound on the bytes one eraseStep() erases (at least one sector). With it, begin() erases nothing itself. */
+  maxEraseBytesPerStep?: number;
+  /** Upper bound on the estimated chip milliseconds of one eraseStep(); needs `eraseTimeMs`. */
+  maxEraseMsPerStep?: number;
+  /** Estimated chip time of erasing `bytes` in one unit (e.g. from the flash timing model). */
+  eraseTimeMs?: (bytes: number) => number;
+  onProgress?: (p: OtaProgress) => void;
+}
+
+/** What the engine hands the writer: where to write and where to log. */
+export interface WriterContext {
+  readonly slot: Partition;
+  readonly region: BlockDevice;
+  readonly hashes: HashProvider;
+  readonly chip: number | undefined;
+  readonly requireHash: boolean;
+  /** Lowest acceptable secure_version (anti-rollback on), or null. */
+  readonly secureVersionFloor: number | null;
+  /** The otadata region and sector of the resume log, or null when there is none. */
+  readonly log: { region: BlockDevice; sector: OtaSector; chain: number; next: number } | null;
+  readonly eraseLimit: number;
+  readonly size: number | null;
+  /** Resume only: bytes already on flash (re-hashed from flash into the verifier) and erased. */
+  readonly written: number;
+  readonly erased: number;
+  /** Resume only: [written, dirtyEnd) may hold bytes programmed after the last checkpoint. */
+  readonly dirtyEnd: number;
+  readonly onClose: (w: OtaWriter, verdict: ImageVerdict | null) => void;
+}
+
+const REHASH_CHUNK = 16384;
+
+export class OtaWriter {
+  readonly partition: Partition;
+  private readonly ctx: WriterContext;
+  private readonly region: BlockDevice;
+  private readonly verifier: ImageVerifier;
+  private readonly opts: OtaWriteOptions;
+  private readonly unit: number;
+  private readonly interval: number;
+  private accepted: number;
+  private flushed: number;
+  private erasedTo: number;
+  /** Bytes received but not yet programmed because the device programs whole write units. */
+  private pending: Uint8Array | null = null;
+  private pendingLen = 0;
+  private checkpointWritten: number;
+  private checkpointErased: number;
+  private logNext: number;
+  private dirtyEnd: number;
+  private state: 'open' | 'closed' | 'broken' = 'open';
+  private brokenBy: unknown = null;
+
+  /** @internal */
+  constructor(ctx: WriterContext, opts: OtaWriteOptions) {
+    this.ctx = ctx;
+    this.partition = ctx.slot;
+    this.region = ctx.region;
+    this.opts = opts;
+    this.unit = Math.max(1, this.region.writeSize);
+    this.verifier = createImageVerifier({ hashes: ctx.hashes, expectedChip: ctx.chip, maxSize: ctx.slot.size, requireHash: ctx.requireHash });
+    this.accepted = ctx.written;
+    this.flushed = ctx.written;
+    this.erasedTo = ctx.erased;
+    this.checkpointWritten = ctx.written;
+    this.checkpointErased = ctx.erased;
+    this.logNext = ctx.log ? ctx.log.next : 0;
+    this.dirtyEnd = ctx.dirtyEnd;
+    // About 100 checkpoints over a whole slot: a resume re-sends at most ~1% of it, and the log never
+    // outgrows its sector (written + erased advance at most 2 slot sizes in total).
+    this.interval = Math.max(this.region.eraseSize, roundUp(Math.ceil(ctx.slot.size / 100), this.region.eraseSize));
+    if (ctx.written > 0) this.rehashPrefix(ctx.written);
+  }
+
+  /** Image bytes accepted so far: a resumed writer expects the caller to continue from here. */
+  get offset(): number {
+    return this.accepted;
+  }
+
+  get erased(): number {
+    return this.erasedTo;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Bytes the erase plan still has to erase (eraseStep() until 0 to pre-erase everything). */
+  get eraseRemaining(): number {
+    return Math.max(0, this.ctx.eraseLimit - this.erasedTo);
+  }
+
+  private rehashPrefix(n: number): void {
+    // The verifier must cover every byte of the image, so on resume the part already on flash is
+    // read back once and fed through it.
+    const buf = new Uint8Array(Math.min(REHASH_CHUNK, n));
+    let off = 0;
+    try {
+      while (off < n) {
+        const len = Math.min(buf.length, n - off);
+        const view = len === buf.length ? buf : buf.subarray(0, len);
+        this.region.read(off, view);
+        this.verifier.update(view);
+        off += len;
+      }
+    } catch (e) {
+      if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
+        throw new OtaflashError('OTA_RESUME_CORRUPT', `the ${hex(n)} bytes already in ${this.partition.label} are not the start of a valid image (${e.code}: ${e.message}); abort and start again`, { cause: e.code });
+      }
+      throw e;
+    }
+  }
+
+  private checkOpen(op: string): void {
+    if (this.state === 'closed') throw new OtaflashError('OTA_WRITER_CLOSED', `${op}: the update of ${this.partition.label} has already ended or been aborted`);
+    if (this.state === 'broken') {
+      const why = this.brokenBy instanceof Error ? this.brokenBy.message : String(this.brokenBy);
+      throw new OtaflashError('OTA_WRITER_FAILED', `${op}: an earlier operation on ${this.partition.label} failed (${why}); abort, or resume() after a reboot`);
+    }
+  }
+
+  private fail(e: unknown): never {
+    this.state = 'broken';
+    this.brokenBy = e;
+    throw e;
+  }
+
+  /**
+   * Erases the next part of the plan: at most `maxBytes` (default: the begin() budget, else all),
+   * but always at least one sector. Returns the bytes still to erase. Lets a device runtime erase a
+   * large slot in slices and feed its watchdog between calls.
+   */
+  eraseStep(maxBytes?: number): number {
+    this.checkOpen('eraseStep');
+    try {
+      this.eraseTo(this.ctx.eraseLimit, this.stepBudget(maxBytes));
+    } catch (e) {
+      this.fail(e);
+    }
+    return this.eraseRemaining;
+  }
+
+  private stepBudget(maxBytes: number | undefined): { bytes: number; ms: number } {
+    const o = this.opts;
+    return {
+      bytes: maxBytes ?? o.maxEraseBytesPerStep ?? Infinity,
+      ms: maxBytes === undefined && o.maxEraseMsPerStep !== undefined && o.eraseTimeMs ? o.maxEraseMsPerStep : Infinity,
+    };
+  }
+
+  /** Erases forward from erasedTo up to `target` (a multiple of eraseSize), within a budget. */
+  private eraseTo(target: number, budget: { bytes: number; ms: number }): void {
+    const limit = this.ctx.eraseLimit;
+    let bytes = budget.bytes;
+    let ms = budget.ms;
+    let first = true;
+    while (this.erasedTo < target) {
+      // The first unit of a call shrinks to fit the budget (a sector always goes); later ones must
+      // be the natural unit there, because filling the rest of a budget with sectors would break the
+      // block alignment of every later call and cost more chip time in total.
+      let unit = eraseUnitAt(this.region, this.erasedTo, limit, first ? Math.max(bytes, this.region.eraseSize) : Infinity);
+      if (!first && unit > bytes) break;
+      if (ms !== Infinity) {
+        const timeOf = this.opts.eraseTimeMs!;
+        if (first) while (unit > this.region.eraseSize && timeOf(unit) > ms) unit = eraseUnitAt(this.region, this.erasedTo, limit, unit - 1);
+        else if (timeOf(unit) > ms) break;
+        ms -= timeOf(unit);
+      }
+      this.region.erase(this.erasedTo, unit);
+      this.erasedTo += unit;
+      bytes -= unit;
+      first = false;
+    }
+    this.region.sync();
+    this.maybeCheckpoint();
+    this.report();
+  }
+
+  /** Programs the next bytes of the image (any size). Erases ahead as needed. */
+  write(chunk: Uint8Array): void {
+    this.checkOpen('write');
+    if (!(chunk instanceof Uint8Array)) throw new OtaflashError('OTA_BAD_ARGUMENT', 'write() takes a Uint8Array');
+    const len = chunk.length;
+    if (len === 0) return;
+    if (this.accepted === 0 && chunk[0] !== 0xe9) {
+      // ESP-IDF checks the magic on the first chunk so that a wrong file is refused before it is written.
+      throw new OtaflashError('OTA_VALIDATE_FAILED', `first byte of the image is ${hex(chunk[0])}, not the app image magic 0xe9; nothing was written to ${this.partition.label}`);
+    }
+    const end = this.accepted + len;
+    const cap = this.ctx.size ?? this.partition.size;
+    if (end > cap) {
+      throw new OtaflashError(
+        'OTA_IMAGE_TOO_LARGE',
+        this.ctx.size !== null
+          ? `write of ${len} bytes at ${hex(this.accepted)} goes past the declared image size ${hex(this.ctx.size)}`
+          : `write of ${len} bytes at ${hex(this.accepted)} goes past the end of ${this.partition.label} (${hex(this.partition.size)} bytes)`,
+        { offset: this.accepted, length: len },
+      );
+    }
+    try {
+      this.verifier.update(chunk);
+      this.program(chunk);
+      this.accepted = end;
+      this.maybeCheckpoint();
+    } catch (e) {
+      this.fail(e);
+    }
+    this.report();
+  }
+
+  private program(chunk: Uint8Array): void {
+    const u = this.unit;
+    let data = chunk;
+    if (u > 1) {
+      // Whole write units only: join with what is pending, keep the remainder for next time.
+      const total = this.pendingLen + chunk.length;
+      const whole = total - (total % u);
+      if (!this.pending) this.pending = new Uint8Array(u);
+      if (whole === 0) {
+        this.pending.set(chunk, this.pendingLen);
+        this.pendingLen = total;
+        return;
+      }
+      const joined = new Uint8Array(whole);
+      joined.set(this.pending.subarray(0, this.pendingLen));
+      joined.set(chunk.subarray(0, whole - this.pendingLen), this.pendingLen);
+      const rest = chunk.subarray(whole - this.pendingLen);
+      this.pending.set(rest);
+      this.pendingLen = rest.length;
+      data = joined;
+    }
+    this.programAt(this.flushed, data);
+    this.flushed += data.length;
+  }
+
+  private programAt(at: number, data: Uint8Array): void {
+    const end = at + data.length;
+    if (this.erasedTo < end) this.eraseTo(roundUp(end, this.region.eraseSize), { bytes: Infinity, ms: Infinity });
+    if (at < this.dirtyEnd) this.checkDirty(at, data, false);
+    this.region.write(at, data);
+    if (at < this.dirtyEnd) this.checkDirty(at, data, true);
+  }
+
+  /**
+   * After a resume, bytes between the last checkpoint and the cut may already be programmed. Re-sent
+   * identical data programs over them harmlessly; different data would silently AND into garbage
+   * that the stream hash cannot see, so it is refused before writing and checked after.
+   */
+  private checkDirty(at: number, data: Uint8Array, after: boolean): void {
+    const n = Math.min(data.length, this.dirtyEnd - at);
+    const have = new Uint8Array(n);
+    this.region.read(at, have);
+    for (let i = 0; i < n; i++) {
+      const bad = after ? have[i] !== data[i] : (data[i] & ~have[i] & 0xff) !== 0;
+      if (bad) {
+        throw new OtaflashError(
+          'OTA_RESUME_MISMATCH',
+          `${this.partition.label} at ${hex(at + i)} already holds ${hex(have[i])} from before the interruption, which the re-sent byte ${hex(data[i])} cannot produce: the data differs from the first attempt; abort and start again`,
+          { offset: at + i },
+        );
+      }
+    }
+  }
+
+  private maybeCheckpoint(): void {
+    const log = this.ctx.log;
+    if (!log) return;
+    const advance = this.flushed - this.checkpointWritten + (this.erasedTo - this.checkpointErased);
+    if (advance < this.interval) return;
+    // Only data already durable may be claimed by a checkpoint.
+    this.region.sync();
+    if (appendCheckpoint(log.region, log.sector, log.chain, this.logNext, this.flushed, this.erasedTo, this.ctx.hashes)) this.logNext++;
+    this.checkpointWritten = this.flushed;
+    this.checkpointErased = this.erasedTo;
+  }
+
+  private report(): void {
+    const cb = this.opts.onProgress;
+    if (cb) cb({ written: this.accepted, erased: this.erasedTo, total: this.ctx.size, eraseTotal: this.ctx.eraseLimit });
+  }
+
+  /**
+   * Finishes the update: programs any buffered tail, then takes the verifier's verdict over every
+   * byte written (no re-read of the slot). Throws IMAGE_* for a bad image, OTA_SMALL_SEC_VER when
+   * anti-rollback refuses it. The writer is closed afterwards on every path, like esp_ota_end.
+   */
+  end(): ImageVerdict {
+    this.checkOpen('end');
+    if (this.accepted === 0) {
+      this.close(null);
+      throw new OtaflashError('OTA_NOTHING_WRITTEN', `end(): nothing was written to ${this.partition.label}`);
+    }
+    let verdict: ImageVerdict;
+    try {
+      if (this.pendingLen > 0) {
+        const padded = new Uint8Array(this.unit);
+        padded.fill(this.region.eraseValue);
+        padded.set(this.pending!.subarray(0, this.pendingLen));
+        this.programAt(this.flushed, padded);
+        this.flushed += this.unit;
+        this.pendingLen = 0;
+      }
+      this.region.sync();
+      verdict = this.verifier.finish();
+      const floor = this.ctx.secureVersionFloor;
+      if (floor !== null) {
+        const v = verdict.appDesc ? verdict.appDesc.secureVersion : 0;
+        if (v < floor) {
+          throw new OtaflashError('OTA_SMALL_SEC_VER', `image secure_version ${v} is lower than ${floor} (running app / eFuse): anti-rollback refuses it`, { secureVersion: v, floor });
+        }
+      }
+    } catch (e) {
+      if (e instanceof OtaflashError && e.code === 'POWER_LOSS') this.fail(e);
+      this.close(null);
+      throw e;
+    }
+    this.close(verdict);
+    return verdict;
+  }
+
+  /** Gives up the update: the slot keeps whatever was written, otadata still selects the old app. */
+  abort(): void {
+    if (this.state === 'closed') return;
+    this.close(null);
+  }
+
+  private close(verdict: ImageVerdict | null): void {
+    this.state = 'closed';
+    const log = this.ctx.log;
+    if (log) closeResumeLog(log.region, log.sector);
+    this.ctx.onClose(this, verdict);
+  }
+}
