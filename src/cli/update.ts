@@ -1,0 +1,286 @@
+import { OtaflashError, hex } from '../errors';
+import { chipIdFromName } from '../formats/chips';
+import { otaStateName, type OtaSelectEntry } from '../formats/otadata';
+import { otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
+import type { Partition, PartitionTable } from '../formats/partition-types';
+import { decideBoot, applyBootWrites, type BootDecision, type BootOptions } from '../ota/bootloader';
+import { OtaEngine } from '../ota/engine';
+import { type FlashImage, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
+import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
+import { createProgress } from './progress';
+import { bootDecisionJson } from './inspect';
+
+// The OTA life cycle on a flash image file, one process per step, the way a device lives it one
+// boot at a time: every command rebuilds its view from what is on flash.
+
+function entryText(e: OtaSelectEntry): string {
+  if (e.seq === 0xffffffff) return 'empty';
+  return `seq ${e.seq}, ${otaStateName(e.state)}, crc ${hex(e.crc)}`;
+}
+
+function chipFlag(flags: Record<string, string | true>): number | undefined {
+  const v = flags.chip;
+  if (v === undefined) return undefined;
+  const id = chipIdFromName(String(v));
+  if (id === undefined) throw new CliError(`--chip '${v}' is not a chip name (examples: esp32, esp32c3, esp32s3)`);
+  return id;
+}
+
+function bootOptionsFrom(flags: Record<string, string | true>): BootOptions {
+  const opts: BootOptions = { rollback: flags.rollback === true, chip: chipFlag(flags) };
+  if (flags['anti-rollback'] === true) {
+    opts.antiRollback = true;
+    opts.efuseSecureVersion = flags['efuse-secure-version'] !== undefined ? parseSize(String(flags['efuse-secure-version']), '--efuse-secure-version') : 0;
+  }
+  return opts;
+}
+
+function oneFile(positional: string[], what = 'FILE (a flash image)'): string {
+  if (positional.length !== 1) throw new CliError(`expected one ${what}`);
+  return positional[0];
+}
+
+function requireOtadata(table: PartitionTable, file: string): Partition {
+  const p = otadataPartition(table);
+  if (!p) throw new OtaflashError('OTADATA_MISSING', `${file}: the partition table has no otadata partition (data, ota)`);
+  return p;
+}
+
+/** ota_N by number, with an error listing the slots the table has. */
+function slotByNumber(table: PartitionTable, n: number, file: string): Partition {
+  const slots = otaAppSlots(table);
+  const p = slots.find((s) => otaSlotNumber(s) === n);
+  if (!p) {
+    const have = slots.map((s) => otaSlotNumber(s)).join(', ');
+    throw new CliError(`${file}: there is no OTA slot ${n} (the table has slots: ${have || 'none'})`);
+  }
+  return p;
+}
+
+function slotFlag(flags: Record<string, string | true>): number | undefined {
+  const v = flags.slot;
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(String(v)) || Number(v) > 15) throw new CliError(`--slot '${v}' must be an OTA slot number 0..15`);
+  return Number(v);
+}
+
+export function printBootDecision(io: CliIo, d: BootDecision, applied: boolean): void {
+  io.stdout(d.boot ? `boots: ${d.label}${d.slot !== null ? ` (OTA slot ${d.slot})` : ''} at ${hex(d.boot.offset)}\n` : 'boots: nothing (no bootable app: the chip would reset and loop)\n');
+  io.stdout(`why:   ${d.reason}\n`);
+  if (d.entries) io.stdout(`otadata: sector 0: ${entryText(d.entries[0])}; sector 1: ${entryText(d.entries[1])}\n`);
+  for (const t of d.tried) if (!t.ok) io.stdout(`skipped ${t.label}: ${t.error}\n`);
+  for (const w of d.writes) {
+    io.stdout(`bootloader ${applied ? 'wrote' : 'would write'}: sector ${w.sector} <- seq ${w.entry.seq} ${otaStateName(w.entry.state)} (${w.why})\n`);
+  }
+  if (!applied && d.writes.length > 0) io.stdout('(not applied: pass --apply to make these writes, as a real boot would)\n');
+}
+
+export const bootCommand: Command = {
+  summary: 'what the ESP-IDF bootloader would boot from a flash image now, and why',
+  help: `Usage: otaflash boot FILE [--rollback] [--apply] [--anti-rollback [--efuse-secure-version N]]
+                      [--chip NAME] [--table-offset 0x8000] [--json]
+
+Runs the model of ESP-IDF's second-stage bootloader over the flash image: reads otadata, picks
+the app, verifies its image, falls back as the bootloader does. Read-only unless --apply.
+
+  --rollback        the bootloader has CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE: NEW becomes
+                    PENDING_VERIFY, an unconfirmed PENDING_VERIFY becomes ABORTED
+  --apply           make the otadata writes the bootloader would make (simulates one reboot)
+  --anti-rollback   CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK, with the eFuse secure version N (default 0)
+  --chip NAME       refuse images built for another chip
+  --json            print the decision as JSON
+Exit code 1 when nothing is bootable.`,
+  run(argv, io) {
+    const args = parseArgs(argv, { values: ['table-offset', 'chip', 'efuse-secure-version'], booleans: ['rollback', 'apply', 'anti-rollback', 'json'] });
+    const file = oneFile(args.positional);
+    return withFlashImage(file, (image) => {
+      const table = readTableOf(image, tableOffsetFlag(args.flags));
+      const decision = decideBoot(image.device, table, bootOptionsFrom(args.flags));
+      const apply = args.flags.apply === true;
+      if (apply) {
+        applyBootWrites(image.device, table, decision);
+        image.device.sync();
+      }
+      if (args.flags.json) printJson(io, bootDecisionJson(decision, apply));
+      else printBootDecision(io, decision, apply);
+      return decision.boot ? 0 : 1;
+    });
+  },
+};
+
+export const otadataEraseCommand: Command = {
+  summary: 'erase the otadata partition of a flash image (boot falls back to factory or ota_0)',
+  help: `Usage: otaflash otadata erase FILE [--table-offset 0x8000] [--json]
+
+Erases both otadata sectors, like otatool.py erase_otadata: the bootloader then starts the factory
+app, or ota_0 when there is no factory app.`,
+  run(argv, io) {
+    const args = parseArgs(argv, { values: ['table-offset'], booleans: ['json'] });
+    const file = oneFile(args.positional);
+    return withFlashImage(file, (image) => {
+      const table = readTableOf(image, tableOffsetFlag(args.flags));
+      const p = requireOtadata(table, file);
+      const region = partitionRegion(image.device, p);
+      region.erase(0, p.size - (p.size % image.device.eraseSize));
+      image.device.sync();
+      if (args.flags.json) printJson(io, { erased: p.label, offset: hex(p.offset), size: p.size });
+      else io.stdout(`erased otadata '${p.label}' (${p.size} bytes at ${hex(p.offset)})\n`);
+      return 0;
+    });
+  },
+};
+
+// --- commands that go through the OTA engine ---------------------------------------------------
+
+function openEngine(image: FlashImage, flags: Record<string, string | true>): OtaEngine {
+  return OtaEngine.open(image.device, {
+    tableOffset: tableOffsetFlag(flags),
+    rollback: flags['no-rollback'] !== true,
+    chip: chipFlag(flags),
+    requireHash: flags['allow-no-hash'] !== true,
+  });
+}
+
+export const updateCommand: Command = {
+  summary: 'write an app image into the next OTA slot of a flash image (verify, then select it)',
+  help: `Usage: otaflash update FILE APP.bin [--slot N] [--chunk SIZE] [--no-select] [--chip NAME]
+                        [--allow-no-hash] [--no-rollback] [--table-offset 0x8000] [--json]
+
+Streams APP.bin through the OTA engine as a device would receive it: erases ahead, writes in
+chunks of --chunk bytes (default 4K), verifies the image (checksum, SHA-256, chip, fits), then
+selects the slot in otadata so the next boot starts it (state NEW with rollback, the default).
+Shows a progress bar (bytes, rate, ETA) on a terminal and plain lines otherwise (on stderr).
+
+  --slot N          write OTA slot N (default: the slot after the running app, as ESP-IDF picks)
+  --no-select       write and verify only; leave otadata as it is
+  --allow-no-hash   accept an image without an appended SHA-256
+  --no-rollback     the device runs without app rollback (the new entry is not marked NEW)
+Exit code 1 when the image fails verification (nothing is selected then).`,
+  run(argv, io) {
+    const args = parseArgs(argv, {
+      values: ['slot', 'chunk', 'table-offset', 'chip'],
+      booleans: ['no-select', 'allow-no-hash', 'no-rollback', 'json'],
+    });
+    if (args.positional.length !== 2) throw new CliError('expected FILE (a flash image) and APP.bin (the new app image)');
+    const [file, appFile] = args.positional;
+    const chunkSize = args.flags.chunk !== undefined ? parseSize(String(args.flags.chunk), '--chunk') : 4096;
+    if (chunkSize < 1 || chunkSize > 16 * 1024 * 1024) throw new CliError(`--chunk ${chunkSize} must be between 1 byte and 16 MiB`);
+    const slot = slotFlag(args.flags);
+    const app = readInput(appFile, 'app image');
+    return withFlashImage(file, (image) => {
+      const engine = openEngine(image, args.flags);
+      const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : engine.nextUpdatePartition();
+      const progress = createProgress(io, { label: `update ${target.label}`, total: app.length });
+      const writer = engine.begin(target, { size: app.length });
+      let verdict;
+      try {
+        for (let at = 0; at < app.length; at += chunkSize) {
+          writer.write(app.subarray(at, Math.min(at + chunkSize, app.length)));
+          progress.update(Math.min(at + chunkSize, app.length));
+        }
+        verdict = writer.end();
+      } catch (e) {
+        progress.finish();
+        if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
+          io.stderr(`otaflash update: ${appFile} failed verification: ${e.message} [${e.code}]; slot '${target.label}' was not selected\n`);
+          return 1;
+        }
+        throw e;
+      }
+      progress.finish();
+      const select = args.flags['no-select'] !== true;
+      if (select) engine.setBootPartition(target);
+      image.device.sync();
+      const d = verdict.appDesc;
+      const result = {
+        slot: otaSlotNumber(target),
+        label: target.label,
+        offset: hex(target.offset),
+        bytes: app.length,
+        chip: verdict.chipName,
+        version: d ? d.version : null,
+        project: d ? d.projectName : null,
+        secureVersion: d ? d.secureVersion : null,
+        sha256Valid: verdict.hashValid,
+        selected: select,
+      };
+      if (args.flags.json) printJson(io, result);
+      else {
+        io.stdout(`wrote ${app.length} bytes of ${appFile} into ${target.label} (OTA slot ${result.slot}, ${hex(target.offset)})\n`);
+        io.stdout(`image: ${verdict.chipName}${d ? `, ${d.projectName} ${d.version}` : ''}, checksum ok, SHA-256 ${verdict.hashValid === null ? 'not appended' : 'ok'}\n`);
+        io.stdout(select ? `selected ${target.label} for the next boot\n` : 'not selected (--no-select)\n');
+      }
+      return 0;
+    });
+  },
+};
+
+export const confirmCommand: Command = {
+  summary: 'mark the running app of a flash image valid (cancels the pending rollback)',
+  help: `Usage: otaflash confirm FILE [--table-offset 0x8000] [--json]
+
+What esp_ota_mark_app_valid_cancel_rollback does on the device: the app the bootloader started
+(PENDING_VERIFY after 'otaflash boot --rollback --apply') becomes VALID.`,
+  run(argv, io) {
+    const args = parseArgs(argv, { values: ['table-offset'], booleans: ['json'] });
+    const file = oneFile(args.positional);
+    return withFlashImage(file, (image) => {
+      const engine = openEngine(image, args.flags);
+      engine.markValid();
+      image.device.sync();
+      const running = engine.running!;
+      const state = engine.slotState(running);
+      const stateName = state === null ? 'no otadata entry' : otaStateName(state);
+      if (args.flags.json) printJson(io, { confirmed: running.label, state: stateName });
+      else io.stdout(`confirmed ${running.label}: ${stateName}\n`);
+      return 0;
+    });
+  },
+};
+
+export const rollbackCommand: Command = {
+  summary: 'mark the running app of a flash image invalid and select the previous one',
+  help: `Usage: otaflash rollback FILE [--table-offset 0x8000] [--json]
+
+What esp_ota_mark_app_invalid_rollback does on the device: the running app's entry becomes
+INVALID and the previous valid app is selected for the next boot.`,
+  run(argv, io) {
+    const args = parseArgs(argv, { values: ['table-offset'], booleans: ['json'] });
+    const file = oneFile(args.positional);
+    return withFlashImage(file, (image) => {
+      const engine = openEngine(image, args.flags);
+      engine.markInvalidAndRollback();
+      image.device.sync();
+      const running = engine.running!;
+      // What esp_ota_get_boot_partition says now, read back from flash by a fresh engine.
+      const next = openEngine(image, args.flags).bootPartition();
+      const label = next ? next.label : null;
+      if (args.flags.json) printJson(io, { invalidated: running.label, next: label });
+      else io.stdout(`marked ${running.label} invalid; the next boot starts ${label ?? 'no app'}\n`);
+      return 0;
+    });
+  },
+};
+
+export const otadataSwitchCommand: Command = {
+  summary: 'select OTA slot N for the next boot of a flash image (like otatool switch_ota_partition)',
+  help: `Usage: otaflash otadata switch FILE --slot N [--table-offset 0x8000] [--json]
+
+Writes otadata so that the bootloader starts ota_N, after checking that the image in ota_N is valid.`,
+  run(argv, io) {
+    const args = parseArgs(argv, { values: ['table-offset', 'slot', 'chip'], booleans: ['json'] });
+    const file = oneFile(args.positional);
+    const slot = slotFlag(args.flags);
+    if (slot === undefined) throw new CliError('--slot N is required');
+    return withFlashImage(file, (image) => {
+      const engine = openEngine(image, args.flags);
+      const target = slotByNumber(engine.table, slot, file);
+      engine.setBootPartition(target);
+      image.device.sync();
+      if (args.flags.json) printJson(io, { selected: target.label, slot });
+      else io.stdout(`selected ${target.label} (OTA slot ${slot}) for the next boot\n`);
+      return 0;
+    });
+  },
+};
+
