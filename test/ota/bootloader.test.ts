@@ -9,6 +9,7 @@ import { RegionFlash } from '../../src/flash/region';
 import { decodePartitionTable, encodePartitionTable } from '../../src/formats/partition-table';
 import type { Partition, PartitionTable } from '../../src/formats/partition-types';
 import { OtaflashError } from '../../src/errors';
+import { FAULT_MODES, FaultyFlash, countFlashOperations } from '../../src/flash/faults';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
 if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (expected ../shared/vectors next to the repo)`);
@@ -374,6 +375,57 @@ test('property (seeded): from any otadata, set-boot to slot t then reboot boots 
   }
   assert.is(checked, 400);
   assert.ok(shadowedSeen > 0, 'the v5 tie case was exercised');
+});
+
+// ---- power cuts during the bootloader's own otadata writes ----
+
+test('a power cut in any of the bootloader\'s otadata writes (every vector row with writes, every fault mode) leaves a device that boots what an un-cut or a not-yet-written sector would boot', () => {
+  let cuts = 0;
+  for (const c of cases.cases) {
+    const bytes = new Uint8Array(fs.readFileSync(OTADATA_DIR + c.file));
+    for (const row of c.expected) {
+      if (row.otadata_writes.length === 0) continue;
+      const l = layout(row.ota_app_count, row.has_factory);
+      l.flash.write(OTADATA_AT, bytes);
+      const opts: BootOptions = { rollback: row.rollback_enabled, verifyImages: false };
+      const d = decideBoot(l.flash, l.table, opts);
+      // Every state each sector can be in between the writes: old, erased, or any version written to it.
+      const old = decodeOtadata(bytes);
+      const perSector: OtaSelectEntry[][] = [[old[0], EMPTY()], [old[1], EMPTY()]];
+      for (const w of d.writes) perSector[w.sector].push(w.entry);
+      const allowed = new Set<string | null>();
+      for (const a of perSector[0]) for (const b of perSector[1]) {
+        const probe = layout(row.ota_app_count, row.has_factory);
+        setEntries(probe, a, b);
+        allowed.add(decideBoot(probe.flash, probe.table, opts).label);
+      }
+      const ops = countFlashOperations(new MemoryFlash({ size: l.flash.size, contents: l.flash.bytes }), (dev) => applyBootWrites(dev, l.table, d));
+      // An un-cut run and a cut before the first erase both leave a device that boots the row's choice.
+      assert.ok(allowed.has(row.boot));
+      assert.is(ops, 2 * d.writes.length, 'one erase and one program per write');
+      for (const mode of FAULT_MODES) {
+        for (let cut = 0; cut < ops; cut++) {
+          for (let seed = 1; seed <= 4; seed++) {
+            const start = new MemoryFlash({ size: l.flash.size, contents: l.flash.bytes });
+            const f = new FaultyFlash(start, { cutAt: cut, mode, seed });
+            assert.throws(() => applyBootWrites(f, l.table, d), (e: unknown) => e instanceof OtaflashError && e.code === 'POWER_LOSS');
+            const after = f.reboot();
+            const next = decideBoot(after, l.table, opts);
+            if (cut === 0 && mode === 'before') {
+              assert.equal(after.bytes, l.flash.bytes, 'nothing applied');
+              // The bootloader runs again from the same otadata: same boot, same writes.
+              assert.is(next.label, row.boot);
+              assert.equal(next.writes, d.writes);
+            }
+            assert.ok(next.boot !== null, `${c.file} ${mode} cut ${cut} seed ${seed}: nothing boots`);
+            assert.ok(allowed.has(next.label), `${c.file} N=${row.ota_app_count} factory=${row.has_factory} ${mode} cut ${cut} seed ${seed}: boots ${next.label}, expected one of ${[...allowed].join(', ')}`);
+            cuts++;
+          }
+        }
+      }
+    }
+  }
+  assert.ok(cuts > 500, `${cuts} cuts`);
 });
 
 test.run();
