@@ -1,4 +1,9 @@
 import type { BenchRow } from './lib';
+import { imageSuite } from './image';
+import { flashSuite } from './flash';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
-export const suites: Record<string, () => BenchRow[]> = {};
+export const suites: Record<string, () => BenchRow[]> = {
+  image: imageSuite,
+  flash: flashSuite,
+};

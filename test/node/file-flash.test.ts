@@ -90,7 +90,8 @@ test('FileFlash matches MemoryFlash on random op sequences (seeded)', () => {
     let file = FileFlash.open(p, { mode });
     const model = new MemoryFlash({ size, mode });
     const devs: BlockDevice[] = [file, model];
-    for (let step = 0; step < 1500; step++) {
+    let lastEnd = 0;
+    for (let step = 0; step < 3000; step++) {
       const ctx = `seed ${seed}, mode ${mode}, step ${step}`;
       const op = r(12);
       if (op === 0) {
@@ -104,14 +105,18 @@ test('FileFlash matches MemoryFlash on random op sequences (seeded)', () => {
         devs[0] = file;
       } else {
         // Mostly sequential small writes with occasional random ones, as an OTA writer does.
+        // Sequential (at the last write's end), overlapping it by a few bytes, or anywhere.
         const len = r(4) === 0 ? r(9000) : r(300);
-        const off = r(size - len + 1);
+        const how = r(3);
+        let off = how === 0 ? lastEnd : how === 1 ? lastEnd - 1 - r(4) : r(size);
+        if (off < 0 || off + len > size) off = r(size - len + 1);
+        lastEnd = off + len;
         const data = new Uint8Array(len);
         for (let i = 0; i < len; i++) data[i] = r(4) === 0 ? 0xff : r(256);
         const codes = devs.map((d) => code(() => d.write(off, data)));
         assert.is(codes[0], codes[1], ctx);
       }
-      if (step % 50 === 0 || step === 1499) {
+      if (step % 50 === 0 || step === 2999) {
         const got = new Uint8Array(size);
         file.read(0, got);
         assert.equal(got, model.bytes, ctx);
