@@ -1,9 +1,7 @@
 import type { BenchRow } from './lib';
-import { imageSuite } from './image';
 import { flashSuite } from './flash';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
-  image: imageSuite,
   flash: flashSuite,
 };
