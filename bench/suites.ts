@@ -1,7 +1,9 @@
 import type { BenchRow } from './lib';
 import { flashSuite } from './flash';
+import { partitionTableSuite } from './partition-table';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
   flash: flashSuite,
+  'partition-table': partitionTableSuite,
 };
