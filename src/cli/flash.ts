@@ -49,7 +49,10 @@ export function withFlashImage<T>(path: string, body: (image: FlashImage) => T):
 
 export function readTableOf(image: FlashImage, tableOffset: number): PartitionTable {
   try {
-    return readPartitionTable(image.device, tableOffset);
+    const table = readPartitionTable(image.device, tableOffset);
+    // The bootloader refuses a table whose first record is the end marker (erased flash).
+    if (table.partitions.length === 0) throw new OtaflashError('PARTITION_TABLE_EMPTY', 'the first record is the end marker (erased flash?)');
+    return table;
   } catch (e) {
     if (e instanceof OtaflashError) {
       throw new OtaflashError(e.code, `${image.path}: no usable partition table at ${hex(tableOffset)} (${e.message})`, e.details as Record<string, unknown>);
