@@ -1,9 +1,11 @@
 import type { BenchRow } from './lib';
+import { imageSuite } from './image';
 import { flashSuite } from './flash';
 import { partitionTableSuite } from './partition-table';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
+  image: imageSuite,
   flash: flashSuite,
   'partition-table': partitionTableSuite,
 };

@@ -25,7 +25,7 @@ export * from './formats/app-image-types';
 export { decodeImageHeader, encodeImageHeader, flashModeName, flashSizeName, chipRevisionName } from './formats/app-image-header';
 export { decodeAppDescription, encodeAppDescription, decodeBootloaderDescription } from './formats/app-image-desc';
 export { parseSignatureBlocks } from './formats/app-image-signature';
-export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice } from './formats/app-image-verify';
+export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice, setChecksumXor, xorInto, type ChecksumXor } from './formats/app-image-verify';
 export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type AppImageSegment } from './formats/app-image';
 export { OtaEngine, type OtaEngineOptions, type PendingUpdate } from './ota/engine';
 export { OtaWriter, type OtaWriteOptions, type OtaProgress } from './ota/writer';

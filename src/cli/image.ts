@@ -4,6 +4,7 @@ import type { ImageReport } from '../formats/app-image-types';
 import { inspectImage } from '../formats/app-image-verify';
 import { chipIdFromName, chipName } from '../formats/chips';
 import { nodeHashes } from '../node/hash';
+import { createWasmChecksumXor } from '../node/image-checksum';
 import { CliError, type Command, parseArgs, readInput } from './io';
 
 const HELP = `Usage: otaflash image info FILE [--chip NAME] [--require-hash] [--json]
@@ -113,7 +114,7 @@ export const imageInfoCommand: Command = {
     const file = args.positional[0];
     const raw = readInput(file, 'image');
     const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const report = inspectImage(bytes, { hashes: nodeHashes, expectedChip, requireHash: args.flags['require-hash'] === true });
+    const report = inspectImage(bytes, { hashes: nodeHashes, xor: createWasmChecksumXor() ?? undefined, expectedChip, requireHash: args.flags['require-hash'] === true });
     // Without a header there is nothing to show: the input is not an image (exit 2 via the dispatcher).
     if (!report.header) throw report.error ?? new OtaflashError('IMAGE_TRUNCATED', 'no image header');
     io.stdout(args.flags.json ? JSON.stringify(toJson(report, bytes.length), null, 2) + '\n' : toText(report, file, bytes.length));

@@ -134,6 +134,8 @@ export interface ImageVerifierOptions {
   maxSize?: number;
   /** Refuse images without an appended SHA-256 (the OTA engine's default policy). */
   requireHash?: boolean;
+  /** Checksum kernel (acc, data, start, end) -> acc; defaults to the one set with setChecksumXor. */
+  xor?: (acc: number, data: Uint8Array, start: number, end: number) => number;
 }
 
 export interface ImageVerifier {

@@ -73,6 +73,19 @@ export function xorInto(acc: number, data: Uint8Array, start: number, end: numbe
   return acc;
 }
 
+/** A checksum kernel: XOR of data[start, end) folded into a 32-bit accumulator (see xorInto). */
+export type ChecksumXor = (acc: number, data: Uint8Array, start: number, end: number) => number;
+
+let defaultXor: ChecksumXor = xorInto;
+
+/**
+ * Installs a faster checksum kernel for verifiers created afterwards without an `xor` option
+ * (otaflash/node installs a WebAssembly SIMD one); null restores the portable xorInto.
+ */
+export function setChecksumXor(fn: ChecksumXor | null): void {
+  defaultXor = fn ?? xorInto;
+}
+
 function foldXor(acc: number): number {
   return (acc ^ (acc >>> 8) ^ (acc >>> 16) ^ (acc >>> 24)) & 0xff;
 }
@@ -88,6 +101,7 @@ class StreamingImageVerifier implements ImageVerifier {
   private readonly expectedChip: number | undefined;
   private readonly maxSize: number;
   private readonly requireHash: boolean;
+  private readonly xorFn: ChecksumXor;
 
   private pos = 0;
   private state = AT_HEADER;
@@ -125,6 +139,7 @@ class StreamingImageVerifier implements ImageVerifier {
     this.expectedChip = opts.expectedChip;
     this.maxSize = opts.maxSize ?? Infinity;
     this.requireHash = opts.requireHash ?? false;
+    this.xorFn = opts.xor ?? defaultXor;
   }
 
   get bytesRead(): number {
@@ -194,7 +209,7 @@ class StreamingImageVerifier implements ImageVerifier {
         }
         case AT_SEGMENT_DATA: {
           const take = Math.min(to - i, this.segmentRemaining);
-          this.xor = xorInto(this.xor, chunk, i, i + take);
+          this.xor = this.xorFn(this.xor, chunk, i, i + take);
           if (this.descOpen && this.descLen < APP_DESC_SIZE) {
             if (!this.descBuf) this.descBuf = new Uint8Array(APP_DESC_SIZE);
             const d = Math.min(take, APP_DESC_SIZE - this.descLen);

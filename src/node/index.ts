@@ -1,8 +1,13 @@
 // Node-only adapters. Importing this module makes the node:crypto hashes the default.
 import { setDefaultHashes } from '../hash/portable';
 import { nodeHashes } from './hash';
+import { setChecksumXor } from '../formats/app-image-verify';
+import { createWasmChecksumXor } from './image-checksum';
 
 setDefaultHashes(nodeHashes);
+// App image checksums through WebAssembly SIMD when the engine has it (plain JS otherwise).
+setChecksumXor(createWasmChecksumXor());
 
 export { nodeHashes } from './hash';
 export { FileFlash, type FileFlashOptions } from './file-flash';
+export { createWasmChecksumXor } from './image-checksum';
