@@ -135,6 +135,11 @@ function expandVars(line: string, env: PartitionCsvOptions['env']): string {
   return out + line.slice(from);
 }
 
+/** Python's '0x%x': a minus sign for negatives instead of wrapping to 32 bits. */
+function pyHex(n: number): string {
+  return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
+}
+
 interface Row {
   name: string;
   type: number;
@@ -288,8 +293,8 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
     if (r.offset !== null && r.offset < cursor) {
       const msg =
         i === 0
-          ? `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${hex(r.offset)}. But partition table occupies the whole sector ${hex(tableOffset)}. Use a free offset ${hex(cursor)} or higher.`
-          : `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${hex(r.offset)}. Previous partition ends ${hex(cursor)}`;
+          ? `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pyHex(r.offset)}. But partition table occupies the whole sector ${hex(tableOffset)}. Use a free offset ${hex(cursor)} or higher.`
+          : `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pyHex(r.offset)}. Previous partition ends ${hex(cursor)}`;
       throw new OtaflashError('PARTITION_OVERLAP', msg, { line: r.line, label: r.name });
     }
     if (r.offset === null) {
