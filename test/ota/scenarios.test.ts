@@ -1,0 +1,271 @@
+// Scripted multi-reboot scenarios: the engine on one side, D1's bootloader model on the other,
+// real ESP32 app images in the slots. Each "reboot" is simulateReboot() followed by a fresh
+// OtaEngine.open() on the same flash: nothing survives but the flash.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OtaEngine } from '../../src/ota/engine';
+import { simulateReboot, type BootDecision } from '../../src/ota/bootloader';
+import { OtaflashError } from '../../src/errors';
+import { nodeHashes } from '../../src/node/hash';
+import { OTA_STATE } from '../../src/formats/otadata';
+import { FAULT_MODES, FaultyFlash, countFlashOperations } from '../../src/flash/faults';
+import type { MemoryFlash } from '../../src/flash/memory';
+import { resetFlashStats } from '../../src/flash/stats';
+import type { PartitionTable } from '../../src/formats/partition-types';
+import { APP_A, APP_B, equalBytes, feed, flashImage, image, otadataEntries, rig, type Rig } from './engine-fixtures';
+
+const ESP32 = 0;
+// node:crypto keeps the power-cut sweeps fast; the portable hashes are covered by engine.test.ts.
+const BOOT = { rollback: true, chip: ESP32, hashes: nodeHashes };
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OtaflashError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+function reboot(flash: MemoryFlash, table: PartitionTable): { d: BootDecision; engine: OtaEngine } {
+  const d = simulateReboot(flash, table, BOOT);
+  assert.ok(d.boot, `nothing bootable: ${d.reason}`);
+  return { d, engine: OtaEngine.open(flash, { running: d.boot!, chip: ESP32, hashes: nodeHashes }) };
+}
+
+function slotHolds(flash: MemoryFlash, offset: number, img: Uint8Array): boolean {
+  return equalBytes(flash.bytes.subarray(offset, offset + img.length), img);
+}
+
+/** A device as it leaves the factory line: ota_0 holds APP_A, otadata blank, booted once. */
+function fresh(): Rig {
+  // Small slots keep each simulated device (cloned for every cut) small.
+  const r = rig({ slotSize: 0x40000, size: 0x90000 });
+  flashImage(r.flash, r.p.ota_0, image(APP_A));
+  const { d } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_0');
+  assert.is(d.writes.length, 1, 'the bootloader initialises blank otadata');
+  return r;
+}
+
+function update(engine: OtaEngine, img: Uint8Array): void {
+  const w = engine.begin();
+  feed(w, img);
+  w.end();
+  engine.setBootPartition(w.partition);
+}
+
+test('update -> reboot -> PENDING_VERIFY -> markValid -> reboot: the new app stays, rollback target kept', () => {
+  const r = fresh();
+  let { engine } = reboot(r.flash, r.table);
+  update(engine, image(APP_B));
+  let { d, engine: e2 } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_1');
+  assert.is(d.activeStateAfterBoot, OTA_STATE.PENDING_VERIFY);
+  assert.is(e2.slotState(r.p.ota_1), OTA_STATE.PENDING_VERIFY);
+  assert.is(code(() => e2.begin()), 'OTA_ROLLBACK_INVALID_STATE');
+  assert.ok(e2.rollbackPossible());
+  e2.markValid();
+  ({ d, engine } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_1');
+  assert.is(d.activeStateAfterBoot, OTA_STATE.VALID);
+  assert.is(d.writes.length, 0, 'nothing left for the bootloader to rewrite');
+  assert.is(engine.slotState(r.p.ota_1), OTA_STATE.VALID);
+  assert.ok(engine.rollbackPossible(), 'the previous app is still a rollback target, as after ESP-IDF mark-valid');
+  engine.markValid(); // already VALID: no-op
+  ({ d } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_1');
+});
+
+test('update -> reboot -> no confirmation -> reboot: rolled back to the previous app, slot ABORTED', () => {
+  const r = fresh();
+  let { engine } = reboot(r.flash, r.table);
+  update(engine, image(APP_B));
+  let { d } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_1');
+  ({ d, engine } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_0');
+  assert.is(engine.running!.label, 'ota_0');
+  assert.is(engine.slotState(r.p.ota_1), OTA_STATE.ABORTED);
+  assert.not.ok(engine.rollbackPossible());
+  // The next update may start at once and reuses the aborted slot.
+  assert.is(engine.nextUpdatePartition().label, 'ota_1');
+  update(engine, image(APP_B));
+  ({ d } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_1');
+  assert.is(d.activeStateAfterBoot, OTA_STATE.PENDING_VERIFY);
+});
+
+test('markInvalidAndRollback: the next boot runs the previous app, the slot reads INVALID', () => {
+  const r = fresh();
+  let { engine } = reboot(r.flash, r.table);
+  update(engine, image(APP_B));
+  let { d, engine: e2 } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_1');
+  e2.markInvalidAndRollback();
+  ({ d, engine } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_0');
+  assert.is(engine.slotState(r.p.ota_1), OTA_STATE.INVALID);
+  assert.is(code(() => engine.markInvalidAndRollback()), 'OTA_ROLLBACK_FAILED');
+});
+
+test('a corrupt image is refused at end() and by setBootPartition; the device keeps booting the old app', () => {
+  const r = fresh();
+  const { engine } = reboot(r.flash, r.table);
+  const bad = image(APP_B).slice();
+  bad[0x4000] ^= 0x10; // one bit inside segment data
+  const w = engine.begin();
+  feed(w, bad);
+  assert.is(code(() => w.end()), 'IMAGE_BAD_CHECKSUM');
+  assert.is(code(() => engine.setBootPartition(r.p.ota_1)), 'IMAGE_BAD_CHECKSUM');
+  const { d } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_0');
+  assert.is(d.writes.length, 0);
+});
+
+test('fallback: otadata selects the slot being overwritten; begin() first points otadata at the running app', () => {
+  const r = fresh();
+  let { engine } = reboot(r.flash, r.table);
+  update(engine, image(APP_B));
+  // The new slot goes bad behind our back (say a flash fault): the bootloader falls back to ota_0.
+  r.flash.poke(r.p.ota_1.offset + 0x3000, new Uint8Array([0]));
+  let { d } = reboot(r.flash, r.table);
+  assert.is(d.label, 'ota_0');
+  engine = OtaEngine.open(r.flash, { running: d.boot!, chip: ESP32, hashes: nodeHashes });
+  assert.is(engine.bootPartition()!.label, 'ota_1', 'otadata still names the broken slot');
+  const w = engine.begin();
+  assert.is(engine.bootPartition()!.label, 'ota_0', 'before the slot is erased, otadata names the running app');
+  w.abort();
+  ({ d } = reboot(r.flash, r.table));
+  assert.is(d.label, 'ota_0');
+  assert.is(d.tried.length, 1, 'no failed attempt on the half-written slot');
+});
+
+// ---- power cuts in the middle of an update, then resume ----------------------------------------
+
+function cutRun(base: MemoryFlash, table: PartitionTable, img: Uint8Array, erase: 'all' | 'sequential', cutAt: number, mode: (typeof FAULT_MODES)[number]): MemoryFlash | null {
+  const dev = new FaultyFlash(base.clone(), { cutAt, mode, seed: cutAt * 7 + 1 });
+  try {
+    const e = OtaEngine.open(dev, { table, running: table.partitions.find((p) => p.label === 'ota_0')!, chip: ESP32, hashes: nodeHashes });
+    const w = e.begin(undefined, { erase, size: erase === 'all' ? img.length : undefined });
+    feed(w, img);
+    w.end();
+    e.setBootPartition(w.partition);
+  } catch (err) {
+    if (!(err instanceof OtaflashError && err.code === 'POWER_LOSS')) throw err;
+  }
+  return dev.tripped ? dev.reboot() : null;
+}
+
+for (const erase of ['sequential', 'all'] as const) {
+  test(`power cut at every flash operation of an update (erase '${erase}', every fault mode): old app boots, resume() finishes without re-erasing or re-sending`, () => {
+    const r = fresh();
+    const img = image(APP_B);
+    const table = r.table;
+    const ota0 = r.p.ota_0;
+    const ota1 = r.p.ota_1;
+    const ops = countFlashOperations(r.flash.clone(), (dev) => {
+      const e = OtaEngine.open(dev, { table, running: ota0, chip: ESP32, hashes: nodeHashes });
+      const w = e.begin(undefined, { erase, size: erase === 'all' ? img.length : undefined });
+      feed(w, img);
+      w.end();
+      e.setBootPartition(w.partition);
+    });
+    assert.ok(ops > 20, `${ops} operations`);
+    let resumed = 0;
+    for (const mode of FAULT_MODES) {
+      for (let cut = 0; cut < ops; cut++) {
+        const where = `cut at op ${cut}/${ops}, ${mode}, erase ${erase}`;
+        const after = cutRun(r.flash, table, img, erase, cut, mode);
+        assert.ok(after, `${where}: the run did not reach the cut`);
+        const d = simulateReboot(after!, table, BOOT);
+        assert.ok(d.label === 'ota_0' || d.label === 'ota_1', `${where}: booted ${d.label} (${d.reason})`);
+        if (d.label === 'ota_1') {
+          // Only once setBootPartition committed, and then the slot holds the whole new image.
+          assert.ok(slotHolds(after!, ota1.offset, img), `${where}: ota_1 boots but does not hold the image`);
+          assert.is(d.activeStateAfterBoot, OTA_STATE.PENDING_VERIFY, where);
+          continue;
+        }
+        assert.is(d.tried.length, 1, `${where}: the bootloader tried a broken slot first (${d.reason})`);
+        const e = OtaEngine.open(after!, { table, running: d.boot!, chip: ESP32, hashes: nodeHashes });
+        const pending = e.pendingUpdate();
+        let w;
+        if (pending) {
+          assert.is(pending.partition.label, 'ota_1', where);
+          resetFlashStats(after!.stats);
+          w = e.resume();
+          assert.ok(w.offset <= img.length, where);
+          feed(w, img, 4096, w.offset);
+          // Whole sectors below the resume point were not erased again.
+          const firstSector = ota1.offset / 4096;
+          for (let s = 0; s < Math.floor(w.offset / 4096) - 0; s++) {
+            if ((s + 1) * 4096 <= (pending.written & ~4095)) assert.is(after!.stats.sectorErases[firstSector + s], 0, `${where}: sector ${s} erased again`);
+          }
+          resumed++;
+        } else {
+          w = e.begin(undefined, { erase });
+          feed(w, img);
+        }
+        w.end();
+        e.setBootPartition(w.partition);
+        const d2 = simulateReboot(after!, table, BOOT);
+        assert.is(d2.label, 'ota_1', where);
+        assert.ok(slotHolds(after!, ota1.offset, img), `${where}: image differs after resume`);
+      }
+    }
+    assert.ok(resumed > ops, `resume was exercised (${resumed} times)`);
+    if (process.env.OTA_SWEEP_VERBOSE) console.log(`erase ${erase}: ${ops} operations x ${FAULT_MODES.length} modes, ${resumed} resumed`);
+  });
+}
+
+test('resume after a cut continues from the logged offset; the caller sends only the rest', () => {
+  const r = fresh();
+  const img = image(APP_B);
+  const ops = countFlashOperations(r.flash.clone(), (dev) => {
+    const e = OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+    const w = e.begin(undefined, { erase: 'sequential' });
+    feed(w, img);
+  });
+  const after = cutRun(r.flash, r.table, img, 'sequential', ops - 2, 'after')!;
+  const e = OtaEngine.open(after, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+  const w = e.resume();
+  const start = w.offset;
+  assert.ok(start > img.length / 2, `resumed at ${start} of ${img.length}`);
+  let sent = 0;
+  for (let o = start; o < img.length; o += 4096) {
+    const c = img.subarray(o, Math.min(img.length, o + 4096));
+    w.write(c);
+    sent += c.length;
+  }
+  assert.is(sent, img.length - start, 'only the rest was sent');
+  assert.is(w.end().size, img.length);
+  assert.is(e.pendingUpdate(), null, 'the log is closed by end()');
+});
+
+test('resume refuses re-sent data that differs from what the interrupted run programmed', () => {
+  const r = fresh();
+  const img = image(APP_B);
+  const ops = countFlashOperations(r.flash.clone(), (dev) => {
+    const e = OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+    const w = e.begin(undefined, { erase: 'sequential' });
+    feed(w, img);
+  });
+  // Cut right after a data write that follows a checkpoint: bytes past the checkpoint are on flash.
+  let after: MemoryFlash | null = null;
+  let w = null as ReturnType<OtaEngine['resume']> | null;
+  for (let cut = ops - 1; cut > 0 && !w; cut--) {
+    after = cutRun(r.flash, r.table, img, 'sequential', cut, 'after');
+    const e = OtaEngine.open(after!, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+    const cand = e.resume();
+    const probe = new Uint8Array(16);
+    after!.read(r.p.ota_1.offset + cand.offset, probe);
+    if (probe.some((b) => b !== 0xff)) w = cand;
+    else cand.abort();
+  }
+  assert.ok(w, 'found a cut with programmed bytes past the checkpoint');
+  const other = img.slice(w!.offset, w!.offset + 4096).map((b) => b ^ 0xff);
+  assert.is(code(() => w!.write(other)), 'OTA_RESUME_MISMATCH');
+});
+
+test.run();
