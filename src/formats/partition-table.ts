@@ -53,6 +53,24 @@ function toHex(bytes: Uint8Array): string {
   return s;
 }
 
+/** Python's repr() of a bytes object, as the tool prints the bad magic. */
+function pyBytesRepr(bytes: Uint8Array): string {
+  // Python picks double quotes when the bytes hold a ' and no ".
+  const q = bytes.indexOf(0x27) >= 0 && bytes.indexOf(0x22) < 0 ? '"' : "'";
+  let s = 'b' + q;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x5c) s += '\\\\';
+    else if (b === q.charCodeAt(0)) s += '\\' + q;
+    else if (b === 0x09) s += '\\t';
+    else if (b === 0x0a) s += '\\n';
+    else if (b === 0x0d) s += '\\r';
+    else if (b >= 0x20 && b < 0x7f) s += String.fromCharCode(b);
+    else s += '\\x' + (b < 16 ? '0' : '') + b.toString(16);
+  }
+  return s + q;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -114,7 +132,7 @@ export function decodePartitionTable(bytes: Uint8Array, opts: DecodePartitionTab
     if (bytes[at] !== MAGIC_0 || bytes[at + 1] !== MAGIC_1) {
       throw new OtaflashError(
         'PARTITION_BAD_MAGIC',
-        `Invalid magic bytes (${hex(bytes[at] | (bytes[at + 1] << 8))}) for partition definition: record ${index} at table offset ${hex(at)}`,
+        `Invalid magic bytes (${pyBytesRepr(bytes.subarray(at, at + 2))}) for partition definition: record ${index} at table offset ${hex(at)}`,
         { index, offset: at },
       );
     }
