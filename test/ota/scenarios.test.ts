@@ -268,4 +268,84 @@ test('resume refuses re-sent data that differs from what the interrupted run pro
   assert.is(code(() => w!.write(other)), 'OTA_RESUME_MISMATCH');
 });
 
+/** ota_1 updated and booted once (PENDING_VERIFY), as the state a markValid() starts from. */
+function pendingDevice(): Rig {
+  const r = fresh();
+  const { engine } = reboot(r.flash, r.table);
+  update(engine, image(APP_B));
+  const { d } = reboot(r.flash, r.table);
+  assert.is(d.activeStateAfterBoot, OTA_STATE.PENDING_VERIFY);
+  return r;
+}
+
+function sweepOtadataOp(r: Rig, op: (e: OtaEngine) => void, check: (where: string, first: BootDecision, second: BootDecision, cut: number) => void): number {
+  const running = r.p.ota_1;
+  const ops = countFlashOperations(r.flash.clone(), (dev) => op(OtaEngine.open(dev, { table: r.table, running, chip: ESP32, hashes: nodeHashes })));
+  for (const mode of FAULT_MODES) {
+    for (let cut = 0; cut < ops; cut++) {
+      const dev = new FaultyFlash(r.flash.clone(), { cutAt: cut, mode, seed: cut + 11 });
+      assert.throws(() => op(OtaEngine.open(dev, { table: r.table, running, chip: ESP32, hashes: nodeHashes })), (e: unknown) => e instanceof OtaflashError && e.code === 'POWER_LOSS');
+      const after = dev.reboot();
+      const first = simulateReboot(after, r.table, BOOT);
+      const second = simulateReboot(after, r.table, BOOT);
+      check(`cut at op ${cut}/${ops}, ${mode}`, first, second, cut);
+    }
+  }
+  return ops;
+}
+
+test('power cut at every operation of markValid: either confirmed (ota_1 VALID for good) or not yet (rolls back as if never called); once confirmed at op k, confirmed at every later op', () => {
+  const r = pendingDevice();
+  const confirmedFrom: Record<string, number> = {};
+  const ops = sweepOtadataOp(r, (e) => e.markValid(), (where, first, second, cut) => {
+    assert.ok(first.label === 'ota_1' || first.label === 'ota_0', `${where}: booted ${first.label}`);
+    assert.is(second.label, first.label, `${where}: the second boot differs (${second.reason})`);
+    const mode = where.split(', ')[1];
+    if (first.label === 'ota_1') {
+      assert.is(first.activeStateAfterBoot, OTA_STATE.VALID, where);
+      if (confirmedFrom[mode] === undefined) confirmedFrom[mode] = cut;
+    } else {
+      assert.is(confirmedFrom[mode], undefined, `${where}: confirmation lost after it was committed at op ${confirmedFrom[mode]}`);
+    }
+  });
+  assert.ok(ops >= 6, `${ops} operations`);
+});
+
+test('power cut at every operation of markInvalidAndRollback after a confirmed update: ota_1 until the rollback commits, ota_0 from then on', () => {
+  const r = pendingDevice();
+  OtaEngine.open(r.flash, { running: r.p.ota_1, chip: ESP32 }).markValid();
+  const rolledFrom: Record<string, number> = {};
+  sweepOtadataOp(r, (e) => e.markInvalidAndRollback(), (where, first, second, cut) => {
+    assert.ok(first.label === 'ota_1' || first.label === 'ota_0', `${where}: booted ${first.label}`);
+    assert.is(second.label, first.label, where);
+    const mode = where.split(', ')[1];
+    if (first.label === 'ota_0') {
+      if (rolledFrom[mode] === undefined) rolledFrom[mode] = cut;
+    } else {
+      assert.is(rolledFrom[mode], undefined, `${where}: ota_1 boots again after the rollback committed at op ${rolledFrom[mode]}`);
+    }
+  });
+});
+
+test('power cut at every operation of markValid on a long-running app (rollback off, state UNDEFINED): ota_1 boots at every instant (ESP-IDF\'s in-place rewrite would revert to ota_0 between its erase and write)', () => {
+  const r = fresh();
+  const noRollback = { rollback: false, chip: ESP32, hashes: nodeHashes };
+  const e = OtaEngine.open(r.flash, { running: r.p.ota_0, chip: ESP32, rollback: false, hashes: nodeHashes });
+  update(e, image(APP_B));
+  const d = simulateReboot(r.flash, r.table, noRollback);
+  assert.is(d.label, 'ota_1');
+  assert.is(d.activeStateAfterBoot, OTA_STATE.UNDEFINED);
+  const op = (dev: FaultyFlash | MemoryFlash) => OtaEngine.open(dev, { table: r.table, running: r.p.ota_1, chip: ESP32, rollback: false, hashes: nodeHashes }).markValid();
+  const ops = countFlashOperations(r.flash.clone(), op);
+  assert.ok(ops >= 6, `${ops} operations`);
+  for (const mode of FAULT_MODES) {
+    for (let cut = 0; cut < ops; cut++) {
+      const dev = new FaultyFlash(r.flash.clone(), { cutAt: cut, mode, seed: cut + 5 });
+      assert.throws(() => op(dev));
+      const b = simulateReboot(dev.reboot(), r.table, noRollback);
+      assert.is(b.label, 'ota_1', `cut at op ${cut}/${ops}, ${mode}: ${b.reason}`);
+    }
+  }
+});
+
 test.run();
