@@ -126,45 +126,52 @@ function snapshotRows(): BenchRow[] {
 }
 
 /**
- * Median time of `passes` sequential passes of `calls` writes each, subject and baseline
- * interleaved; `prepare` (re-erasing the image) runs outside the timed part.
+ * Sequential passes of `calls` writes, subject and baseline alternating pass by pass; `prepare`
+ * (re-erasing) runs untimed before each pair. Every call is timed on its own and the median call
+ * is reported: a pass is only milliseconds long, and on a shared machine one preemption or
+ * writeback stall would otherwise decide the figure.
  */
-function comparePasses(subject: (p: number) => void, baseline: (p: number) => void, prepare: () => void, n: number, calls: number, passes = 15): { subjectMs: number; baselineMs: number } {
+function comparePasses(subject: (p: number) => void, baseline: (p: number) => void, prepare: () => void, n: number, calls: number, passes = 9): { subjectMs: number; baselineMs: number } {
   const s: number[] = [];
   const b: number[] = [];
-  const pass = (fn: (p: number) => void) => {
-    const t0 = performance.now();
-    for (let i = 0; i < calls; i++) fn(i * n);
-    return (performance.now() - t0) / calls;
-  };
-  for (let r = 0; r < passes + 2; r++) {
-    prepare();
-    // Alternate which goes first, so neither always runs on a cache the other just warmed.
-    let x: number;
-    let y: number;
-    if (r % 2 === 0) {
-      x = pass(subject);
-      y = pass(baseline);
-    } else {
-      y = pass(baseline);
-      x = pass(subject);
+  const pass = (fn: (p: number) => void, out: number[] | null) => {
+    for (let i = 0; i < calls; i++) {
+      const t0 = performance.now();
+      fn(i * n);
+      if (out) out.push(performance.now() - t0);
     }
-    if (r >= 2) {
-      s.push(x);
-      b.push(y);
+  };
+  for (let r = 0; r < passes + 1; r++) {
+    prepare();
+    // The first pair warms up; then alternate which goes first.
+    const warm = r === 0;
+    if (r % 2 === 0) {
+      pass(subject, warm ? null : s);
+      pass(baseline, warm ? null : b);
+    } else {
+      pass(baseline, warm ? null : b);
+      pass(subject, warm ? null : s);
     }
   }
   const med = (a: number[]) => a.sort((p, q) => p - q)[a.length >> 1];
   return { subjectMs: med(s), baselineMs: med(b) };
 }
 
+/** Like comparePasses for calls that need no preparation: per-call medians over walks of the device. */
+function comparePerCall(subject: (p: number) => void, baseline: (p: number) => void, n: number, calls: number): { subjectMs: number; baselineMs: number } {
+  return comparePasses(subject, baseline, () => {}, n, calls);
+}
+
 function fileRows(): BenchRow[] {
   const rows: BenchRow[] = [];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-bench-'));
+  // OTAFLASH_BENCH_DIR=/dev/shm takes disk writeback (very noisy on a shared machine) out of the figures.
+  const dir = fs.mkdtempSync(path.join(process.env.OTAFLASH_BENCH_DIR ?? os.tmpdir(), 'otaflash-bench-'));
   const dev = FileFlash.create(path.join(dir, 'flash.bin'), SIZE);
   const rawPath = path.join(dir, 'raw.bin');
-  fs.writeFileSync(rawPath, new Uint8Array(SIZE).fill(0xff));
+  // Made the same way as the subject's file: ext4 handles a file written in one go differently.
+  FileFlash.create(rawPath, SIZE).close();
   const fd = fs.openSync(rawPath, 'r+');
+  const erasedMiB = new Uint8Array(1 << 20).fill(0xff);
   try {
     for (const n of SIZES) {
       const data = pattern(n);
@@ -174,20 +181,21 @@ function fileRows(): BenchRow[] {
       const w = comparePasses(
         (p) => dev.write(p, data),
         (p) => fs.writeSync(fd, data, 0, n, p),
-        () => dev.erase(0, calls * n <= SIZE ? Math.ceil((calls * n) / 4096) * 4096 : SIZE),
+        () => {
+          // Both files get the same freshly written 0xFF range, so page-cache state is alike.
+          const span = Math.ceil((calls * n) / 4096) * 4096;
+          dev.erase(0, span);
+          for (let p = 0; p < span; p += erasedMiB.length) fs.writeSync(fd, erasedMiB, 0, Math.min(erasedMiB.length, span - p), p);
+        },
         n,
         calls,
       );
       if (dev.readsBeforeWrite !== before) throw new Error('bench: sequential writes into erased space read first');
       rows.push(row('flash', `FileFlash sequential write into erased ${label(n)}`, n, w, 'fs.writeSync at position', n === 65536 ? 0.8 : undefined));
-      let a = walker(n);
-      let b = walker(n);
-      rows.push(row('flash', `FileFlash read ${label(n)}`, n, compare(() => dev.read(a(), into), () => fs.readSync(fd, into, 0, n, b()), { rounds: 15 }), 'fs.readSync at position', 0.9));
+      rows.push(row('flash', `FileFlash read ${label(n)}`, n, comparePerCall((p) => dev.read(p, into), (p) => fs.readSync(fd, into, 0, n, p), n, calls), 'fs.readSync at position', 0.9));
       if (n >= 4096) {
         const erased = new Uint8Array(n).fill(0xff);
-        a = walker(n);
-        b = walker(n);
-        rows.push(row('flash', `FileFlash erase ${label(n)}`, n, compare(() => dev.erase(a(), n), () => fs.writeSync(fd, erased, 0, n, b())), 'fs.writeSync of 0xFF'));
+        rows.push(row('flash', `FileFlash erase ${label(n)}`, n, comparePerCall((p) => dev.erase(p, n), (p) => fs.writeSync(fd, erased, 0, n, p), n, calls), 'fs.writeSync of 0xFF'));
       }
     }
   } finally {
