@@ -117,6 +117,9 @@ export function buildAppImage(parts: AppImageParts): Uint8Array {
     reserved: h.reserved ?? [0, 0, 0, 0],
     hashAppendedByte: hashAppended ? (h.hashAppendedByte !== undefined && h.hashAppendedByte !== 0 ? h.hashAppendedByte : 1) : 0,
   };
+  checkField('entry', header.entry, 0xffffffff);
+  if (format === 'esp32') checkField('chip', chip, 0xffff);
+  for (let i = 0; i < segments.length; i++) checkField(`segment ${i} load address`, segments[i].loadAddress, 0xffffffff);
   const headerSize = format === 'esp8266' ? ESP8266_HEADER_SIZE : IMAGE_HEADER_SIZE;
   let last = headerSize;
   for (let i = 0; i < segments.length; i++) {
@@ -153,4 +156,10 @@ export function buildAppImage(parts: AppImageParts): Uint8Array {
     out.set(sha.update(out.subarray(0, checksumOffset + 1)).digest(), checksumOffset + 1);
   }
   return out;
+}
+
+function checkField(what: string, v: number, max: number): void {
+  if (!(typeof v === 'number' && v >= 0 && v <= max && Math.floor(v) === v)) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `${what} ${String(v)} is not an integer from 0 to ${hex(max)}`);
+  }
 }

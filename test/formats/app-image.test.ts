@@ -201,6 +201,17 @@ test('build from scratch: segments, entry, chip and app description; the result 
   }
 });
 
+test('buildAppImage refuses values that do not fit their fields', () => {
+  const seg = { loadAddress: 0x3f400020, data: new Uint8Array(16) };
+  throwsCode(() => buildAppImage({ entry: 2 ** 32, segments: [seg] }), 'IMAGE_BAD_ARGUMENT');
+  throwsCode(() => buildAppImage({ entry: -1, segments: [seg] }), 'IMAGE_BAD_ARGUMENT');
+  throwsCode(() => buildAppImage({ chip: 0x10000, segments: [seg] }), 'IMAGE_BAD_ARGUMENT');
+  throwsCode(() => buildAppImage({ segments: [{ loadAddress: 1.5, data: seg.data }] }), 'IMAGE_BAD_ARGUMENT');
+  throwsCode(() => buildAppImage({ segments: [{ loadAddress: 0, data: new Uint8Array(6) }] }), 'IMAGE_BAD_SEGMENT_LENGTH');
+  throwsCode(() => buildAppImage({ segments: Array.from({ length: 17 }, () => seg) }), 'IMAGE_TOO_MANY_SEGMENTS');
+  throwsCode(() => buildAppImage({ appDesc: decodeAppDescription(read('elf2image/esp32c6-appdesc.bin').subarray(0x20, 0x120))!, segments: [seg] }), 'IMAGE_BAD_SEGMENT_LENGTH');
+});
+
 test('verifyImageOnDevice: an image in a partition of a MemoryFlash, with any chunk size', () => {
   const bytes = read('esp-serial-flasher/hello_world-esp32c3.bin');
   const flash = new MemoryFlash({ size: 0x100000, mode: 'strict' });
