@@ -1,7 +1,7 @@
 import { hex } from '../errors';
 import { subtypeName as partitionSubtypeName, typeName as partitionTypeName } from '../formats/partition-keywords';
 import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../formats/partition-csv';
-import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from '../formats/partition-table';
+import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from '../formats/partition-table';
 import { formatPartitionFlags, formatPartitionSize, verifyPartitionTable, type SecureBootVersion } from '../formats/partition-verify';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, type Partition, type PartitionTable } from '../formats/partition-types';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput, writeOutput } from './io';
@@ -238,7 +238,7 @@ export const partitionTableShowCommand: Command = {
   summary: 'print a partition table (CSV or binary) with a map of the flash; --json for programs',
   help: `Usage: otaflash partition-table show IN [--json] [options]
 
-Prints the partitions of IN (binary table or CSV) as a table, then a proportional map of the
+Prints the partitions of IN (binary table, CSV, or a whole flash dump with the table at --offset) as a table, then a proportional map of the
 flash and its free space. With --json prints
 { "partitions": [ { "label", "type", "subtype", "offset", "size", "encrypted", "readonly" } ], "md5": "<hex or null>" }.
 
@@ -250,7 +250,12 @@ ${SHARED_HELP}`,
     if (args.positional.length !== 1) throw new CliError('usage: otaflash partition-table show IN [--json]');
     const f = tableFlags(args.flags);
     // A binary read off a device is shown as it is; a CSV must pass the tool's checks to become a table.
-    const { table } = loadTable(readInput(args.positional[0]), f, io, false);
+    let bytes = readInput(args.positional[0]);
+    // A whole flash dump (e.g. a merged firmware image): take the table at --offset.
+    if (!isBinaryTable(bytes) && bytes.length >= f.offset + PARTITION_TABLE_MAX_LENGTH && isBinaryTable(bytes.subarray(f.offset))) {
+      bytes = bytes.subarray(f.offset, f.offset + PARTITION_TABLE_MAX_LENGTH);
+    }
+    const { table } = loadTable(bytes, f, io, false);
     if (args.flags.json === true) {
       const json = {
         partitions: table.partitions.map((p) => ({

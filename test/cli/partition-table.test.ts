@@ -134,6 +134,22 @@ test('show prints the table, a proportional map and the free space', () => {
   for (const mark of ['A', 'B', 'C', 'D', 'E']) assert.ok(map.includes(mark), `${mark} missing from ${map}`);
 });
 
+test('show reads the table out of a whole flash dump at --offset', () => {
+  const dump = new Uint8Array(0x20000).fill(0xff);
+  dump.set([0xe9, 0x03]); // a bootloader image header at 0, as in a merged firmware file
+  dump.set(file('uno-r4-esp32s3-0.6.0.partitions.bin'), 0x10000);
+  const p = path.join(TMP, 'dump.bin');
+  fs.writeFileSync(p, dump);
+  const r = cli('partition-table', 'show', p, '--json', '--offset', '0x10000');
+  assert.is(r.code, 0, r.err);
+  assert.equal(
+    JSON.parse(text(r.out)).partitions.map((x: { label: string }) => x.label),
+    ['otadata', 'cert', 'app0', 'app1', 'spiffs', 'nvs'],
+  );
+  // Without the right offset it is neither a table nor CSV text.
+  assert.is(cli('partition-table', 'show', p).code, 2);
+});
+
 function spawnCli(args: string[]): { status: number | null; stdout: Buffer; stderr: string } {
   const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: REPO, encoding: 'buffer' });
   // npm itself may warn about the machine's config; that is not our output.
