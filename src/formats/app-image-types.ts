@@ -130,6 +130,8 @@ export interface ImageVerifierOptions {
   hashes?: import('../hash/types').HashProvider;
   /** Chip id the image must be for (CHIP_IDS); -1 reads the ESP8266 format. Unset: detect. */
   expectedChip?: number;
+  /** The running chip's revision (major * 100 + minor): checked against the header's min/max (IMAGE_CHIP_REVISION). */
+  chipRevision?: number;
   /** Largest allowed image (the partition size). */
   maxSize?: number;
   /** Refuse images without an appended SHA-256 (the OTA engine's default policy). */

@@ -6,7 +6,7 @@ import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider, IncrementalHash } from '../hash/types';
 import { decodeAppDescription, decodeBootloaderDescription } from './app-image-desc';
-import { decodeImageHeader, looksLikeExtendedHeader, u32 } from './app-image-header';
+import { chipRevisionName as revName, decodeImageHeader, looksLikeExtendedHeader, u32 } from './app-image-header';
 import { parseSignatureBlocks } from './app-image-signature';
 import {
   APP_DESC_SIZE,
@@ -101,6 +101,7 @@ class StreamingImageVerifier implements ImageVerifier {
   private readonly expectedChip: number | undefined;
   private readonly maxSize: number;
   private readonly requireHash: boolean;
+  private readonly chipRevision: number | undefined;
   private readonly xorFn: ChecksumXor;
 
   private pos = 0;
@@ -139,6 +140,7 @@ class StreamingImageVerifier implements ImageVerifier {
     this.expectedChip = opts.expectedChip;
     this.maxSize = opts.maxSize ?? Infinity;
     this.requireHash = opts.requireHash ?? false;
+    this.chipRevision = opts.chipRevision;
     this.xorFn = opts.xor ?? defaultXor;
   }
 
@@ -287,6 +289,13 @@ class StreamingImageVerifier implements ImageVerifier {
     this.header = h;
     if (want !== undefined && h.chipId !== want) {
       this.fail('IMAGE_CHIP_MISMATCH', `image is for ${chipName(h.chipId)} (chip id ${h.chipId} at byte 12), expected ${chipName(want)}`, 12);
+    }
+    const rev = this.chipRevision;
+    if (rev !== undefined && h.format === 'esp32') {
+      const max = h.maxChipRevFull;
+      if (rev < h.minChipRevFull || (max !== 0 && max !== 0xffff && rev > max)) {
+        this.fail('IMAGE_CHIP_REVISION', `image needs chip revision ${revName(h.minChipRevFull)}${max !== 0 && max !== 0xffff ? ` to ${revName(max)}` : ' or newer'} (header bytes 15..18); this chip is ${revName(rev)}`, 15);
+      }
     }
     if (h.segmentCount > IMAGE_MAX_SEGMENTS) {
       this.fail('IMAGE_TOO_MANY_SEGMENTS', `image header (byte 1) declares ${h.segmentCount} segments; at most ${IMAGE_MAX_SEGMENTS} are allowed`, 1);

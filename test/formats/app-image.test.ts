@@ -303,6 +303,19 @@ test('imageSize and complete track the stream', () => {
   assert.is(v.finish().size, bytes.length);
 });
 
+test('chip revision range from the header (min_chip_rev_full, max_chip_rev_full; 0/0xFFFF max = unbounded)', () => {
+  const c3 = read('esp-serial-flasher/hello_world-esp32c3.bin'); // v0.3 .. v1.99
+  assert.ok(verifyImage(c3, { chipRevision: 3 }));
+  assert.ok(verifyImage(c3, { chipRevision: 199 }));
+  assert.match(throwsCode(() => verifyImage(c3, { chipRevision: 2 }), 'IMAGE_CHIP_REVISION').message, /v0.3 to v1.99.*v0.2/);
+  throwsCode(() => verifyImage(c3, { chipRevision: 200 }), 'IMAGE_CHIP_REVISION');
+  const minRev = read('esptool/esp32c3_header_min_rev.bin'); // v2.55, max 0xFFFF
+  throwsCode(() => verifyImage(minRev, { chipRevision: 254 }), 'IMAGE_CHIP_REVISION');
+  assert.ok(verifyImage(minRev, { chipRevision: 9999 }));
+  const blink = read('esptool/esp_idf_blink_esp32s2.bin'); // max 0: no upper bound
+  assert.ok(verifyImage(blink, { chipRevision: 300 }));
+});
+
 test('ESP8266 images: detected, or forced with expectedChip', () => {
   const bytes = read('esptool/ram_helloworld/helloworld-esp8266.bin');
   const v = verifyImage(bytes, { expectedChip: CHIP_IDS.esp8266 });
