@@ -161,7 +161,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
   });
   if (dupNames.length > 0) {
     const rows: string[] = [];
-    const sorted = parts.map((p, i) => i).sort((a, b) => (parts[a].label < parts[b].label ? -1 : parts[a].label > parts[b].label ? 1 : a - b));
+    const sorted = parts.map((_p, i) => i).sort((a, b) => (parts[a].label < parts[b].label ? -1 : parts[a].label > parts[b].label ? 1 : a - b));
     for (const i of sorted) if (seen['#' + parts[i].label].length > 1) rows.push(formatPartitionRow(parts[i]));
     const detail = dupNames.map((n) => `'${n}' at ${seen['#' + n].map((i) => where(opts, i)).join(' and ')}`).join('; ');
     fail('PARTITION_DUPLICATE_NAME', `Partition names must be unique: ${detail}`, { rows, names: dupNames });
@@ -169,7 +169,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
 
   const tableOffset = opts.offset !== undefined ? opts.offset : PARTITION_TABLE_OFFSET;
   const firstFree = tableOffset + PARTITION_TABLE_SECTOR_SIZE;
-  const byOffset = parts.map((p, i) => i).sort((a, b) => parts[a].offset - parts[b].offset || a - b);
+  const byOffset = parts.map((_p, i) => i).sort((a, b) => parts[a].offset - parts[b].offset || a - b);
   let last = -1;
   for (const i of byOffset) {
     const p = parts[i];
