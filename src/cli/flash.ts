@@ -231,6 +231,16 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
       bootloader = { file: bfile, bytes, offset, verdict };
     }
 
+    // One flash belongs to one chip: a mix is a mistake the bootloader would only report at boot.
+    const chips = (bootloader ? [{ what: `--bootloader ${bootloader.file}`, chip: bootloader.verdict.chip }] : []).concat(
+      placements.map((a, i) => ({ what: `--app ${a.file}`, chip: verdicts[i].chip })),
+    );
+    for (const c of chips) {
+      if (c.chip !== chips[0].chip) {
+        throw new CliError(`${c.what} is for ${chipName(c.chip)} but ${chips[0].what} is for ${chipName(chips[0].chip)}: one flash image holds images for one chip`);
+      }
+    }
+
     const written: Array<{ what: string; offset: string; size: number; label?: string; version?: string; chip?: string }> = [];
     let dev: FileFlash;
     try {

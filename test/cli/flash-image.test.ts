@@ -147,6 +147,18 @@ test('flash create lays out exactly: 0xFF, the gen_esp32part table at 0x8000, th
   assert.ok(same(read(g), expected), 'binary table input');
 });
 
+test('flash create puts the bootloader where the ROM looks for it (ESP32: 0x1000; ESP32-C3: 0x0)', () => {
+  const f = tmpFile('flash.bin');
+  const boot32 = read(path.join(VECTORS, 'app-images/esptool/bootloader_esp32.bin'));
+  assert.is(inProcess('flash create', f, '--size', '1MB', '--bootloader', path.join(VECTORS, 'app-images/esptool/bootloader_esp32.bin')).code, 0);
+  const img = read(f);
+  assert.ok(same(img.subarray(0x1000, 0x1000 + boot32.length), boot32) && allErased(img.subarray(0, 0x1000)), 'ESP32 bootloader at 0x1000');
+  const g = tmpFile('flash.bin');
+  const bootC3 = read(path.join(VECTORS, 'app-images/esptool/bootloader_esp32c3.bin'));
+  assert.is(inProcess('flash create', g, '--size', '1MB', '--bootloader', path.join(VECTORS, 'app-images/esptool/bootloader_esp32c3.bin')).code, 0);
+  assert.ok(same(read(g).subarray(0, bootC3.length), bootC3), 'ESP32-C3 bootloader at 0');
+});
+
 test('create -> update -> boot -> confirm -> inspect, each step a separate process', () => {
   const f = freshImage();
   let info = json('inspect', f);
@@ -296,6 +308,8 @@ test('errors: exit code 2 and one line saying what and where', () => {
   fails('exists; pass --force', 'flash', 'create', f, '--size', '4MB');
   fails("'4XB' is not a size", 'flash', 'create', tmpFile('y.bin'), '--size', '4XB');
   fails(/ends past the flash size/, 'flash', 'create', tmpFile('z.bin'), '--size', '2MB', '--table', TABLE_CSV);
+  fails('one flash image holds images for one chip', 'flash create', tmpFile('mix.bin'), '--size', '4MB', '--table', TABLE_CSV, '--app', APP_A, '--app', `ota_1=${APP_C}`);
+  assert.not.ok(fs.existsSync(path.join(tmp, `${counter - 1}-mix.bin`)), 'a refused create leaves no file');
   fails('unknown option --bogus', 'update', f, APP_B, '--bogus');
   fails('there is no OTA slot 5', 'update', f, APP_B, '--slot', '5');
   fails('--slot N is required', 'otadata', 'switch', f);
