@@ -92,7 +92,7 @@ function unwrap(ctx: QuickJSContext, r: ReturnType<QuickJSContext['evalCode']>, 
   return r.value;
 }
 
-async function runInQuickJs(image: Uint8Array, bundle: string): Promise<QuickJsRun> {
+async function runInQuickJs(image: Uint8Array, bundle: string, keepChunks = false): Promise<QuickJsRun> {
   quickjs ??= await getQuickJS();
   const rt = quickjs.newRuntime();
   const ctx = rt.newContext();
@@ -135,8 +135,9 @@ async function runInQuickJs(image: Uint8Array, bundle: string): Promise<QuickJsR
     const flow = ctx.getProp(ctx.global, 'otaflashUpdateFlow');
     const libHandle = ctx.getProp(ctx.global, 'OtaFlash');
     const size = ctx.newNumber(image.length);
+    const keep = keepChunks ? ctx.true : ctx.false;
     baseline = usedBytes(rt, ctx);
-    const outHandle = unwrap(ctx, ctx.callFunction(flow, ctx.undefined, libHandle, size, reader, sample), 'the update flow');
+    const outHandle = unwrap(ctx, ctx.callFunction(flow, ctx.undefined, libHandle, size, reader, sample, keep), 'the update flow');
     [flow, libHandle, size, reader, sample].forEach((h) => h.dispose());
 
     const resultHandle = ctx.getProp(outHandle, 'result');
@@ -238,5 +239,14 @@ for (const which of haveVectors ? ['real', 'padded'] : ['padded']) {
     }
   });
 }
+
+test('the heap measurement would catch an update that buffers the image', async () => {
+  ensureBuilt();
+  const image = paddedImage(BIG_IMAGE_SIZE);
+  const run = await runInQuickJs(image, fs.readFileSync(deviceBundlePath, 'utf8'), true);
+  const beyond = run.peak - run.baseline - FLOW_FLASH_SIZE - FLOW_CHUNK;
+  console.log(`  QuickJS heap with every chunk kept: ${kib(beyond)} beyond flash and one chunk`);
+  assert.ok(beyond > HEAP_BUDGET + image.length / 2, `holding ${image.length} bytes showed only ${beyond} extra bytes`);
+});
 
 test.run();

@@ -20,12 +20,16 @@ export interface FlowResult {
 }
 
 /**
- * Source of `function otaflashUpdateFlow(lib, imageSize, readChunk, sample)`. It returns the
+ * Source of `function otaflashUpdateFlow(lib, imageSize, readChunk, sample, keepChunks)`. It returns the
  * MemoryFlash so the caller can compare its bytes, and a summary of what happened.
  * `sample()` is called after every chunk (the QuickJS side measures heap use there).
  */
 export const UPDATE_FLOW_SOURCE = `
-function otaflashUpdateFlow(lib, imageSize, readChunk, sample) {
+function otaflashUpdateFlow(lib, imageSize, readChunk, sample, keepChunks) {
+  var kept = [];
+  // The portable hashes explicitly, so Node runs the very code the device runs (not node:crypto).
+  var hashes = lib.portableHashes;
+  var opts = { rollback: true, hashes: hashes };
   var dev = new lib.MemoryFlash({ size: ${FLOW_FLASH_SIZE} });
   function part(label, type, subtype, offset, size) {
     return { label: label, type: type, subtype: subtype, offset: offset, size: size, flags: 0 };
@@ -38,12 +42,12 @@ function otaflashUpdateFlow(lib, imageSize, readChunk, sample) {
     ],
     md5: null
   };
-  dev.write(0x8000, lib.encodePartitionTable(table, { md5: true }));
-  table = lib.readPartitionTable(dev, 0x8000);
+  dev.write(0x8000, lib.encodePartitionTable(table, { md5: true, hashes: hashes }));
+  table = lib.readPartitionTable(dev, 0x8000, { hashes: hashes });
   sample();
 
   // Blank otadata and no factory app: ota_0 runs, so the update goes to ota_1.
-  var engine = lib.OtaEngine.open(dev, { rollback: true });
+  var engine = lib.OtaEngine.open(dev, opts);
   var target = engine.nextUpdatePartition();
   var writer = engine.begin(target, { size: imageSize, erase: 'sequential' });
   sample();
@@ -52,6 +56,7 @@ function otaflashUpdateFlow(lib, imageSize, readChunk, sample) {
     var chunk = readChunk(written);
     writer.write(chunk);
     written += chunk.length;
+    if (keepChunks) kept.push(chunk); // only to prove the heap measurement would catch buffering
     chunk = null;
     sample();
   }
@@ -60,13 +65,13 @@ function otaflashUpdateFlow(lib, imageSize, readChunk, sample) {
   engine.setBootPartition(target);
   sample();
 
-  var first = lib.simulateReboot(dev, table, { rollback: true });
+  var first = lib.simulateReboot(dev, table, opts);
   sample();
-  var afterBoot = lib.OtaEngine.open(dev, { rollback: true });
+  var afterBoot = lib.OtaEngine.open(dev, opts);
   afterBoot.markValid();
   sample();
   var confirmedState = afterBoot.slotState(target);
-  var last = lib.simulateReboot(dev, table, { rollback: true });
+  var last = lib.simulateReboot(dev, table, opts);
   sample();
   return {
     dev: dev,
