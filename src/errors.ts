@@ -4,20 +4,24 @@
  */
 export class OtaflashError extends Error {
   readonly code: string;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Machine-readable facts about the failure (offset, line, rows). Not named `details`: test
+   * runners such as uvu treat an error's `details` as a printable diff string and crash on objects.
+   */
+  readonly info: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
+  constructor(code: string, message: string, info?: Record<string, unknown>) {
     super(message);
     this.name = 'OtaflashError';
     this.code = code;
-    this.details = details;
+    this.info = info;
   }
 }
 
 /** Thrown by a fault-injecting device after its simulated power cut, until it is rebooted. */
 export class PowerLossError extends OtaflashError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('POWER_LOSS', message, details);
+  constructor(message: string, info?: Record<string, unknown>) {
+    super('POWER_LOSS', message, info);
     this.name = 'PowerLossError';
   }
 }

@@ -55,7 +55,7 @@ export function readTableOf(image: FlashImage, tableOffset: number): PartitionTa
     return table;
   } catch (e) {
     if (e instanceof OtaflashError) {
-      throw new OtaflashError(e.code, `${image.path}: no usable partition table at ${hex(tableOffset)} (${e.message})`, e.details as Record<string, unknown>);
+      throw new OtaflashError(e.code, `${image.path}: no usable partition table at ${hex(tableOffset)} (${e.message})`, e.info as Record<string, unknown>);
     }
     throw e;
   }
@@ -110,7 +110,7 @@ function verifyFileImage(bytes: Uint8Array, what: string, maxSize: number): Imag
   try {
     return verifyImage(bytes, { maxSize });
   } catch (e) {
-    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `${what}: ${e.message}`, e.details as Record<string, unknown>);
+    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `${what}: ${e.message}`, e.info as Record<string, unknown>);
     throw e;
   }
 }

@@ -212,7 +212,7 @@ export function readPartitionTable(device: BlockDevice, offset = PARTITION_TABLE
     return decodePartitionTable(bytes, opts);
   } catch (e) {
     if (e instanceof OtaflashError) {
-      throw new OtaflashError(e.code, `partition table at flash ${hex(offset)}: ${e.message}`, Object.assign({ tableOffset: offset }, e.details));
+      throw new OtaflashError(e.code, `partition table at flash ${hex(offset)}: ${e.message}`, Object.assign({ tableOffset: offset }, e.info));
     }
     throw e;
   }

@@ -27,7 +27,7 @@ test('strict: a 0->1 program names the first offending offset and changes nothin
     assert.instance(e, OtaflashError);
     assert.is((e as OtaflashError).code, 'FLASH_WRITE_NOT_ERASED');
     assert.match((e as OtaflashError).message, '0x125');
-    assert.is((e as OtaflashError).details!.offset, 0x125);
+    assert.is((e as OtaflashError).info!.offset, 0x125);
   }
   assert.equal(f.bytes.subarray(0x100, 0x140), a);
   assert.is(f.stats.writes, 1);

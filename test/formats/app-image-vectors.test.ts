@@ -155,7 +155,7 @@ test('every image gets the bootloader verdict: the corrupt ones are refused with
       assert.instance(r.error, OtaflashError);
       // Every message names the byte offset where the problem is.
       assert.match(r.error.message, /(byte \d+|0x[0-9a-f]+)/, entry.file);
-      assert.type(r.error.details!.offset, 'number');
+      assert.type(r.error.info!.offset, 'number');
     }
   }
 });

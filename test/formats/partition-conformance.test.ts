@@ -141,7 +141,7 @@ for (const c of manifest.cases.filter((x) => !x.accepted)) {
     if (toolLine) assert.match(e.message, new RegExp(`line ${toolLine[1]}\\b`));
     // Rows the tool listed before its message (duplicates, otadata) are in the details.
     const listed = toolText.filter((l) => /,/.test(l) && !l.includes(' '));
-    if (listed.length > 0) assert.equal((e.details as { rows: string[] }).rows, listed);
+    if (listed.length > 0) assert.equal((e.info as { rows: string[] }).rows, listed);
   });
 }
 
