@@ -1,0 +1,356 @@
+/**
+ * The update flows the power-loss proof sweeps, built on any layout: a partition table with
+ * otadata and at least two OTA slots, a flash geometry, and real app images. Each flow drives the
+ * real OtaEngine; each recovery is what a device's firmware would do after an unexpected reset
+ * (resume the interrupted download if it is the one it wants, else start it again; confirm itself
+ * once it runs; reboot an unconfirmed app it does not want).
+ */
+import { OtaflashError } from '../errors';
+import { MemoryFlash } from '../flash/memory';
+import type { HashProvider } from '../hash/types';
+import { OTA_STATE, makeOtaEntry, writeOtaEntry } from '../formats/otadata';
+import { factoryPartition, otaAppSlots, otadataPartition, partitionRegion } from '../formats/partition-lookup';
+import { PARTITION_TABLE_OFFSET, encodePartitionTable } from '../formats/partition-table';
+import type { Partition, PartitionTable } from '../formats/partition-types';
+import { decideBoot, applyBootWrites } from './bootloader';
+import { OtaEngine } from './engine';
+import { ProveViolation, type ProveGoal, type ProveImage, type ProveScenario, type ProveSetup, type ProveWorld } from './prove';
+
+export interface ProveLayout {
+  /** Short name used in scenario keys ('esp32-4MB', 'small'). */
+  readonly name: string;
+  readonly table: PartitionTable;
+  readonly flashSize: number;
+  readonly eraseSize?: number;
+  readonly writeSize?: number;
+  readonly blockEraseSizes?: readonly number[];
+  /** The running firmware, the update, and (for two updates in a row) the one after. */
+  readonly images: { readonly old: Uint8Array; readonly new: Uint8Array; readonly third?: Uint8Array };
+  /** Bytes per write() call, as a download would deliver them. Default 4096. */
+  readonly chunk?: number;
+  /** Chip id the engine and bootloader require (CHIP_IDS); unset accepts any. */
+  readonly chip?: number;
+  readonly hashes?: HashProvider;
+}
+
+type Erase = 'all' | 'sequential';
+
+function slotsOf(layout: ProveLayout): Partition[] {
+  const slots = otaAppSlots(layout.table);
+  if (slots.length < 2 || !otadataPartition(layout.table)) {
+    throw new OtaflashError('PROVE_BAD_LAYOUT', `layout ${layout.name}: the table needs an otadata partition and at least two OTA app slots (it has ${slots.length})`);
+  }
+  return slots;
+}
+
+function program(dev: MemoryFlash, p: Partition, bytes: Uint8Array): void {
+  if (bytes.length > p.size) throw new OtaflashError('PROVE_BAD_LAYOUT', `image of ${bytes.length} bytes does not fit in ${p.label} (${p.size} bytes)`);
+  dev.erase(p.offset, Math.ceil(bytes.length / dev.eraseSize) * dev.eraseSize);
+  const w = dev.writeSize;
+  const padded = bytes.length % w === 0 ? bytes : new Uint8Array(Math.ceil(bytes.length / w) * w).fill(dev.eraseValue);
+  if (padded !== bytes) padded.set(bytes);
+  dev.write(p.offset, padded);
+}
+
+/**
+ * A device as it leaves the factory and first boots: table at 0x8000, the old image in ota_0 (and
+ * in the factory partition, if any). `selected`: otadata names ota_0 (seq 1); else it is blank.
+ */
+function baseDevice(layout: ProveLayout, rollback: boolean, selected: boolean): { dev: MemoryFlash; images: ProveImage[]; slots: { [label: string]: string } } {
+  const slots = slotsOf(layout);
+  const dev = new MemoryFlash({
+    size: layout.flashSize,
+    eraseSize: layout.eraseSize,
+    writeSize: layout.writeSize,
+    blockEraseSizes: layout.blockEraseSizes,
+    mode: 'strict',
+  });
+  const tableBytes = encodePartitionTable(layout.table, { hashes: layout.hashes });
+  dev.write(PARTITION_TABLE_OFFSET, tableBytes);
+  const slotImages: { [label: string]: string } = {};
+  program(dev, slots[0], layout.images.old);
+  slotImages[slots[0].label] = 'old';
+  const f = factoryPartition(layout.table);
+  if (f) {
+    program(dev, f, layout.images.old);
+    slotImages[f.label] = 'old';
+  }
+  if (selected) {
+    const od = partitionRegion(dev, otadataPartition(layout.table)!);
+    writeOtaEntry(od, 0, makeOtaEntry(1, rollback ? OTA_STATE.VALID : OTA_STATE.UNDEFINED, undefined, layout.hashes));
+  }
+  const images: ProveImage[] = [
+    { name: 'old', bytes: layout.images.old },
+    { name: 'new', bytes: layout.images.new },
+  ];
+  if (layout.images.third) images.push({ name: 'third', bytes: layout.images.third });
+  return { dev, images, slots: slotImages };
+}
+
+// --------------------------------------------------------------------------------------------
+// What the firmware does (flow steps and recovery), shared by the scenarios
+
+function chunkOf(layout: ProveLayout): number {
+  return layout.chunk ?? 4096;
+}
+
+function lastWriteStart(w: ProveWorld): { image: string; slot: string } | null {
+  for (let i = w.events.length - 1; i >= 0; i--) {
+    const e = w.events[i];
+    if (e.kind === 'write-start') return { image: e.image, slot: e.slot as string };
+  }
+  return null;
+}
+
+function writeFrom(wr: { offset: number; write(c: Uint8Array): void }, bytes: Uint8Array, chunk: number, upTo = bytes.length): void {
+  for (let off = wr.offset; off < upTo; off += chunk) wr.write(bytes.subarray(off, Math.min(off + chunk, upTo)));
+}
+
+/**
+ * Downloads `name` into the next slot and selects it. With `resume`, an interrupted download of the
+ * same image is continued where the resume log says (an error there is a failure of the proof, not
+ * something to paper over by starting again).
+ */
+function install(w: ProveWorld, layout: ProveLayout, name: string, erase: Erase, resume: boolean): void {
+  const bytes = w.image(name);
+  const e = w.engine();
+  const pending = e.pendingUpdate();
+  const last = lastWriteStart(w);
+  let wr;
+  if (resume && pending && last && last.image === name && last.slot === pending.partition.label) {
+    wr = e.resume();
+  } else {
+    const target = e.nextUpdatePartition();
+    w.mark('write-start', name, target.label);
+    wr = e.begin(target, { size: bytes.length, erase });
+  }
+  writeFrom(wr, bytes, chunkOf(layout));
+  wr.end();
+  w.mark('select-start', name);
+  e.setBootPartition(wr.partition);
+  w.mark('select-done', name);
+}
+
+function confirm(w: ProveWorld): void {
+  const name = w.running as string;
+  w.mark('confirm-start', name);
+  w.engine().markValid();
+  w.mark('confirm-done', name);
+}
+
+function rollBack(w: ProveWorld): void {
+  const name = w.running as string;
+  w.mark('rollback-start', name);
+  w.engine().markInvalidAndRollback();
+  w.mark('rollback-done', name);
+}
+
+const MAX_ROUNDS = 6;
+
+/**
+ * From whatever boots after a reset to `goal`: confirm the goal image once it runs (rollback on),
+ * confirm an unconfirmed other image first (its self-test passed; the engine refuses a new download
+ * while the running app is PENDING_VERIFY, as ESP-IDF does), else download and select the goal.
+ */
+function converge(w: ProveWorld, layout: ProveLayout, goal: string, erase: Erase, resume: boolean): void {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const cur = w.running;
+    const pending = w.rollback && w.runningState === OTA_STATE.PENDING_VERIFY;
+    if (cur === goal) {
+      if (pending) confirm(w);
+      return;
+    }
+    if (pending) confirm(w);
+    install(w, layout, goal, erase, resume);
+    if (!w.rollback) return;
+    w.reboot();
+  }
+  throw new ProveViolation('no-progress', `recovery did not reach ${goal} in ${MAX_ROUNDS} rounds (running ${w.running})`);
+}
+
+// --------------------------------------------------------------------------------------------
+// Scenarios
+
+function scenario(
+  layout: ProveLayout,
+  name: string,
+  summary: string,
+  rollback: boolean,
+  goal: ProveGoal,
+  setup: () => ProveSetup,
+  run: (w: ProveWorld) => void,
+  recover: (w: ProveWorld) => void,
+): ProveScenario {
+  return { key: `${name}@${layout.name}`, name, layout: layout.name, summary, rollback, chip: layout.chip, goal, setup, run, recover };
+}
+
+function writableOf(layout: ProveLayout, slots: number): string[] {
+  const s = slotsOf(layout);
+  const out = [otadataPartition(layout.table)!.label];
+  for (let i = 0; i < slots && i < s.length; i++) out.push(s[i].label);
+  return out;
+}
+
+/** Runs `steps` on a setup device outside the proof (no cuts): the state a scenario starts from. */
+function prepared(layout: ProveLayout, rollback: boolean, steps: (dev: MemoryFlash, engine: () => OtaEngine, reboot: () => void) => void): ProveSetup {
+  const base = baseDevice(layout, rollback, true);
+  const dev = base.dev;
+  let running: Partition | undefined = decideBoot(dev, layout.table, { rollback, hashes: layout.hashes, chip: layout.chip }).boot ?? undefined;
+  const engine = () => OtaEngine.open(dev, { table: layout.table, running, rollback, chip: layout.chip, hashes: layout.hashes });
+  const reboot = () => {
+    const d = decideBoot(dev, layout.table, { rollback, hashes: layout.hashes, chip: layout.chip });
+    applyBootWrites(dev, layout.table, d);
+    running = d.boot ?? undefined;
+  };
+  steps(dev, engine, reboot);
+  const slots = { ...base.slots };
+  const s = slotsOf(layout);
+  slots[s[1].label] = 'new';
+  return { device: dev, table: layout.table, images: base.images, slots, writable: writableOf(layout, 2) };
+}
+
+function installNew(layout: ProveLayout, engine: () => OtaEngine): void {
+  const e = engine();
+  const wr = e.begin(undefined, { size: layout.images.new.length });
+  writeFrom(wr, layout.images.new, chunkOf(layout));
+  wr.end();
+  e.setBootPartition(wr.partition);
+}
+
+/** Every scenario of the proof on one layout. `third` scenarios need images.third. */
+export function proveScenarios(layout: ProveLayout): ProveScenario[] {
+  slotsOf(layout);
+  const list: ProveScenario[] = [];
+  const plain = (rollback: boolean, selected = true): ProveSetup => {
+    const b = baseDevice(layout, rollback, selected);
+    return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, 2) };
+  };
+
+  list.push(
+    scenario(
+      layout, 'full-update', 'old app runs; begin, write, end, set boot (rollback off); goal: new boots',
+      false, { image: 'new' }, () => plain(false),
+      (w) => install(w, layout, 'new', 'all', true),
+      (w) => converge(w, layout, 'new', 'all', true),
+    ),
+  );
+
+  list.push(
+    scenario(
+      layout, 'first-boot-confirm', 'new selected (NEW); reboot (bootloader: PENDING_VERIFY), markValid; goal: new VALID',
+      true, { image: 'new', state: OTA_STATE.VALID },
+      () => prepared(layout, true, (_d, engine) => installNew(layout, engine)),
+      (w) => {
+        w.reboot();
+        confirm(w);
+      },
+      (w) => converge(w, layout, 'new', 'all', true),
+    ),
+  );
+
+  list.push(
+    scenario(
+      layout, 'no-confirm-rollback', 'new selected; reboot into it, no markValid, reboot (bootloader aborts it); goal: old VALID',
+      true, { image: 'old', state: OTA_STATE.VALID },
+      () => prepared(layout, true, (_d, engine) => installNew(layout, engine)),
+      (w) => {
+        w.reboot();
+        w.reboot();
+      },
+      (w) => {
+        // The new app never confirms itself: each reset is the bootloader's chance to drop it.
+        for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) w.reboot();
+        if (w.running !== 'old') throw new ProveViolation('no-progress', `the unconfirmed ${w.running} still boots after ${MAX_ROUNDS} resets`);
+      },
+    ),
+  );
+
+  list.push(
+    scenario(
+      layout, 'explicit-rollback', 'new confirmed and running; markInvalidAndRollback, reboot; goal: old VALID, new never again',
+      true, { image: 'old', state: OTA_STATE.VALID },
+      () =>
+        prepared(layout, true, (_d, engine, reboot) => {
+          installNew(layout, engine);
+          reboot();
+          engine().markValid();
+        }),
+      (w) => {
+        rollBack(w);
+        w.reboot();
+      },
+      (w) => {
+        for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) {
+          rollBack(w);
+          w.reboot();
+        }
+        if (w.running !== 'old') throw new ProveViolation('no-progress', `${w.running} still boots after ${MAX_ROUNDS} rollbacks`);
+      },
+    ),
+  );
+
+  list.push(
+    scenario(
+      layout, 'resume', 'download half of new, reset, resume() and finish, set boot (rollback off); goal: new boots',
+      false, { image: 'new' }, () => plain(false),
+      (w) => {
+        const bytes = w.image('new');
+        const e = w.engine();
+        const target = e.nextUpdatePartition();
+        w.mark('write-start', 'new', target.label);
+        const wr = e.begin(target, { size: bytes.length, erase: 'sequential' });
+        writeFrom(wr, bytes, chunkOf(layout), Math.floor(bytes.length / 2));
+        // A reset in the middle of the download, then the firmware picks it up again.
+        w.reboot();
+        const e2 = w.engine();
+        if (!e2.pendingUpdate()) throw new ProveViolation('resume', 'after a reset in the middle of a download, the engine finds nothing to resume');
+        const wr2 = e2.resume();
+        if (wr2.offset === 0) throw new ProveViolation('resume', 'resume() restarts from byte 0 after half the image was written');
+        writeFrom(wr2, bytes, chunkOf(layout));
+        wr2.end();
+        w.mark('select-start', 'new');
+        e2.setBootPartition(wr2.partition);
+        w.mark('select-done', 'new');
+      },
+      (w) => converge(w, layout, 'new', 'sequential', true),
+    ),
+  );
+
+  if (layout.images.third) {
+    list.push(
+      scenario(
+        layout, 'two-updates', 'old -> new (confirm) -> third (confirm, sequential erase); goal: third VALID',
+        true, { image: 'third', state: OTA_STATE.VALID }, () => plain(true),
+        (w) => {
+          install(w, layout, 'new', 'all', true);
+          w.reboot();
+          confirm(w);
+          install(w, layout, 'third', 'sequential', true);
+          w.reboot();
+          confirm(w);
+        },
+        (w) => converge(w, layout, 'third', 'sequential', true),
+      ),
+    );
+  }
+
+  list.push(
+    scenario(
+      layout, 'blank-otadata', 'otadata blank, no factory app: first boot (bootloader writes seq 1), update, reboot, confirm; goal: new VALID',
+      true, { image: 'new', state: OTA_STATE.VALID },
+      () => {
+        const noFactory: PartitionTable = { partitions: layout.table.partitions.filter((p) => p !== factoryPartition(layout.table)), md5: layout.table.md5 };
+        const b = baseDevice({ ...layout, table: noFactory }, true, false);
+        return { device: b.dev, table: noFactory, images: b.images, slots: b.slots, writable: writableOf(layout, 2) };
+      },
+      (w) => {
+        w.reboot();
+        install(w, layout, 'new', 'all', false);
+        w.reboot();
+        confirm(w);
+      },
+      (w) => converge(w, layout, 'new', 'all', false),
+    ),
+  );
+  return list;
+}

@@ -1,0 +1,778 @@
+/**
+ * The power-loss proof harness: runs an update flow on a MemoryFlash, then cuts the power at every
+ * write/erase operation of it in every fault mode (whole-operation cuts before and after, torn
+ * programs, interrupted erases), reboots through the bootloader model and checks invariants at every
+ * boot, lets the engine recover, and checks the state it reaches. Depth two cuts again during that
+ * recovery. MCUboot's simulator (cuts before whole operations) and littlefs's runner (cuts after
+ * whole operations, copy-on-write snapshots for exhaustive depth) are the models; torn operations
+ * are what both of them miss.
+ *
+ * Portable core: no Node APIs, synchronous; the clock is injected (`now`) for reports only.
+ *
+ * Why snapshots: a flow is deterministic, so the flash before operation k of a cut run equals the
+ * flash before operation k of the clean run. The clean run snapshots the device before every
+ * operation (copy-on-write, one sector per program) and records the operation itself; a cut at k is
+ * then "restore snapshot k, replay operation k through FaultyFlash with the cut". Nothing in RAM
+ * survives a power cut, so not re-running the flow's code up to k loses nothing.
+ */
+import { OtaflashError, PowerLossError, hex } from '../errors';
+import { FAULT_MODES, FaultyFlash, type FaultMode } from '../flash/faults';
+import { MemoryFlash, type FlashSnapshot } from '../flash/memory';
+import { randomBelow, seededRandom } from '../flash/rng';
+import type { BlockDevice } from '../flash/types';
+import type { HashProvider } from '../hash/types';
+import { OTA_SEQ_EMPTY, OTA_STATE, isOtaEntryCrcOk, isOtaEntryValid, otaStateName, readOtadata, type OtaSelectEntry } from '../formats/otadata';
+import { findPartition, otadataPartition, partitionRegion } from '../formats/partition-lookup';
+import type { Partition, PartitionTable } from '../formats/partition-types';
+import { applyBootWrites, decideBoot, type BootDecision, type BootOptions } from './bootloader';
+import { OtaEngine } from './engine';
+
+// ---------------------------------------------------------------------------------------------
+// Scenario contract
+
+export interface ProveImage {
+  /** Short name used in reports: 'old', 'new', 'third'. */
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+/** The device a scenario starts from. */
+export interface ProveSetup {
+  /** Starting contents (the harness works on this device and restores it between cuts). */
+  readonly device: MemoryFlash;
+  readonly table: PartitionTable;
+  /** Every image that may legitimately boot during the flow. */
+  readonly images: readonly ProveImage[];
+  /** Which image each app partition holds at the start, by label (for telling equal images apart). */
+  readonly slots: { readonly [label: string]: string };
+  /** Labels of the partitions the flow may change; anything else must stay byte-identical. */
+  readonly writable: readonly string[];
+}
+
+/** What the device must look like once the flow (or the recovery after a cut) is done. */
+export interface ProveGoal {
+  /** The image the next boot must run. */
+  readonly image: string;
+  /** The otadata state the booting entry must have (for example VALID once confirmed). */
+  readonly state?: number;
+}
+
+export interface ProveScenario {
+  /** Unique key, `name@layout`, used in replay ids. */
+  readonly key: string;
+  readonly name: string;
+  readonly layout: string;
+  readonly summary: string;
+  /** CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE for the bootloader model and the engine. */
+  readonly rollback: boolean;
+  readonly chip?: number;
+  setup(): ProveSetup;
+  /** The flow. Starts with the app the bootloader picks on the setup contents already running. */
+  run(w: ProveWorld): void;
+  /** After a cut the harness reboots once, then calls this: drive the engine to the goal. */
+  recover(w: ProveWorld): void;
+  readonly goal: ProveGoal;
+}
+
+/** Things that happened, for the invariants. `at` counts flash operations from the start of the branch. */
+export interface ProveEvent {
+  readonly kind: 'boot' | 'write-start' | 'select-start' | 'select-done' | 'confirm-start' | 'confirm-done' | 'rollback-start' | 'rollback-done';
+  readonly image: string;
+  readonly at: number;
+  /** write-start: the partition written. boot: the partition booted. */
+  readonly slot?: string;
+  /** boot: the state of the selecting entry after the bootloader's writes (null when not booted from an entry). */
+  readonly state?: number | null;
+  /** boot: the bootloader wrote the initial otadata entry itself. */
+  readonly initialWrite?: boolean;
+}
+
+/** A broken invariant. `rule` is a stable name, the message says what was seen. */
+export class ProveViolation extends Error {
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
+    super(`${rule}: ${message}`);
+    this.name = 'ProveViolation';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device seen by a flow: counts operations, fences them, optionally snapshots before each.
+
+interface RecordedOp {
+  readonly kind: 'write' | 'erase';
+  readonly offset: number;
+  /** write: a copy of the data; erase: null. */
+  readonly data: Uint8Array | null;
+  readonly length: number;
+}
+
+class ProveDevice implements BlockDevice {
+  readonly size: number;
+  readonly eraseSize: number;
+  readonly writeSize: number;
+  readonly eraseValue: number;
+  readonly blockEraseSizes?: readonly number[];
+  /** Operations that went through, counted from the start of the branch (`base` carried over). */
+  ops: number;
+  recording: { ops: RecordedOp[]; snaps: FlashSnapshot[] } | null = null;
+
+  constructor(
+    readonly mem: MemoryFlash,
+    readonly target: BlockDevice,
+    private readonly fence: readonly (readonly [number, number, string])[],
+    base: number,
+  ) {
+    this.size = mem.size;
+    this.eraseSize = mem.eraseSize;
+    this.writeSize = mem.writeSize;
+    this.eraseValue = mem.eraseValue;
+    if (mem.blockEraseSizes) this.blockEraseSizes = mem.blockEraseSizes;
+    this.ops = base;
+  }
+
+  private checkFence(kind: string, offset: number, length: number): void {
+    const f = this.fence;
+    for (let i = 0; i < f.length; i++) if (offset >= f[i][0] && offset + length <= f[i][1]) return;
+    throw new ProveViolation('outside-write', `${kind} of ${length} bytes at ${hex(offset)} is outside every partition the flow may change`);
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    this.target.read(offset, into);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    this.checkFence('write', offset, data.length);
+    if (this.recording) {
+      this.recording.snaps.push(this.mem.snapshot());
+      this.recording.ops.push({ kind: 'write', offset, data: data.slice(), length: data.length });
+    }
+    this.target.write(offset, data);
+    this.ops++;
+  }
+
+  erase(offset: number, length: number): void {
+    this.checkFence('erase', offset, length);
+    if (this.recording) {
+      this.recording.snaps.push(this.mem.snapshot());
+      this.recording.ops.push({ kind: 'erase', offset, data: null, length });
+    }
+    this.target.erase(offset, length);
+    this.ops++;
+  }
+
+  sync(): void {
+    this.target.sync();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world a flow runs in
+
+export interface ProveContext {
+  readonly scenario: ProveScenario;
+  readonly table: PartitionTable;
+  readonly images: readonly ProveImage[];
+  readonly initialSlots: { readonly [label: string]: string };
+  readonly hashes?: HashProvider;
+  /** The setup had a valid otadata entry: from the first boot on, every boot must come from one. */
+  readonly setupHadValidEntry: boolean;
+  /** Counts every simulated boot across the run (for the report). */
+  reboots: number;
+}
+
+const KNOWN_STATES: number[] = [OTA_STATE.NEW, OTA_STATE.PENDING_VERIFY, OTA_STATE.VALID, OTA_STATE.INVALID, OTA_STATE.ABORTED, OTA_STATE.UNDEFINED];
+
+/**
+ * What a flow sees: the device, the app that runs, the OTA engine over them, and a reboot that goes
+ * through the bootloader model and checks every invariant. Scenarios call `mark()` around the
+ * engine calls whose completion the invariants depend on.
+ */
+export class ProveWorld {
+  readonly device: BlockDevice;
+  readonly table: PartitionTable;
+  /** The last boot (initially the boot the setup contents lead to). */
+  boot: BootDecision;
+  readonly events: ProveEvent[];
+  private readonly dev: ProveDevice;
+
+  /** @internal */
+  constructor(
+    readonly ctx: ProveContext,
+    dev: ProveDevice,
+    history: readonly ProveEvent[],
+    boot: BootDecision | null,
+  ) {
+    this.dev = dev;
+    this.device = dev;
+    this.table = ctx.table;
+    this.events = history.slice();
+    this.boot = boot as BootDecision;
+  }
+
+  get rollback(): boolean {
+    return this.ctx.scenario.rollback;
+  }
+
+  image(name: string): Uint8Array {
+    const imgs = this.ctx.images;
+    for (let i = 0; i < imgs.length; i++) if (imgs[i].name === name) return imgs[i].bytes;
+    throw new OtaflashError('PROVE_BAD_SCENARIO', `scenario ${this.ctx.scenario.key} has no image named '${name}'`);
+  }
+
+  bootOptions(): BootOptions {
+    return { rollback: this.rollback, hashes: this.ctx.hashes, chip: this.ctx.scenario.chip };
+  }
+
+  /** A fresh engine over the device, told which app runs (as the running firmware knows). */
+  engine(): OtaEngine {
+    return OtaEngine.open(this.device, {
+      table: this.table,
+      running: this.boot && this.boot.boot ? this.boot.boot : undefined,
+      rollback: this.rollback,
+      chip: this.ctx.scenario.chip,
+      hashes: this.ctx.hashes,
+    });
+  }
+
+  mark(kind: ProveEvent['kind'], image: string, slot?: string): void {
+    this.events.push(slot === undefined ? { kind, image, at: this.dev.ops } : { kind, image, at: this.dev.ops, slot });
+  }
+
+  /** Name of the image the running app's partition holds. */
+  get running(): string | null {
+    return this.boot && this.boot.boot ? this.identify(this.boot.boot, this.events) : null;
+  }
+
+  /** State the running app's entry had once the bootloader was done (null: not booted from an entry). */
+  get runningState(): number | null {
+    return this.boot ? this.boot.activeStateAfterBoot : null;
+  }
+
+  /**
+   * Which known image `p` holds, byte for byte over the image's length; when several match (old and
+   * new may be the same file), the one last written to that partition wins.
+   */
+  identify(p: Partition, history: readonly ProveEvent[]): string | null {
+    const imgs = this.ctx.images;
+    let expected: string | undefined = this.ctx.initialSlots[p.label];
+    for (let i = 0; i < history.length; i++) if (history[i].kind === 'write-start' && history[i].slot === p.label) expected = history[i].image;
+    let first: string | null = null;
+    for (let i = 0; i < imgs.length; i++) {
+      const b = imgs[i].bytes;
+      if (b.length > p.size || !sameBytes(this.device, p.offset, b)) continue;
+      if (imgs[i].name === expected) return expected;
+      if (first === null) first = imgs[i].name;
+    }
+    return first;
+  }
+
+  /** Power-cycles the device: the bootloader model decides, makes its otadata writes, the app starts. Every invariant is checked. */
+  reboot(): BootDecision {
+    this.ctx.reboots++;
+    const d = decideBoot(this.device, this.table, this.bootOptions());
+    applyBootWrites(this.device, this.table, d);
+    this.boot = d;
+    const image = d.boot ? this.identify(d.boot, this.events) : null;
+    checkBoot(this.ctx, this.device, d, image, this.events);
+    const initialWrite = d.writes.length > 0 && d.activeSector === null;
+    this.events.push({ kind: 'boot', image: image as string, at: this.dev.ops, slot: d.label as string, state: d.activeStateAfterBoot, initialWrite });
+    return d;
+  }
+}
+
+function sameBytes(dev: BlockDevice, offset: number, want: Uint8Array): boolean {
+  const have = new Uint8Array(want.length);
+  dev.read(offset, have);
+  return equalBytes(have, 0, want, 0, want.length);
+}
+
+/** Byte equality of two ranges, a word at a time where both are 4-aligned (images are hundreds of KB). */
+function equalBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number, n: number): boolean {
+  let i = 0;
+  if (((a.byteOffset + ai) & 3) === 0 && ((b.byteOffset + bi) & 3) === 0 && n >= 16) {
+    const wa = new Uint32Array(a.buffer, a.byteOffset + ai, n >>> 2);
+    const wb = new Uint32Array(b.buffer, b.byteOffset + bi, n >>> 2);
+    for (let w = 0; w < wa.length; w++) if (wa[w] !== wb[w]) return false;
+    i = wa.length << 2;
+  }
+  for (; i < n; i++) if (a[ai + i] !== b[bi + i]) return false;
+  return true;
+}
+
+function lastIndex(h: readonly ProveEvent[], pred: (e: ProveEvent) => boolean, from = h.length - 1): number {
+  for (let i = from; i >= 0; i--) if (pred(h[i])) return i;
+  return -1;
+}
+
+function entryText(e: OtaSelectEntry): string {
+  return e.seq === OTA_SEQ_EMPTY ? 'blank' : `seq ${e.seq} ${otaStateName(e.state)}`;
+}
+
+/** The invariants of one boot, given what happened before it. */
+function checkBoot(ctx: ProveContext, dev: BlockDevice, d: BootDecision, image: string | null, h: readonly ProveEvent[]): void {
+  if (d.boot === null) throw new ProveViolation('brick', `nothing boots (${d.reason})`);
+  if (image === null) {
+    throw new ProveViolation('unknown-image', `boots ${d.boot.label}, whose bytes match none of ${ctx.images.map((i) => i.name).join('/')} (${d.reason})`);
+  }
+  // otadata readable by ESP-IDF rules: a CRC-valid entry must carry a state the bootloader knows.
+  if (d.entries) {
+    for (let s = 0; s < 2; s++) {
+      const e = d.entries[s];
+      if (e.seq !== OTA_SEQ_EMPTY && isOtaEntryCrcOk(e, ctx.hashes) && KNOWN_STATES.indexOf(e.state) < 0) {
+        throw new ProveViolation('otadata-unreadable', `sector ${s} holds seq ${e.seq} with a good CRC and the unknown state ${hex(e.state)}: a torn state the bootloader trusts`);
+      }
+    }
+  }
+  // Once otadata has held a valid entry, each boot must come from the active entry, not a fallback.
+  let live = ctx.setupHadValidEntry;
+  for (let i = 0; i < h.length && !live; i++) live = h[i].kind === 'select-done' || (h[i].kind === 'boot' && h[i].initialWrite === true);
+  if (live && d.entries && d.activeSector === null) {
+    const ents = d.entries;
+    const anyValid = isOtaEntryValid(ents[0], ctx.hashes) || isOtaEntryValid(ents[1], ctx.hashes);
+    throw new ProveViolation(
+      anyValid ? 'fallback' : 'no-valid-entry',
+      `booted ${d.boot.label} (${image}) but not from the active otadata entry [${entryText(ents[0])} | ${entryText(ents[1])}]: ${d.reason}`,
+    );
+  }
+  // A confirmed image is never replaced, unless a new selection or a rollback was started since.
+  const c = lastIndex(h, (e) => e.kind === 'confirm-done');
+  if (c >= 0) {
+    const confirmed = h[c].image;
+    const released = lastIndex(h, (e) => (e.kind === 'select-start' && e.image !== confirmed) || e.kind === 'rollback-start') > c;
+    if (!released && image !== confirmed) throw new ProveViolation('confirmed-replaced', `${confirmed} was confirmed (markValid returned), yet ${image} boots from ${d.boot.label}`);
+  }
+  // A rolled-back image does not come back unless selected again.
+  const r = lastIndex(h, (e) => e.kind === 'rollback-done');
+  if (r >= 0 && h[r].image === image && lastIndex(h, (e) => e.kind === 'select-start' && e.image === image) < r) {
+    throw new ProveViolation('rolled-back-returned', `${image} was rolled back (markInvalidAndRollback returned), yet it boots again from ${d.boot.label}`);
+  }
+  // With rollback on, an image booted PENDING_VERIFY boots again only once its confirmation landed.
+  if (ctx.scenario.rollback) {
+    const p = lastIndex(h, (e) => e.kind === 'boot' && e.image === image && e.state === OTA_STATE.PENDING_VERIFY);
+    if (p >= 0 && lastIndex(h, (e) => e.kind === 'select-start' && e.image === image) < p && d.activeStateAfterBoot !== OTA_STATE.VALID) {
+      throw new ProveViolation(
+        'unconfirmed-kept',
+        `${image} already booted once PENDING_VERIFY and was never confirmed, yet boots again from ${d.boot.label} (state ${d.activeStateAfterBoot === null ? 'none' : otaStateName(d.activeStateAfterBoot)})`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps
+
+export interface ProveOptions {
+  hashes?: HashProvider;
+  /** Fault modes to try at each cut point (default all five). */
+  modes?: readonly FaultMode[];
+  /** Seeds torn programs and interrupted erases. Default 1. */
+  seed?: number;
+  /** Depth two: 'none' (default), 'all' (every cut of every recovery), or a number of seeded samples. */
+  depth2?: 'none' | 'all' | number;
+  /** Keep at most this many failures in the report (all are counted). Default 50. */
+  keepFailures?: number;
+  /** Clock for the report's time (ms); default none (time 0). */
+  now?: () => number;
+  /** Only cut at these operation indexes (default all). */
+  cuts?: readonly number[];
+  /**
+   * Compare the whole device against the setup after every n-th recovery (default 1: all). Every
+   * operation is fenced to the writable partitions anyway, so this is the belt to that brace; on a
+   * 4 MiB device a full compare costs more than the recovery.
+   */
+  untouchedEvery?: number;
+}
+
+export interface ProveFailure {
+  /** Replay id: `scenario@layout:k:mode:seed[:k2:mode2]`. */
+  readonly id: string;
+  readonly scenario: string;
+  readonly k: number;
+  readonly mode: FaultMode | 'none';
+  readonly seed: number;
+  readonly k2?: number;
+  readonly mode2?: FaultMode;
+  readonly rule: string;
+  readonly message: string;
+}
+
+export interface ProveReport {
+  readonly scenario: string;
+  readonly name: string;
+  readonly layout: string;
+  readonly summary: string;
+  readonly rollback: boolean;
+  /** Flash operations (writes + erases) of the clean flow. */
+  operations: number;
+  /** Single cuts tried: operations x modes. */
+  cutPoints: number;
+  faultModes: number;
+  /** Second cuts tried during recoveries. */
+  depth2Cuts: number;
+  /** Simulated boots, all branches together. */
+  reboots: number;
+  failures: number;
+  /** Failures by rule. */
+  rules: { [rule: string]: number };
+  kept: ProveFailure[];
+  ms: number;
+}
+
+export function formatReplayId(key: string, k: number, mode: FaultMode | 'none', seed: number, k2?: number, mode2?: FaultMode): string {
+  let id = `${key}:${k}:${mode}:${seed}`;
+  if (k2 !== undefined && mode2 !== undefined) id += `:${k2}:${mode2}`;
+  return id;
+}
+
+export interface ReplayId {
+  key: string;
+  k: number;
+  mode: FaultMode | 'none';
+  seed: number;
+  k2?: number;
+  mode2?: FaultMode;
+}
+
+export function parseReplayId(id: string): ReplayId {
+  const parts = id.split(':');
+  const bad = (why: string) => new OtaflashError('PROVE_BAD_REPLAY_ID', `replay id '${id}': ${why} (expected scenario@layout:k:mode:seed[:k2:mode2])`);
+  if (parts.length !== 4 && parts.length !== 6) throw bad(`${parts.length} fields`);
+  const num = (s: string, what: string) => {
+    if (!/^[0-9]+$/.test(s)) throw bad(`${what} '${s}' is not a number`);
+    return parseInt(s, 10);
+  };
+  const mode = (s: string): FaultMode => {
+    if (FAULT_MODES.indexOf(s as FaultMode) < 0) throw bad(`unknown fault mode '${s}'`);
+    return s as FaultMode;
+  };
+  const r: ReplayId = { key: parts[0], k: num(parts[1], 'k'), mode: parts[2] === 'none' ? 'none' : mode(parts[2]), seed: num(parts[3], 'seed') };
+  if (parts.length === 6) {
+    r.k2 = num(parts[4], 'k2');
+    r.mode2 = mode(parts[5]);
+  }
+  return r;
+}
+
+/** Everything one scenario run shares. */
+class Runner {
+  readonly ctx: ProveContext;
+  readonly mem: MemoryFlash;
+  readonly start: FlashSnapshot;
+  readonly initialBytes: Uint8Array;
+  readonly fence: [number, number, string][];
+  readonly initialBoot: BootDecision;
+
+  constructor(
+    readonly scenario: ProveScenario,
+    readonly opts: ProveOptions,
+  ) {
+    const s = scenario.setup();
+    this.mem = s.device;
+    this.start = this.mem.snapshot();
+    this.initialBytes = this.mem.bytes.slice();
+    this.fence = [];
+    for (let i = 0; i < s.writable.length; i++) {
+      const p = findPartition(s.table, s.writable[i]);
+      if (!p) throw new OtaflashError('PROVE_BAD_SCENARIO', `${scenario.key}: writable partition '${s.writable[i]}' is not in the table`);
+      this.fence.push([p.offset, p.offset + p.size, p.label]);
+    }
+    const hashes = opts.hashes;
+    const od = otadataPartition(s.table);
+    let hadValid = false;
+    if (od) {
+      const e = readOtadata(partitionRegion(this.mem, od));
+      hadValid = isOtaEntryValid(e[0], hashes) || isOtaEntryValid(e[1], hashes);
+    }
+    this.ctx = { scenario, table: s.table, images: s.images, initialSlots: s.slots, hashes, setupHadValidEntry: hadValid, reboots: 0 };
+    // The app that runs when the flow starts: the setup is a device that has booted already.
+    this.initialBoot = decideBoot(this.mem, s.table, { rollback: scenario.rollback, hashes, chip: scenario.chip });
+  }
+
+  device(target: BlockDevice, base: number): ProveDevice {
+    return new ProveDevice(this.mem, target, this.fence, base);
+  }
+
+  /** Restores the setup and runs the flow (optionally through a fault); returns the events and the device. */
+  runFlow(target: BlockDevice | null, record: boolean): { world: ProveWorld; dev: ProveDevice; error: unknown } {
+    this.mem.restore(this.start);
+    const dev = this.device(target ?? this.mem, 0);
+    if (record) dev.recording = { ops: [], snaps: [] };
+    const world = new ProveWorld(this.ctx, dev, [], this.initialBoot);
+    let error: unknown = null;
+    try {
+      this.scenario.run(world);
+    } catch (e) {
+      error = e;
+    }
+    return { world, dev, error };
+  }
+
+  /** Reboot after a cut, recover, check the goal. Throws ProveViolation (or PowerLossError when `target` cuts). */
+  recover(target: BlockDevice, base: number, history: readonly ProveEvent[], dev?: ProveDevice): ProveWorld {
+    const d = dev ?? this.device(target, base);
+    const world = new ProveWorld(this.ctx, d, history, null);
+    world.reboot();
+    try {
+      this.scenario.recover(world);
+    } catch (e) {
+      if (e instanceof ProveViolation || e instanceof PowerLossError) throw e;
+      throw new ProveViolation('recovery-failed', `the engine could not finish after the cut: ${errorText(e)}`);
+    }
+    return world;
+  }
+
+  /** The intended final state, read without writing. */
+  checkGoal(world: ProveWorld, compareAll = true): void {
+    const goal = this.scenario.goal;
+    const d = decideBoot(this.mem, this.ctx.table, world.bootOptions());
+    const img = d.boot ? world.identify(d.boot, world.events) : null;
+    if (img !== goal.image) throw new ProveViolation('goal', `after recovery the next boot runs ${img ?? 'nothing'} (${d.label ?? '-'}), not ${goal.image}: ${d.reason}`);
+    if (goal.state !== undefined && d.activeStateAfterBoot !== goal.state) {
+      throw new ProveViolation('goal', `after recovery ${goal.image} boots with state ${d.activeStateAfterBoot === null ? 'none' : otaStateName(d.activeStateAfterBoot)}, not ${otaStateName(goal.state)}`);
+    }
+    const pending = world.engine().pendingUpdate();
+    if (pending) throw new ProveViolation('goal', `after recovery an update of ${pending.partition.label} is still recorded as unfinished`);
+    if (compareAll) this.checkUntouched();
+  }
+
+  /** Nothing outside the writable partitions changed since the setup. */
+  checkUntouched(): void {
+    const a = this.mem.bytes;
+    const b = this.initialBytes;
+    const f = this.fence.slice().sort((x, y) => x[0] - y[0]);
+    let at = 0;
+    for (let i = 0; i <= f.length; i++) {
+      const end = i < f.length ? f[i][0] : a.length;
+      if (end > at && !equalBytes(a, at, b, at, end - at)) {
+        let j = at;
+        while (a[j] === b[j]) j++;
+        throw new ProveViolation('outside-changed', `byte ${hex(j)}, outside every writable partition, changed from ${hex(b[j])} to ${hex(a[j])}`);
+      }
+      if (i < f.length) at = Math.max(at, f[i][1]);
+    }
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof OtaflashError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function cutOp(mem: MemoryFlash, op: RecordedOp, k: number, mode: FaultMode, seed: number): void {
+  const f = new FaultyFlash(mem, { cutAt: k, mode, seed });
+  // Number this call k, so the torn bytes are those a live run cut at k would produce.
+  f.operations = k;
+  try {
+    if (op.kind === 'write') f.write(op.offset, op.data as Uint8Array);
+    else f.erase(op.offset, op.length);
+  } catch (e) {
+    if (!(e instanceof PowerLossError)) throw e;
+    return;
+  }
+  throw new OtaflashError('PROVE_INTERNAL', `operation ${k} did not cut`);
+}
+
+/** Runs the whole proof of one scenario: clean run, every single cut, and depth two as asked. */
+export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}): ProveReport {
+  const now = opts.now ?? (() => 0);
+  const t0 = now();
+  const modes = opts.modes ?? FAULT_MODES;
+  const seed = (opts.seed ?? 1) >>> 0;
+  const keep = opts.keepFailures ?? 50;
+  const every = Math.max(1, opts.untouchedEvery ?? 1);
+  const r = new Runner(scenario, opts);
+  const report: ProveReport = {
+    scenario: scenario.key, name: scenario.name, layout: scenario.layout, summary: scenario.summary, rollback: scenario.rollback,
+    operations: 0, cutPoints: 0, faultModes: modes.length, depth2Cuts: 0, reboots: 0, failures: 0, rules: {}, kept: [], ms: 0,
+  };
+  const fail = (k: number, mode: FaultMode | 'none', e: unknown, k2?: number, mode2?: FaultMode) => {
+    const rule = e instanceof ProveViolation ? e.rule : 'crash';
+    report.failures++;
+    report.rules[rule] = (report.rules[rule] ?? 0) + 1;
+    if (report.kept.length < keep) {
+      const f: ProveFailure = { id: formatReplayId(scenario.key, k, mode, seed, k2, mode2), scenario: scenario.key, k, mode, seed, rule, message: e instanceof ProveViolation ? e.message : errorText(e) };
+      if (k2 !== undefined) {
+        (f as { k2?: number }).k2 = k2;
+        (f as { mode2?: FaultMode }).mode2 = mode2;
+      }
+      report.kept.push(f);
+    }
+  };
+  const finish = () => {
+    report.reboots = r.ctx.reboots;
+    report.ms = now() - t0;
+    return report;
+  };
+
+  // 1. The clean run, recorded.
+  const clean = r.runFlow(null, true);
+  const rec = clean.dev.recording!;
+  report.operations = clean.dev.ops;
+  try {
+    if (clean.error) throw clean.error instanceof ProveViolation ? clean.error : new ProveViolation('clean-run', `the flow fails without any cut: ${errorText(clean.error)}`);
+    r.checkGoal(clean.world);
+  } catch (e) {
+    fail(-1, 'none', e);
+    return finish();
+  }
+  const flowEvents = clean.world.events;
+
+  // Depth two samples are drawn up front so the choice depends on the seed only.
+  const n = rec.ops.length;
+  const sampled: { [key: string]: number } = {};
+  const sampleAll = opts.depth2 === 'all';
+  if (typeof opts.depth2 === 'number' && opts.depth2 > 0 && n > 0) {
+    const rand = seededRandom(seed ^ 0x5eed2);
+    for (let i = 0; i < opts.depth2; i++) {
+      const key = `${randomBelow(rand, n)}:${modes[randomBelow(rand, modes.length)]}`;
+      sampled[key] = (sampled[key] ?? 0) + 1;
+    }
+  }
+
+  // 2. Every single cut.
+  const cuts = opts.cuts ?? null;
+  for (let k = 0; k < n; k++) {
+    if (cuts && cuts.indexOf(k) < 0) continue;
+    const history = flowEvents.filter((e) => e.at <= k);
+    for (let m = 0; m < modes.length; m++) {
+      const mode = modes[m];
+      report.cutPoints++;
+      r.mem.restore(rec.snaps[k]);
+      cutOp(r.mem, rec.ops[k], k, mode, seed);
+      const depth2 = sampleAll ? -1 : sampled[`${k}:${mode}`] ?? 0;
+      const dev = r.device(r.mem, k + 1);
+      if (depth2 !== 0) dev.recording = { ops: [], snaps: [] };
+      let world: ProveWorld;
+      try {
+        world = r.recover(r.mem, k + 1, history, dev);
+        r.checkGoal(world, report.cutPoints % every === 0);
+      } catch (e) {
+        fail(k, mode, e);
+        continue;
+      }
+      if (depth2 === 0) continue;
+      // 3. Depth two: cut again during this recovery.
+      const rrec = dev.recording!;
+      const events2 = world.events;
+      const n2 = rrec.ops.length;
+      const picks: [number, FaultMode][] = [];
+      if (depth2 < 0) {
+        for (let k2 = 0; k2 < n2; k2++) for (let m2 = 0; m2 < modes.length; m2++) picks.push([k2, modes[m2]]);
+      } else if (n2 > 0) {
+        const rand = seededRandom((seed ^ Math.imul(k + 1, 0x9e3779b1) ^ m) >>> 0);
+        for (let i = 0; i < depth2; i++) picks.push([randomBelow(rand, n2), modes[randomBelow(rand, modes.length)]]);
+      }
+      for (let i = 0; i < picks.length; i++) {
+        const k2 = picks[i][0];
+        const mode2 = picks[i][1];
+        report.depth2Cuts++;
+        const base = k + 1;
+        r.mem.restore(rrec.snaps[k2]);
+        // Numbered within the recovery, as a live replay's second FaultyFlash counts them.
+        cutOp(r.mem, rrec.ops[k2], k2, mode2, seed);
+        const h2 = events2.filter((e) => e.at <= base + k2);
+        try {
+          const w2 = r.recover(r.mem, base + k2 + 1, h2);
+          r.checkGoal(w2, report.depth2Cuts % every === 0);
+        } catch (e) {
+          fail(k, mode, e, k2, mode2);
+        }
+      }
+    }
+  }
+  return finish();
+}
+
+export interface ReplayTrace {
+  readonly id: string;
+  /** Flash operations of the clean flow. */
+  readonly operations: number;
+  readonly lines: string[];
+  /** null when every invariant held. */
+  readonly failure: ProveFailure | null;
+}
+
+/**
+ * Re-runs one case live (the flow itself runs into the cut, no snapshots) and narrates it: the
+ * fault, every boot with the bootloader's reasoning, the outcome. What a failing id is for.
+ */
+export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes?: HashProvider } = {}): ReplayTrace {
+  const r = new Runner(scenario, { hashes: opts.hashes });
+  const full = formatReplayId(scenario.key, id.k, id.mode, id.seed, id.k2, id.mode2);
+  const lines: string[] = [];
+  const clean = r.runFlow(null, false);
+  const operations = clean.dev.ops;
+  lines.push(`${scenario.key}: ${scenario.summary}`);
+  lines.push(`clean flow: ${operations} flash operations${clean.error ? `, FAILS: ${errorText(clean.error)}` : ''}`);
+  const describe = (w: ProveWorld, from: number) => {
+    for (let i = from; i < w.events.length; i++) {
+      const e = w.events[i];
+      if (e.kind === 'boot') lines.push(`  op ${e.at}: boot ${e.slot} = ${e.image}${e.state === null || e.state === undefined ? '' : ` (${otaStateName(e.state)})`}${e.initialWrite ? ', bootloader wrote initial otadata' : ''}`);
+      else lines.push(`  op ${e.at}: ${e.kind} ${e.image}${e.slot ? ` into ${e.slot}` : ''}`);
+    }
+  };
+  let failure: ProveFailure | null = null;
+  const fail = (e: unknown) => {
+    failure = { id: full, scenario: scenario.key, k: id.k, mode: id.mode, seed: id.seed, k2: id.k2, mode2: id.mode2, rule: e instanceof ProveViolation ? e.rule : 'crash', message: e instanceof ProveViolation ? e.message : errorText(e) };
+    lines.push(`FAIL ${failure.rule}: ${failure.message}`);
+  };
+  if (id.mode === 'none') {
+    try {
+      if (clean.error) throw clean.error;
+      r.checkGoal(clean.world);
+      lines.push('clean run reaches the goal');
+    } catch (e) {
+      fail(e);
+    }
+    return { id: full, operations, lines, failure };
+  }
+  const f1 = new FaultyFlash(r.mem, { cutAt: id.k, mode: id.mode, seed: id.seed });
+  const run = r.runFlow(f1, false);
+  describe(run.world, 0);
+  if (!(run.error instanceof PowerLossError)) {
+    fail(run.error ?? new ProveViolation('replay', `the flow has no operation ${id.k} (it made ${run.dev.ops})`));
+    return { id: full, operations, lines, failure };
+  }
+  lines.push(`  CUT ${run.error.message}`);
+  const history = run.world.events;
+  let base = run.dev.ops + 1;
+  try {
+    if (id.k2 !== undefined && id.mode2 !== undefined) {
+      const f2 = new FaultyFlash(r.mem, { cutAt: id.k2, mode: id.mode2, seed: id.seed });
+      f2.operations = 0;
+      const dev2 = r.device(f2, base);
+      const w2 = new ProveWorld(r.ctx, dev2, history, null);
+      lines.push('recovery (to be cut again):');
+      let err: unknown = null;
+      try {
+        w2.reboot();
+        scenario.recover(w2);
+      } catch (e) {
+        err = e;
+      }
+      describe(w2, history.length);
+      if (!(err instanceof PowerLossError)) {
+        if (err) throw err instanceof ProveViolation ? err : new ProveViolation('recovery-failed', errorText(err));
+        throw new ProveViolation('replay', `the recovery has no operation ${id.k2}`);
+      }
+      lines.push(`  CUT ${err.message}`);
+      base = dev2.ops + 1;
+      const w3 = r.recover(r.mem, base, w2.events.filter((e) => e.at < base));
+      lines.push('recovery:');
+      describe(w3, w2.events.filter((e) => e.at < base).length);
+      r.checkGoal(w3);
+    } else {
+      const w = r.recover(r.mem, base, history);
+      lines.push('recovery:');
+      describe(w, history.length);
+      r.checkGoal(w);
+    }
+    lines.push(`goal reached: ${scenario.goal.image}${scenario.goal.state !== undefined ? ` ${otaStateName(scenario.goal.state)}` : ''}; nothing outside ${r.fence.map((x) => x[2]).join(', ')} changed`);
+  } catch (e) {
+    fail(e);
+  }
+  return { id: full, operations, lines, failure };
+}
