@@ -295,6 +295,35 @@ test('partition read / write / erase by label, bounds checked', () => {
   assert.ok(same(read(f), beforeBig), 'a refused write changes nothing');
 });
 
+test('inspect and partition read on a real merged flash image (Arduino UNO R4 WiFi bridge, ESP32-S3)', () => {
+  // The merged image ends where app1 would start (README of firmware-pairs); work on a copy, the
+  // vectors are read-only.
+  const f = tmpFile('uno-r4.bin');
+  fs.copyFileSync(path.join(VECTORS, 'firmware-pairs/esp32s3-uno-r4-bridge-flash/new.bin'), f);
+  const app = read(path.join(VECTORS, 'firmware-pairs/esp32s3-uno-r4-bridge-app/new.bin'));
+  const info = json('inspect', f);
+  assert.equal(info.partitions.map((p: any) => [p.label, p.offset]), [
+    ['otadata', '0x9000'], ['cert', '0xb000'], ['app0', '0x50000'], ['app1', '0x1e0000'], ['spiffs', '0x370000'], ['nvs', '0x3f0000'],
+  ]);
+  // partition-tables/README: sector 0 seq 1, sector 1 seq 0, both CRCs pass; seq 1 selects ota_0.
+  assert.equal(info.otadata.entries.map((e: any) => [e.seq, e.crcOk]), [[1, true], [0, true]]);
+  assert.is(info.otadata.activeSector, 0);
+  const app0 = info.apps.find((x: any) => x.label === 'app0');
+  assert.is(app0.status, 'valid');
+  assert.is(app0.chip, 'ESP32-S3');
+  assert.is(app0.imageSize, app.length);
+  assert.is(app0.project, 'arduino-lib-builder');
+  assert.ok(app0.idfVersion.startsWith('v4.4.4'), app0.idfVersion);
+  const app1 = info.apps.find((x: any) => x.label === 'app1');
+  assert.is(app1.status, 'invalid');
+  assert.match(app1.error, /past the flash end 0x1e0000/);
+  assert.is(info.nextBoot.boot, 'app0');
+  const out = tmpFile('app0.bin');
+  ok('partition read', f, '--label', 'app0', '--output', out);
+  assert.ok(same(read(out).subarray(0, app.length), app), 'app0 holds the app image cut from the same firmware');
+  fails(/FLASH_OUT_OF_RANGE/, 'partition read', f, '--label', 'app1', '--output', tmpFile('app1.bin'));
+});
+
 test('errors: exit code 2 and one line saying what and where', () => {
   const f = freshImage();
   // One of them as a real process: the exit status and stderr are what a shell sees.
