@@ -225,6 +225,8 @@ test('an unconfirmed update rolls back on the second reboot; rollback and otadat
   const up = json('update', f, APP_C, '--chunk', '1000');
   assert.is(up.label, 'ota_1');
   assert.is(up.version, esptoolAppDesc(APP_C).version);
+  const c = read(APP_C);
+  assert.ok(same(read(f).subarray(OTA_1, OTA_1 + c.length), c), 'the app bytes are in ota_1 (1000-byte chunks)');
   let boot = json('boot', f, '--rollback', '--apply');
   assert.is(boot.boot, 'ota_1');
   assert.is(boot.activeStateAfterBoot, 'PENDING_VERIFY');
