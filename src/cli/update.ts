@@ -1,5 +1,7 @@
 import { OtaflashError, hex } from '../errors';
+import { decodeImageHeader, looksLikeExtendedHeader } from '../formats/app-image-header';
 import { chipIdFromName } from '../formats/chips';
+import type { BlockDevice } from '../flash/types';
 import { otaStateName, type OtaSelectEntry } from '../formats/otadata';
 import { otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
 import type { Partition, PartitionTable } from '../formats/partition-types';
@@ -132,13 +134,36 @@ app, or ota_0 when there is no factory app.`,
 
 // --- commands that go through the OTA engine ---------------------------------------------------
 
-function openEngine(image: FlashImage, flags: Record<string, string | true>): OtaEngine {
+function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags)): OtaEngine {
   return OtaEngine.open(image.device, {
     tableOffset: tableOffsetFlag(flags),
     rollback: flags['no-rollback'] !== true,
-    chip: chipFlag(flags),
+    chip,
     requireHash: flags['allow-no-hash'] !== true,
   });
+}
+
+/** chip_id from the header of the image in `p`, or undefined when it holds no ESP32-family image. */
+function chipOfStoredImage(dev: BlockDevice, p: Partition): number | undefined {
+  if (p.size < 24 || p.offset + 24 > dev.size) return undefined;
+  const h = new Uint8Array(24);
+  dev.read(p.offset, h);
+  if (h[0] !== 0xe9 || !looksLikeExtendedHeader(h)) return undefined;
+  return decodeImageHeader(h, 'esp32').chipId;
+}
+
+/**
+ * Like the device, which refuses images built for another chip (esp_image_verify compares chip_id
+ * with the chip it runs on): without --chip, the running app's chip is the one to match.
+ */
+function openEngineMatchingChip(image: FlashImage, flags: Record<string, string | true>): { engine: OtaEngine; chip: number | undefined; from: string } {
+  const explicit = chipFlag(flags);
+  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit), chip: explicit, from: '--chip' };
+  const probe = openEngine(image, flags);
+  const running = probe.running;
+  const chip = running ? chipOfStoredImage(image.device, running) : undefined;
+  if (chip === undefined) return { engine: probe, chip: undefined, from: 'any (no running app image to match)' };
+  return { engine: openEngine(image, flags, chip), chip, from: `the running app ${running!.label}` };
 }
 
 export const updateCommand: Command = {
@@ -152,6 +177,7 @@ selects the slot in otadata so the next boot starts it (state NEW with rollback,
 Shows a progress bar (bytes, rate, ETA) on a terminal and plain lines otherwise (on stderr).
 
   --slot N          write OTA slot N (default: the slot after the running app, as ESP-IDF picks)
+  --chip NAME       the chip the image must be for (default: the chip of the running app's image)
   --no-select       write and verify only; leave otadata as it is
   --allow-no-hash   accept an image without an appended SHA-256
   --no-rollback     the device runs without app rollback (the new entry is not marked NEW)
@@ -168,7 +194,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
     const slot = slotFlag(args.flags);
     const app = readInput(appFile, 'app image');
     return withFlashImage(file, (image) => {
-      const engine = openEngine(image, args.flags);
+      const { engine, chip, from } = openEngineMatchingChip(image, args.flags);
       const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : engine.nextUpdatePartition();
       const progress = createProgress(io, { label: `update ${target.label}`, total: app.length });
       const writer = engine.begin(target, { size: app.length });
@@ -207,7 +233,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       if (args.flags.json) printJson(io, result);
       else {
         io.stdout(`wrote ${app.length} bytes of ${appFile} into ${target.label} (OTA slot ${result.slot}, ${hex(target.offset)})\n`);
-        io.stdout(`image: ${verdict.chipName}${d ? `, ${d.projectName} ${d.version}` : ''}, checksum ok, SHA-256 ${verdict.hashValid === null ? 'not appended' : 'ok'}\n`);
+        io.stdout(`image: ${verdict.chipName}${d ? `, ${d.projectName} ${d.version}` : ''}, checksum ok, SHA-256 ${verdict.hashValid === null ? 'not appended' : 'ok'}${chip !== undefined ? ` (chip checked against ${from})` : ''}\n`);
         io.stdout(select ? `selected ${target.label} for the next boot\n` : 'not selected (--no-select)\n');
       }
       return 0;
@@ -266,14 +292,15 @@ export const otadataSwitchCommand: Command = {
   summary: 'select OTA slot N for the next boot of a flash image (like otatool switch_ota_partition)',
   help: `Usage: otaflash otadata switch FILE --slot N [--table-offset 0x8000] [--json]
 
-Writes otadata so that the bootloader starts ota_N, after checking that the image in ota_N is valid.`,
+Writes otadata so that the bootloader starts ota_N, after checking that the image in ota_N is valid
+(and, without --chip NAME, built for the same chip as the running app).`,
   run(argv, io) {
     const args = parseArgs(argv, { values: ['table-offset', 'slot', 'chip'], booleans: ['json'] });
     const file = oneFile(args.positional);
     const slot = slotFlag(args.flags);
     if (slot === undefined) throw new CliError('--slot N is required');
     return withFlashImage(file, (image) => {
-      const engine = openEngine(image, args.flags);
+      const { engine } = openEngineMatchingChip(image, args.flags);
       const target = slotByNumber(engine.table, slot, file);
       engine.setBootPartition(target);
       image.device.sync();

@@ -17,7 +17,8 @@ const TABLE_CSV = path.join(VECTORS, 'partition-tables/partitions_two_ota.csv');
 const TABLE_BIN = path.join(VECTORS, 'partition-tables/partitions_two_ota.bin');
 const APP_A = path.join(VECTORS, 'app-images/esp-serial-flasher/hello_world-esp32.bin');
 const APP_B = path.join(VECTORS, 'app-images/elf2image/coredump-app-esp32.bin');
-const APP_C = path.join(VECTORS, 'app-images/esptool/esp_idf_blink_esp32s2.bin');
+const APP_C = path.join(VECTORS, 'app-images/elf2image/esp32-app-template.bin');
+const APP_S2 = path.join(VECTORS, 'app-images/esptool/esp_idf_blink_esp32s2.bin');
 const CORRUPT = path.join(VECTORS, 'app-images/corrupt/blink_esp32s2.segment-byte-flip.bin');
 
 // partitions_two_ota: nvs 0x9000, otadata 0xd000, phy_init 0xf000, factory 0x10000, ota_0 0x110000, ota_1 0x210000 (1M each).
@@ -249,15 +250,19 @@ test('an unconfirmed update rolls back on the second reboot; rollback and otadat
   assert.is(json('boot', f).boot, 'factory');
 });
 
-test('a corrupt image is refused: exit 1, nothing selected', () => {
+test('a corrupt image, or one for another chip than the running app, is refused: exit 1, nothing selected', () => {
   const f = freshImage();
   const before = otadataOf(f);
-  const r = cli('update', f, CORRUPT);
-  assert.is(r.code, 1, r.stderr);
-  assert.match(r.stderr, /failed verification/);
-  assert.match(r.stderr, /IMAGE_/);
-  assert.equal(otadataOf(f), before);
-  assert.is(json('boot', f).boot, 'factory');
+  for (const [image, code] of [[CORRUPT, /IMAGE_/], [APP_S2, /IMAGE_CHIP_MISMATCH/]] as const) {
+    const r = cli('update', f, image);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /failed verification/);
+    assert.match(r.stderr, code);
+    assert.equal(otadataOf(f), before);
+    assert.is(json('boot', f).boot, 'factory');
+  }
+  // Told explicitly which chip the device is, the ESP32-S2 image goes in.
+  assert.is(json('update', f, APP_S2, '--chip', 'esp32s2').chip, 'ESP32-S2');
 });
 
 test('partition read / write / erase by label, bounds checked', () => {
@@ -339,7 +344,7 @@ test('errors: exit code 2 and one line saying what and where', () => {
   fails('exists; pass --force', 'flash', 'create', f, '--size', '4MB');
   fails("'4XB' is not a size", 'flash', 'create', tmpFile('y.bin'), '--size', '4XB');
   fails(/ends past the flash size/, 'flash', 'create', tmpFile('z.bin'), '--size', '2MB', '--table', TABLE_CSV);
-  fails('one flash image holds images for one chip', 'flash create', tmpFile('mix.bin'), '--size', '4MB', '--table', TABLE_CSV, '--app', APP_A, '--app', `ota_1=${APP_C}`);
+  fails('one flash image holds images for one chip', 'flash create', tmpFile('mix.bin'), '--size', '4MB', '--table', TABLE_CSV, '--app', APP_A, '--app', `ota_1=${APP_S2}`);
   assert.not.ok(fs.existsSync(path.join(tmp, `${counter - 1}-mix.bin`)), 'a refused create leaves no file');
   fails('unknown option --bogus', 'update', f, APP_B, '--bogus');
   fails('there is no OTA slot 5', 'update', f, APP_B, '--slot', '5');
