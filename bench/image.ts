@@ -46,7 +46,7 @@ export function imageSuite(): BenchRow[] {
   };
   const rows: BenchRow[] = [];
   const row = (name: string, subject: () => void, baselineName: string, baseline: () => void, target?: number) => {
-    const { subjectMs, baselineMs } = compare(subject, baseline, { rounds: 7, minMs: 40 });
+    const { subjectMs, baselineMs } = compare(subject, baseline, { rounds: 11, minMs: 50 });
     const value = mbps(n, subjectMs);
     const baselineValue = mbps(n, baselineMs);
     const ratio = value / baselineValue;

@@ -40,6 +40,8 @@ const AT_HASH = 4;
 const AT_TRAILER = 5;
 
 const SIGNATURE_SPAN = SIGNATURE_BLOCK_SIZE * SIGNATURE_MAX_BLOCKS;
+/** Bytes checksummed then hashed together; small enough to stay in L2 between the two passes. */
+const CACHE_PIECE = 32768;
 
 /**
  * XOR of data[start, end) folded into a 32-bit accumulator. Byte positions do not matter for the
@@ -158,6 +160,15 @@ class StreamingImageVerifier implements ImageVerifier {
 
   update(chunk: Uint8Array): void {
     if (this.error) throw this.error;
+    // Large chunks go through in pieces, so the checksum pass leaves each piece in cache for the hash.
+    if (chunk.length > CACHE_PIECE) {
+      for (let at = 0; at < chunk.length; at += CACHE_PIECE) this.updatePiece(chunk.subarray(at, at + CACHE_PIECE));
+    } else {
+      this.updatePiece(chunk);
+    }
+  }
+
+  private updatePiece(chunk: Uint8Array): void {
     try {
       const base = this.pos;
       this.consume(chunk, 0, chunk.length);
