@@ -117,7 +117,9 @@ function install(w: ProveWorld, layout: ProveLayout, name: string, erase: Erase,
   const pending = e.pendingUpdate();
   const last = lastWriteStart(w);
   let wr;
-  if (resume && pending && last && last.image === name && last.slot === pending.partition.label) {
+  // The firmware knows what it was downloading; the log's declared size must agree too (the last
+  // write-start may be a begin() the cut stopped before it replaced an older log).
+  if (resume && pending && last && last.image === name && last.slot === pending.partition.label && pending.size === bytes.length) {
     wr = e.resume();
   } else {
     const target = e.nextUpdatePartition();

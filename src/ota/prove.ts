@@ -326,17 +326,6 @@ function checkBoot(ctx: ProveContext, dev: BlockDevice, d: BootDecision, image: 
       }
     }
   }
-  // Once otadata has held a valid entry, each boot must come from the active entry, not a fallback.
-  let live = ctx.setupHadValidEntry;
-  for (let i = 0; i < h.length && !live; i++) live = h[i].kind === 'select-done' || (h[i].kind === 'boot' && h[i].initialWrite === true);
-  if (live && d.entries && d.activeSector === null) {
-    const ents = d.entries;
-    const anyValid = isOtaEntryValid(ents[0], ctx.hashes) || isOtaEntryValid(ents[1], ctx.hashes);
-    throw new ProveViolation(
-      anyValid ? 'fallback' : 'no-valid-entry',
-      `booted ${d.boot.label} (${image}) but not from the active otadata entry [${entryText(ents[0])} | ${entryText(ents[1])}]: ${d.reason}`,
-    );
-  }
   // A confirmed image is never replaced, unless a new selection or a rollback was started since.
   const c = lastIndex(h, (e) => e.kind === 'confirm-done');
   if (c >= 0) {
@@ -359,6 +348,17 @@ function checkBoot(ctx: ProveContext, dev: BlockDevice, d: BootDecision, image: 
       );
     }
   }
+  // Checked last, so the rules above name the worse outcome first. Once otadata has held a valid entry, each boot must come from the active entry, not a fallback.
+  let live = ctx.setupHadValidEntry;
+  for (let i = 0; i < h.length && !live; i++) live = h[i].kind === 'select-done' || (h[i].kind === 'boot' && h[i].initialWrite === true);
+  if (live && d.entries && d.activeSector === null) {
+    const ents = d.entries;
+    const anyValid = isOtaEntryValid(ents[0], ctx.hashes) || isOtaEntryValid(ents[1], ctx.hashes);
+    throw new ProveViolation(
+      anyValid ? 'fallback' : 'no-valid-entry',
+      `booted ${d.boot.label} (${image}) but not from the active otadata entry [${entryText(ents[0])} | ${entryText(ents[1])}]: ${d.reason}`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,14 +370,14 @@ export interface ProveOptions {
   modes?: readonly FaultMode[];
   /** Seeds torn programs and interrupted erases. Default 1. */
   seed?: number;
-  /** Depth two: 'none' (default), 'all' (every cut of every recovery), or a number of seeded samples. */
+  /** Depth two: 'none' (default), 'all' (every cut of every recovery), or a total number of seeded (k, mode, k2, mode2) samples. */
   depth2?: 'none' | 'all' | number;
   /** Keep at most this many failures in the report (all are counted). Default 50. */
   keepFailures?: number;
   /** Clock for the report's time (ms); default none (time 0). */
   now?: () => number;
-  /** Only cut at these operation indexes (default all). */
-  cuts?: readonly number[];
+  /** Cut only at the operations k (of n) this returns true for (default all): CI's bounded sweep. */
+  pick?: (k: number, n: number) => boolean;
   /**
    * Compare the whole device against the setup after every n-th recovery (default 1: all). Every
    * operation is fenced to the writable partitions anyway, so this is the belt to that brace; on a
@@ -633,9 +633,9 @@ export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}):
   }
 
   // 2. Every single cut.
-  const cuts = opts.cuts ?? null;
+  const pick = opts.pick ?? null;
   for (let k = 0; k < n; k++) {
-    if (cuts && cuts.indexOf(k) < 0) continue;
+    if (pick && !pick(k, n)) continue;
     const history = flowEvents.filter((e) => e.at <= k);
     for (let m = 0; m < modes.length; m++) {
       const mode = modes[m];
@@ -775,4 +775,23 @@ export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes
     fail(e);
   }
   return { id: full, operations, lines, failure };
+}
+
+/**
+ * The device bytes right after a cut at operation k, reached either by running the flow into a
+ * live FaultyFlash or by the sweep's shortcut (restore the snapshot before k, replay operation k
+ * cut). The two must agree byte for byte: that is what makes the shortcut sound.
+ */
+export function deviceAfterCut(scenario: ProveScenario, k: number, mode: FaultMode, seed: number, how: 'live' | 'snapshot', opts: { hashes?: HashProvider } = {}): Uint8Array {
+  const r = new Runner(scenario, { hashes: opts.hashes });
+  if (how === 'live') {
+    const run = r.runFlow(new FaultyFlash(r.mem, { cutAt: k, mode, seed }), false);
+    if (!(run.error instanceof PowerLossError)) throw new OtaflashError('PROVE_BAD_CUT', `the flow of ${scenario.key} has no operation ${k}`);
+  } else {
+    const rec = r.runFlow(null, true).dev.recording!;
+    if (k >= rec.ops.length) throw new OtaflashError('PROVE_BAD_CUT', `the flow of ${scenario.key} has no operation ${k}`);
+    r.mem.restore(rec.snaps[k]);
+    cutOp(r.mem, rec.ops[k], k, mode, seed);
+  }
+  return r.mem.bytes.slice();
 }

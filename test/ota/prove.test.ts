@@ -1,0 +1,149 @@
+// The harness itself: it must catch broken flows (each with a replay id that reproduces the same
+// broken rule), its snapshot shortcut must equal a live cut byte for byte, and replay ids round-trip.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FAULT_MODES } from '../../src/flash/faults';
+import { OTA_STATE, makeOtaEntry, writeOtaEntry } from '../../src/formats/otadata';
+import { findPartition, partitionRegion } from '../../src/formats/partition-lookup';
+import { nodeHashes } from '../../src/node/hash';
+import { OtaflashError } from '../../src/errors';
+import {
+  deviceAfterCut,
+  formatReplayId,
+  parseReplayId,
+  proveScenario,
+  replayCase,
+  type ProveScenario,
+  type ProveWorld,
+} from '../../src/ota/prove';
+import { proveScenarios } from '../../src/ota/prove-scenarios';
+import { smallLayout } from '../../bench/prove-layouts';
+
+const layout = smallLayout(nodeHashes);
+const scenarios = proveScenarios(layout);
+const fullUpdate = scenarios.find((s) => s.name === 'full-update')!;
+
+/** A scenario with full-update's starting device and goal but a hand-written (broken) flow. */
+function broken(name: string, run: (w: ProveWorld) => void): ProveScenario {
+  return { ...fullUpdate, key: `${name}@small`, name, run, recover: () => {} };
+}
+
+function rawWrite(w: ProveWorld, label: string, bytes: Uint8Array): void {
+  const p = findPartition(w.table, label)!;
+  w.device.erase(p.offset, Math.ceil(bytes.length / 4096) * 4096);
+  for (let off = 0; off < bytes.length; off += 1024) w.device.write(p.offset + off, bytes.subarray(off, Math.min(off + 1024, bytes.length)));
+}
+
+function rulesOf(s: ProveScenario): { [rule: string]: number } {
+  const r = proveScenario(s, { hashes: nodeHashes, keepFailures: 5 });
+  return r.rules;
+}
+
+test('a flow that overwrites the running app is caught (nothing bootable), and its replay id reproduces it', () => {
+  const s = broken('overwrite-running', (w) => {
+    rawWrite(w, 'ota_0', w.image('new'));
+    w.mark('select-done', 'new');
+  });
+  const r = proveScenario(s, { hashes: nodeHashes, keepFailures: 3 });
+  assert.ok(r.operations > 5, `the flow made ${r.operations} operations`);
+  assert.ok(r.failures > 0, 'the sweep found no failure in a flow that destroys the only bootable app');
+  assert.ok((r.rules.brick ?? 0) + (r.rules['unknown-image'] ?? 0) > 0, JSON.stringify(r.rules));
+  const f = r.kept[0];
+  const t = replayCase(s, parseReplayId(f.id), { hashes: nodeHashes });
+  assert.ok(t.failure, `replay of ${f.id} passed:\n${t.lines.join('\n')}`);
+  assert.is(t.failure!.rule, f.rule);
+  assert.is(t.failure!.message, f.message);
+});
+
+test('a flow that selects the new slot before writing it is caught (the bootloader falls back)', () => {
+  const s = broken('select-first', (w) => {
+    const od = partitionRegion(w.device, findPartition(w.table, 'otadata')!);
+    writeOtaEntry(od, 1, makeOtaEntry(2, OTA_STATE.UNDEFINED, undefined, nodeHashes));
+    w.mark('select-done', 'new');
+    rawWrite(w, 'ota_1', w.image('new'));
+  });
+  const rules = rulesOf(s);
+  assert.ok((rules.fallback ?? 0) > 0, JSON.stringify(rules));
+});
+
+test('a flow that writes outside its partitions fails in the clean run', () => {
+  const s = broken('outside', (w) => {
+    rawWrite(w, 'ota_1', w.image('new'));
+    w.device.write(findPartition(w.table, 'nvs')!.offset, new Uint8Array([0]));
+  });
+  const r = proveScenario(s, { hashes: nodeHashes });
+  assert.is(r.failures, 1);
+  assert.is(r.kept[0].rule, 'outside-write');
+  assert.is(r.kept[0].mode, 'none');
+});
+
+test('the untouched check sees a change the fence could not (a poke behind the device)', () => {
+  const s = broken('poke', (w) => {
+    rawWrite(w, 'ota_1', w.image('new'));
+    const od = partitionRegion(w.device, findPartition(w.table, 'otadata')!);
+    writeOtaEntry(od, 1, makeOtaEntry(2, OTA_STATE.UNDEFINED, undefined, nodeHashes));
+  });
+  const poked: ProveScenario = {
+    ...s,
+    run: (w) => {
+      s.run(w);
+      // What a buggy driver writing past its window would do: not through the fenced device.
+      (w.device as unknown as { mem: { poke(o: number, d: Uint8Array): void } }).mem.poke(0x9000, new Uint8Array([1]));
+    },
+  };
+  const r = proveScenario(poked, { hashes: nodeHashes });
+  assert.is(r.kept[0] && r.kept[0].rule, 'outside-changed');
+});
+
+test('a correct flow passes: full-update@small, every operation, every mode', () => {
+  const r = proveScenario(fullUpdate, { hashes: nodeHashes });
+  assert.ok(r.operations >= 20, `${r.operations} operations`);
+  assert.is(r.cutPoints, r.operations * FAULT_MODES.length);
+  assert.is(r.failures, 0, r.kept.map((f) => `${f.id}: ${f.message}`).join('\n'));
+});
+
+test('snapshot shortcut == live cut, byte for byte, at every operation and mode of full-update@small', () => {
+  const n = proveScenario(fullUpdate, { hashes: nodeHashes, modes: ['before'], pick: () => false }).operations;
+  for (let k = 0; k < n; k++) {
+    for (const mode of FAULT_MODES) {
+      const a = deviceAfterCut(fullUpdate, k, mode, 7, 'live', { hashes: nodeHashes });
+      const b = deviceAfterCut(fullUpdate, k, mode, 7, 'snapshot', { hashes: nodeHashes });
+      let diff = -1;
+      for (let i = 0; i < a.length && diff < 0; i++) if (a[i] !== b[i]) diff = i;
+      assert.is(diff, -1, `k ${k} ${mode}: first difference at ${diff}`);
+    }
+  }
+});
+
+test('torn modes really tear: before/after/torn results differ somewhere in the flow', () => {
+  const k = 20;
+  const before = deviceAfterCut(fullUpdate, k, 'before', 1, 'snapshot', { hashes: nodeHashes });
+  const after = deviceAfterCut(fullUpdate, k, 'after', 1, 'snapshot', { hashes: nodeHashes });
+  const torn = deviceAfterCut(fullUpdate, k, 'torn-bits', 1, 'snapshot', { hashes: nodeHashes });
+  const same = (x: Uint8Array, y: Uint8Array) => x.every((v, i) => v === y[i]);
+  assert.not.ok(same(before, after), 'op 20 changes nothing');
+  assert.not.ok(same(torn, after), 'torn-bits applied the whole operation');
+});
+
+test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', () => {
+  const id = formatReplayId('two-updates@esp32-4MB', 17, 'torn-bits', 3, 5, 'interrupted-erase');
+  assert.is(id, 'two-updates@esp32-4MB:17:torn-bits:3:5:interrupted-erase');
+  assert.equal(parseReplayId(id), { key: 'two-updates@esp32-4MB', k: 17, mode: 'torn-bits', seed: 3, k2: 5, mode2: 'interrupted-erase' });
+  assert.equal(parseReplayId('full-update@small:0:before:1'), { key: 'full-update@small', k: 0, mode: 'before', seed: 1 });
+  for (const bad of ['x', 'a@b:1:before', 'a@b:x:before:1', 'a@b:1:sideways:1', 'a@b:1:before:1:2']) {
+    try {
+      parseReplayId(bad);
+      assert.unreachable(`accepted ${bad}`);
+    } catch (e) {
+      assert.instance(e, OtaflashError);
+      assert.is((e as OtaflashError).code, 'PROVE_BAD_REPLAY_ID');
+    }
+  }
+});
+
+test('every scenario of the issue exists on a layout', () => {
+  const names = scenarios.map((s) => s.name).sort();
+  assert.equal(names, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'two-updates']);
+});
+
+test.run();
