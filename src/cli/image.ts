@@ -64,7 +64,7 @@ function toJson(r: ImageReport, fileSize: number): Record<string, unknown> {
         }
       : null,
     bootloaderDesc: b ? { version: b.version, idfVersion: b.idfVersion, dateTime: b.dateTime, secureVersion: b.secureVersion } : null,
-    signatures: v ? v.signatures.map((s) => ({ offset: s.offset, version: s.version, scheme: s.scheme, crcValid: s.crcValid, imageDigest: hexBytes(s.imageDigest) })) : [],
+    signatures: v ? v.signatures.map((s) => ({ offset: s.offset, version: s.version, scheme: s.scheme, crcValid: s.crcValid, digestValid: s.digestValid, imageDigest: hexBytes(s.imageDigest) })) : [],
   };
 }
 
@@ -94,7 +94,7 @@ function toText(r: ImageReport, file: string, fileSize: number): string {
   const b = v ? v.bootloaderDesc : null;
   if (b) out.push(`bootloader version ${b.version}, ESP-IDF ${b.idfVersion}, built ${b.dateTime}, secure version ${b.secureVersion}`);
   if (v && v.signatures.length > 0) {
-    out.push(`signatures sector at ${hex(v.signatureOffset!)}: ${v.signatures.map((s, i) => `#${i} ${s.scheme} (CRC ${s.crcValid ? 'ok' : 'BAD'})`).join(', ')}`);
+    out.push(`signatures sector at ${hex(v.signatureOffset!)}: ${v.signatures.map((s, i) => `#${i} ${s.scheme} (CRC ${s.crcValid ? 'ok' : 'BAD'}, signed digest ${s.digestValid ? 'matches' : 'DIFFERS'})`).join(', ')}`);
   }
   out.push(`result     ${r.error ? `INVALID: ${r.error.message} [${r.error.code}]` : 'valid'}`);
   return out.join('\n') + '\n';

@@ -26,6 +26,7 @@ export function parseSignatureBlocks(sector: Uint8Array, offset: number, hashes:
       crc,
       // esp_rom_crc32_le(0, block, 1196) is plain CRC-32 with seed 0, unlike the otadata CRC.
       crcValid: hashes.crc32(block.subarray(0, CRC_OFFSET), 0) === crc,
+      digestValid: null,
     });
   }
   return out;

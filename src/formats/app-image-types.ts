@@ -80,6 +80,12 @@ export interface SignatureBlock {
   readonly imageDigest: Uint8Array;
   readonly crc: number;
   readonly crcValid: boolean;
+  /**
+   * Whether imageDigest equals the SHA-256 of every byte before the signature sector. Known when the
+   * whole input was at hand (verifyImage, inspectImage, verifyImageOnDevice); null from a bare
+   * streaming verifier, which keeps no bytes to hash a second time.
+   */
+  readonly digestValid: boolean | null;
 }
 
 /** What a whole image verification concluded. Every field is about bytes actually read. */

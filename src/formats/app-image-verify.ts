@@ -457,11 +457,22 @@ export function createImageVerifier(opts: ImageVerifierOptions = {}): ImageVerif
   return new StreamingImageVerifier(opts);
 }
 
+/**
+ * Fills in SignatureBlock.digestValid: the signed digest covers everything before the signature
+ * sector (image, appended hash, 0xFF padding), which `hashPrefix` hashes.
+ */
+function withSignatureDigests(v: ImageVerdict, hashPrefix: (length: number) => Uint8Array): ImageVerdict {
+  if (v.signatures.length === 0 || v.signatureOffset === null) return v;
+  const digest = hashPrefix(v.signatureOffset);
+  return { ...v, signatures: v.signatures.map((s) => ({ ...s, digestValid: bytesEqual(s.imageDigest, digest) })) };
+}
+
 /** Verifies a whole image held in memory (bytes after the image are taken as a possible signature sector). */
 export function verifyImage(bytes: Uint8Array, opts: ImageVerifierOptions = {}): ImageVerdict {
   const v = createImageVerifier(opts);
   v.update(bytes);
-  return v.finish();
+  const hashes = opts.hashes ?? defaultHashes();
+  return withSignatureDigests(v.finish(), (n) => hashes.sha256().update(bytes.subarray(0, n)).digest());
 }
 
 /** Like verifyImage but never throws on a bad image: what was read, and why it is not valid. */
@@ -472,7 +483,10 @@ export function inspectImage(bytes: Uint8Array, opts: ImageVerifierOptions = {})
   } catch (e) {
     if (!(e instanceof OtaflashError)) throw e;
   }
-  return v.report();
+  const r = v.report();
+  if (!r.verdict) return r;
+  const hashes = opts.hashes ?? defaultHashes();
+  return { ...r, verdict: withSignatureDigests(r.verdict, (n) => hashes.sha256().update(bytes.subarray(0, n)).digest()) };
 }
 
 const DEVICE_CHUNK = 16384;
@@ -502,5 +516,15 @@ export function verifyImageOnDevice(device: BlockDevice, opts: ImageVerifierOpti
     v.update(view);
     off += n;
   }
-  return v.finish();
+  const hashes = opts.hashes ?? defaultHashes();
+  return withSignatureDigests(v.finish(), (length) => {
+    // Signed images only: a second pass over the image to check the digest the signature covers.
+    const sha = hashes.sha256();
+    for (let at = 0; at < length; at += buf.length) {
+      const view = buf.subarray(0, Math.min(buf.length, length - at));
+      device.read(at, view);
+      sha.update(view);
+    }
+    return sha.digest();
+  });
 }

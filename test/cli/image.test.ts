@@ -85,7 +85,9 @@ test('image info text: a valid image, a broken one still shows what was read', (
   assert.match(cut.err, /IMAGE_TRUNCATED/);
   const sig = cli(['image', 'info', DIR + 'esptool/bootloader_signed_v2_ecdsa256.bin']);
   assert.is(sig.code, 0);
-  assert.match(sig.out, /signatures sector at 0x8000: #0 ecdsa \(CRC ok\)/);
+  assert.match(sig.out, /signatures sector at 0x8000: #0 ecdsa \(CRC ok, signed digest matches\)/);
+  const sigJson = JSON.parse(cli(['image', 'info', DIR + 'esptool/bootloader_signed_v2_ecdsa256.bin', '--json']).out);
+  assert.equal(sigJson.signatures.map((x: { offset: number; scheme: string; crcValid: boolean; digestValid: boolean }) => [x.offset, x.scheme, x.crcValid, x.digestValid]), [[0x8000, 'ecdsa', true, true]]);
 });
 
 test('image info --chip and --require-hash', () => {

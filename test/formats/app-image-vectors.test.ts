@@ -1,5 +1,6 @@
 // Conformance: every image in ../shared/vectors/app-images against what esptool 4.12.0 printed
 // (manifest.json), plus the bootloader's stricter verdicts on the corrupted copies.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -207,6 +208,14 @@ test('the Secure Boot v2 signature sector after the signed bootloader is found a
   assert.is(s.version, 3);
   assert.is(s.scheme, 'ecdsa');
   assert.ok(s.crcValid);
+  // The signed digest is the SHA-256 of everything before the sector (image, hash, 0xFF padding).
+  assert.is(s.digestValid, true);
+  assert.is(hexOf(s.imageDigest), createHash('sha256').update(bytes.subarray(0, 0x8000)).digest('hex'));
+  const padded = bytes.slice();
+  padded[0x7f00] = 0xfe; // in the 0xFF padding: the image still verifies, the signed digest does not
+  const sp = inspectImage(padded).verdict!;
+  assert.is(sp.hashValid, true);
+  assert.is(sp.signatures[0].digestValid, false);
   // A damaged block fails its CRC (the CRC covers bytes 0..1195).
   const bad = bytes.slice();
   bad[0x8000 + 100] ^= 1;
