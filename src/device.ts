@@ -1,2 +1,25 @@
-// Entry of the device bundle (IIFE, global OtaFlash): the whole portable core.
-export * from './index';
+// Entry of the device bundle (IIFE, global OtaFlash): what a device runtime needs to update itself,
+// and nothing that only tests and hosts use (contract suite, fault injection, timing model, proofs),
+// because QuickJS-class engines keep every function's source text on the heap.
+export * from './errors';
+export * from './flash/types';
+export * from './hash/types';
+export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/portable';
+export * from './flash/checks';
+export { RegionFlash } from './flash/region';
+export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';
+export * from './formats/partition-types';
+export * from './formats/partition-table';
+export * from './formats/partition-lookup';
+export * from './formats/partition-csv';
+export * from './formats/partition-verify';
+export { utf8Encode, utf8Decode } from './formats/utf8';
+export * from './formats/otadata';
+export * from './formats/chips';
+export * from './formats/app-image-types';
+export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice } from './formats/app-image-verify';
+export { parseAppImage, buildAppImage } from './formats/app-image';
+export { decideBoot, applyBootWrites, simulateReboot } from './ota/bootloader';
+export { OtaEngine } from './ota/engine';
+export { OtaWriter } from './ota/writer';
+export { readResumeLog } from './ota/progress-record';
