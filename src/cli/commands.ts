@@ -7,6 +7,7 @@ import { partitionEraseCommand, partitionReadCommand, partitionWriteCommand } fr
 import { inspectCommand } from './inspect';
 import { imageInfoCommand } from './image';
 import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
+import { proveCommand } from './prove';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -29,4 +30,5 @@ export const commands: Record<string, Command> = {
   rollback: rollbackCommand,
   'otadata switch': otadataSwitchCommand,
   'otadata erase': otadataEraseCommand,
+  prove: proveCommand,
 };
