@@ -135,6 +135,10 @@ test('a real process: npx tsx src/cli/main.ts image info --json', () => {
   const bad = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'image', 'info', DIR + 'corrupt/blink_esp32s2.segment-byte-flip.bin'], { cwd: REPO, encoding: 'utf8' });
   assert.is(bad.status, 1, bad.stderr);
   assert.match(bad.stdout, /checksum\s+0x18 \(INVALID, calculated 0x19\)/);
+  // '-' reads the image from standard input.
+  const piped = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'image', 'info', '-', '--json'], { cwd: REPO, input: fs.readFileSync(DIR + 'elf2image/esp32c6-appdesc.bin') });
+  assert.is(piped.status, 0, String(piped.stderr));
+  assert.is(JSON.parse(String(piped.stdout)).appDesc.secureVersion, 4294967295);
 });
 
 test.run();
