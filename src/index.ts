@@ -30,3 +30,23 @@ export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type A
 export { OtaEngine, type OtaEngineOptions, type PendingUpdate } from './ota/engine';
 export { OtaWriter, type OtaWriteOptions, type OtaProgress } from './ota/writer';
 export { RESUME_MAGIC, RESUME_LOG_OFFSET, readResumeLog, type ResumeHeader, type ResumeState } from './ota/progress-record';
+export {
+  proveScenario,
+  replayCase,
+  deviceAfterCut,
+  formatReplayId,
+  parseReplayId,
+  ProveWorld,
+  ProveViolation,
+  type ProveScenario,
+  type ProveSetup,
+  type ProveGoal,
+  type ProveImage,
+  type ProveEvent,
+  type ProveOptions,
+  type ProveReport,
+  type ProveFailure,
+  type ReplayId,
+  type ReplayTrace,
+} from './ota/prove';
+export { proveScenarios, type ProveLayout } from './ota/prove-scenarios';
