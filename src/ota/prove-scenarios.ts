@@ -186,15 +186,16 @@ function scenario(
   return { key: `${name}@${layout.name}`, name, layout: layout.name, summary, rollback, chip: layout.chip, goal, setup, run, recover };
 }
 
-function writableOf(layout: ProveLayout, slots: number): string[] {
+/** otadata plus the OTA slots (by index) the flow and its recovery may write: the running app's slot is not one of them. */
+function writableOf(layout: ProveLayout, slots: readonly number[]): string[] {
   const s = slotsOf(layout);
   const out = [otadataPartition(layout.table)!.label];
-  for (let i = 0; i < slots && i < s.length; i++) out.push(s[i].label);
+  for (let i = 0; i < slots.length; i++) out.push(s[slots[i]].label);
   return out;
 }
 
 /** Runs `steps` on a setup device outside the proof (no cuts): the state a scenario starts from. */
-function prepared(layout: ProveLayout, rollback: boolean, steps: (dev: MemoryFlash, engine: () => OtaEngine, reboot: () => void) => void): ProveSetup {
+function prepared(layout: ProveLayout, rollback: boolean, writable: readonly number[], steps: (dev: MemoryFlash, engine: () => OtaEngine, reboot: () => void) => void): ProveSetup {
   const base = baseDevice(layout, rollback, true);
   const dev = base.dev;
   let running: Partition | undefined = decideBoot(dev, layout.table, { rollback, hashes: layout.hashes, chip: layout.chip }).boot ?? undefined;
@@ -208,7 +209,7 @@ function prepared(layout: ProveLayout, rollback: boolean, steps: (dev: MemoryFla
   const slots = { ...base.slots };
   const s = slotsOf(layout);
   slots[s[1].label] = 'new';
-  return { device: dev, table: layout.table, images: base.images, slots, writable: writableOf(layout, 2) };
+  return { device: dev, table: layout.table, images: base.images, slots, writable: writableOf(layout, writable) };
 }
 
 function installNew(layout: ProveLayout, engine: () => OtaEngine): void {
@@ -223,15 +224,15 @@ function installNew(layout: ProveLayout, engine: () => OtaEngine): void {
 export function proveScenarios(layout: ProveLayout): ProveScenario[] {
   slotsOf(layout);
   const list: ProveScenario[] = [];
-  const plain = (rollback: boolean, selected = true): ProveSetup => {
-    const b = baseDevice(layout, rollback, selected);
-    return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, 2) };
+  const plain = (rollback: boolean, writable: readonly number[]): ProveSetup => {
+    const b = baseDevice(layout, rollback, true);
+    return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, writable) };
   };
 
   list.push(
     scenario(
       layout, 'full-update', 'old app runs; begin, write, end, set boot (rollback off); goal: new boots',
-      false, { image: 'new' }, () => plain(false),
+      false, { image: 'new' }, () => plain(false, [1]),
       (w) => install(w, layout, 'new', 'all', true),
       (w) => converge(w, layout, 'new', 'all', true),
     ),
@@ -241,7 +242,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
     scenario(
       layout, 'first-boot-confirm', 'new selected (NEW); reboot (bootloader: PENDING_VERIFY), markValid; goal: new VALID',
       true, { image: 'new', state: OTA_STATE.VALID },
-      () => prepared(layout, true, (_d, engine) => installNew(layout, engine)),
+      () => prepared(layout, true, [1], (_d, engine) => installNew(layout, engine)),
       (w) => {
         w.reboot();
         confirm(w);
@@ -254,7 +255,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
     scenario(
       layout, 'no-confirm-rollback', 'new selected; reboot into it, no markValid, reboot (bootloader aborts it); goal: old VALID',
       true, { image: 'old', state: OTA_STATE.VALID },
-      () => prepared(layout, true, (_d, engine) => installNew(layout, engine)),
+      () => prepared(layout, true, [], (_d, engine) => installNew(layout, engine)),
       (w) => {
         w.reboot();
         w.reboot();
@@ -272,7 +273,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
       layout, 'explicit-rollback', 'new confirmed and running; markInvalidAndRollback, reboot; goal: old VALID, new never again',
       true, { image: 'old', state: OTA_STATE.VALID },
       () =>
-        prepared(layout, true, (_d, engine, reboot) => {
+        prepared(layout, true, [], (_d, engine, reboot) => {
           installNew(layout, engine);
           reboot();
           engine().markValid();
@@ -294,7 +295,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
   list.push(
     scenario(
       layout, 'resume', 'download half of new, reset, resume() and finish, set boot (rollback off); goal: new boots',
-      false, { image: 'new' }, () => plain(false),
+      false, { image: 'new' }, () => plain(false, [1]),
       (w) => {
         const bytes = w.image('new');
         const e = w.engine();
@@ -322,7 +323,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
     list.push(
       scenario(
         layout, 'two-updates', 'old -> new (confirm) -> third (confirm, sequential erase); goal: third VALID',
-        true, { image: 'third', state: OTA_STATE.VALID }, () => plain(true),
+        true, { image: 'third', state: OTA_STATE.VALID }, () => plain(true, [0, 1]),
         (w) => {
           install(w, layout, 'new', 'all', true);
           w.reboot();
@@ -343,7 +344,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
       () => {
         const noFactory: PartitionTable = { partitions: layout.table.partitions.filter((p) => p !== factoryPartition(layout.table)), md5: layout.table.md5 };
         const b = baseDevice({ ...layout, table: noFactory }, true, false);
-        return { device: b.dev, table: noFactory, images: b.images, slots: b.slots, writable: writableOf(layout, 2) };
+        return { device: b.dev, table: noFactory, images: b.images, slots: b.slots, writable: writableOf(layout, [1]) };
       },
       (w) => {
         w.reboot();

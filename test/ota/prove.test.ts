@@ -25,7 +25,9 @@ const fullUpdate = scenarios.find((s) => s.name === 'full-update')!;
 
 /** A scenario with full-update's starting device and goal but a hand-written (broken) flow. */
 function broken(name: string, run: (w: ProveWorld) => void): ProveScenario {
-  return { ...fullUpdate, key: `${name}@small`, name, run, recover: () => {} };
+  // Both slots writable, so the fence does not stop the flows below before the sweep sees them.
+  const setup = () => ({ ...fullUpdate.setup(), writable: ['otadata', 'ota_0', 'ota_1'] });
+  return { ...fullUpdate, key: `${name}@small`, name, setup, run, recover: () => {} };
 }
 
 function rawWrite(w: ProveWorld, label: string, bytes: Uint8Array): void {
@@ -66,11 +68,14 @@ test('a flow that selects the new slot before writing it is caught (the bootload
   assert.ok((rules.fallback ?? 0) > 0, JSON.stringify(rules));
 });
 
-test('a flow that writes outside its partitions fails in the clean run', () => {
+test('a flow that writes outside its partitions fails in the clean run (the running slot included)', () => {
   const s = broken('outside', (w) => {
     rawWrite(w, 'ota_1', w.image('new'));
     w.device.write(findPartition(w.table, 'nvs')!.offset, new Uint8Array([0]));
   });
+  const intoRunning: ProveScenario = { ...fullUpdate, run: (w) => rawWrite(w, 'ota_0', w.image('new')) };
+  const r0 = proveScenario(intoRunning, { hashes: nodeHashes });
+  assert.is(r0.kept[0] && r0.kept[0].rule, 'outside-write');
   const r = proveScenario(s, { hashes: nodeHashes });
   assert.is(r.failures, 1);
   assert.is(r.kept[0].rule, 'outside-write');
