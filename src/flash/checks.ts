@@ -48,3 +48,49 @@ export function checkGeometry(g: FlashGeometry): void {
     if (!pow2(b) || b % g.eraseSize !== 0) throw new OtaflashError('FLASH_BAD_GEOMETRY', `block erase size ${b} must be a power-of-two multiple of eraseSize`);
   }
 }
+
+/** Geometry options every driver takes; unset fields get SPI NOR defaults. */
+export interface GeometryOptions extends Partial<FlashGeometry> {
+  size: number;
+  /** 'strict' (default) throws FLASH_WRITE_NOT_ERASED on a 0->1 program; 'nor' stores old AND new. */
+  mode?: 'strict' | 'nor';
+}
+
+/** A checked geometry with its program mode and log2(eraseSize), as the drivers keep them. */
+export interface ResolvedGeometry {
+  size: number;
+  eraseSize: number;
+  writeSize: number;
+  eraseValue: number;
+  blockEraseSizes: number[];
+  mode: 'strict' | 'nor';
+  sectorShift: number;
+}
+
+/**
+ * Fills in the defaults (4 KiB sectors, byte writes, 0xFF, 32K/64K blocks, strict) and validates
+ * the result. Drivers that do sector arithmetic with 32-bit shifts are limited to 2 GiB.
+ */
+export function resolveGeometry(opts: GeometryOptions): ResolvedGeometry {
+  const g = {
+    size: opts.size,
+    eraseSize: opts.eraseSize ?? 4096,
+    writeSize: opts.writeSize ?? 1,
+    eraseValue: opts.eraseValue ?? 0xff,
+    blockEraseSizes: opts.blockEraseSizes ?? [32768, 65536],
+  };
+  checkGeometry(g);
+  if (g.size > 0x80000000) throw new OtaflashError('FLASH_BAD_GEOMETRY', `size ${g.size} is over the 2 GiB this driver supports`);
+  if (opts.mode !== undefined && opts.mode !== 'strict' && opts.mode !== 'nor') {
+    throw new OtaflashError('FLASH_BAD_GEOMETRY', `mode ${String(opts.mode)} must be 'strict' or 'nor'`);
+  }
+  return {
+    size: g.size,
+    eraseSize: g.eraseSize,
+    writeSize: g.writeSize,
+    eraseValue: g.eraseValue,
+    blockEraseSizes: g.blockEraseSizes.filter((b) => b <= g.size),
+    mode: opts.mode ?? 'strict',
+    sectorShift: Math.round(Math.log(g.eraseSize) / Math.LN2),
+  };
+}

@@ -1,5 +1,5 @@
 import { OtaflashError, hex } from '../errors';
-import { checkErase, checkGeometry, checkRange, checkWrite } from './checks';
+import { checkErase, checkRange, checkWrite, resolveGeometry } from './checks';
 import { type FlashStats, countErase, createFlashStats } from './stats';
 import type { BlockDevice, FlashGeometry } from './types';
 
@@ -59,29 +59,17 @@ export class MemoryFlash implements BlockDevice {
   private srcWords: Uint32Array = new Uint32Array(0);
 
   constructor(opts: MemoryFlashOptions) {
-    const geometry: FlashGeometry = {
-      size: opts.size,
-      eraseSize: opts.eraseSize ?? 4096,
-      writeSize: opts.writeSize ?? 1,
-      eraseValue: opts.eraseValue ?? 0xff,
-      blockEraseSizes: opts.blockEraseSizes ?? [32768, 65536],
-    };
-    checkGeometry(geometry);
-    // Sector arithmetic uses 32-bit shifts.
-    if (geometry.size > 0x80000000) throw new OtaflashError('FLASH_BAD_GEOMETRY', `size ${geometry.size} is over the 2 GiB this driver supports`);
-    if (opts.mode !== undefined && opts.mode !== 'strict' && opts.mode !== 'nor') {
-      throw new OtaflashError('FLASH_BAD_GEOMETRY', `mode ${String(opts.mode)} must be 'strict' or 'nor'`);
-    }
-    this.size = geometry.size;
-    this.eraseSize = geometry.eraseSize;
-    this.writeSize = geometry.writeSize;
-    this.eraseValue = geometry.eraseValue;
-    this.blockEraseSizes = geometry.blockEraseSizes!.filter((b) => b <= geometry.size);
-    this.mode = opts.mode ?? 'strict';
+    const g = resolveGeometry(opts);
+    this.size = g.size;
+    this.eraseSize = g.eraseSize;
+    this.writeSize = g.writeSize;
+    this.eraseValue = g.eraseValue;
+    this.blockEraseSizes = g.blockEraseSizes;
+    this.mode = g.mode;
     this.bytes = new Uint8Array(this.size);
     this.bytes.fill(this.eraseValue);
     this.words = new Uint32Array(this.bytes.buffer, 0, this.size >>> 2);
-    this.sectorShift = Math.round(Math.log(this.eraseSize) / Math.LN2);
+    this.sectorShift = g.sectorShift;
     const sectors = this.size / this.eraseSize;
     this.stats = createFlashStats(sectors);
     this.erasedSector = new Uint8Array(this.eraseSize);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { OtaflashError, hex } from '../errors';
-import { checkErase, checkGeometry, checkRange, checkWrite } from '../flash/checks';
+import { checkErase, checkRange, checkWrite, resolveGeometry } from '../flash/checks';
 import type { ProgramMode } from '../flash/memory';
 import type { BlockDevice, FlashGeometry } from '../flash/types';
 
@@ -63,26 +63,14 @@ export class FileFlash implements BlockDevice {
     } else if (size === undefined) {
       throw new OtaflashError('FLASH_BAD_GEOMETRY', `creating ${path} needs a size`, { path });
     }
-    const geometry: FlashGeometry = {
-      size,
-      eraseSize: opts.eraseSize ?? 4096,
-      writeSize: opts.writeSize ?? 1,
-      eraseValue: opts.eraseValue ?? 0xff,
-      blockEraseSizes: opts.blockEraseSizes ?? [32768, 65536],
-    };
-    checkGeometry(geometry);
-    // Sector arithmetic uses 32-bit shifts.
-    if (geometry.size > 0x80000000) throw new OtaflashError('FLASH_BAD_GEOMETRY', `size ${geometry.size} is over the 2 GiB this driver supports`);
-    if (opts.mode !== undefined && opts.mode !== 'strict' && opts.mode !== 'nor') {
-      throw new OtaflashError('FLASH_BAD_GEOMETRY', `mode ${String(opts.mode)} must be 'strict' or 'nor'`);
-    }
-    this.size = geometry.size;
-    this.eraseSize = geometry.eraseSize;
-    this.writeSize = geometry.writeSize;
-    this.eraseValue = geometry.eraseValue;
-    this.blockEraseSizes = geometry.blockEraseSizes!.filter((b) => b <= geometry.size);
-    this.mode = opts.mode ?? 'strict';
-    this.sectorShift = Math.round(Math.log(this.eraseSize) / Math.LN2);
+    const g = resolveGeometry({ ...opts, size });
+    this.size = g.size;
+    this.eraseSize = g.eraseSize;
+    this.writeSize = g.writeSize;
+    this.eraseValue = g.eraseValue;
+    this.blockEraseSizes = g.blockEraseSizes;
+    this.mode = g.mode;
+    this.sectorShift = g.sectorShift;
     this.erasedFrom = new Int32Array(this.size / this.eraseSize);
     this.fd = fs.openSync(path, fresh ? 'w+' : 'r+');
     if (fresh) {

@@ -6,18 +6,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { inspectImage, xorInto } from '../../src/formats/app-image-verify';
 import { createWasmChecksumXor } from '../../src/node/image-checksum';
+import { seededRandom } from '../../src/flash/rng';
 
 const SEED = Number(process.env.SEED ?? Date.now() % 1e9);
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 const fold = (acc: number) => (acc ^ (acc >>> 8) ^ (acc >>> 16) ^ (acc >>> 24)) & 0xff;
 const wasm = createWasmChecksumXor();
 

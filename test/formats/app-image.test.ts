@@ -13,6 +13,7 @@ import { createImageVerifier, inspectImage, verifyImage, verifyImageOnDevice, xo
 import { CHIP_IDS, chipIdFromName } from '../../src/formats/chips';
 import { portableHashes } from '../../src/hash/portable';
 import { nodeHashes } from '../../src/node/hash';
+import { seededRandom } from '../../src/flash/rng';
 
 const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
 if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
@@ -21,16 +22,7 @@ const read = (f: string) => new Uint8Array(fs.readFileSync(DIR + f));
 const ALL = manifest.files.map((f) => f.file);
 
 /** mulberry32: small seeded PRNG so failures can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 const SEED = Number(process.env.SEED ?? Date.now() % 1e9);
 
 function withSeed(seed: number, fn: () => void): void {

@@ -9,6 +9,7 @@ import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from 
 import { decodePartitionTable, encodePartitionTable } from '../../src/formats/partition-table';
 import type { Partition } from '../../src/formats/partition-types';
 import { utf8Encode } from '../../src/formats/utf8';
+import { seededRandom } from '../../src/flash/rng';
 
 const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
 if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
@@ -17,16 +18,7 @@ const BASE_SEED = process.env.PARTITION_SEED !== undefined ? Number(process.env.
 const RUNS = process.env.PARTITION_SEED !== undefined ? 1 : 300;
 
 /** mulberry32: small, seedable, good enough to drive a fuzzer. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function forEachSeed(name: string, body: (rand: () => number, seed: number) => void): void {
   for (let i = 0; i < RUNS; i++) {

@@ -2,19 +2,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { utf8Decode, utf8DecodeLossy, utf8Encode } from '../../src/formats/utf8';
+import { seededRandom } from '../../src/flash/rng';
 
 const SEED = process.env.UTF8_SEED !== undefined ? Number(process.env.UTF8_SEED) : 0x75f8;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function reference(bytes: Uint8Array): string | null {
   try {

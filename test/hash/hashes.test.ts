@@ -7,20 +7,12 @@ import * as assert from 'uvu/assert';
 import { crc32, defaultHashes, portableHashes } from '../../src/hash/portable';
 import type { HashProvider } from '../../src/hash/types';
 import { nodeHashes } from '../../src/node/hash';
+import { seededRandom } from '../../src/flash/rng';
 
 const PROVIDERS: [string, HashProvider][] = [['portable', portableHashes], ['node', nodeHashes]];
 const SEED = Number(process.env.SEED ?? Date.now() % 1e9);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');

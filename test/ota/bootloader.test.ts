@@ -10,6 +10,7 @@ import { decodePartitionTable, encodePartitionTable } from '../../src/formats/pa
 import type { Partition, PartitionTable } from '../../src/formats/partition-types';
 import { OtaflashError } from '../../src/errors';
 import { FAULT_MODES, FaultyFlash, countFlashOperations } from '../../src/flash/faults';
+import { seededRandom } from '../../src/flash/rng';
 
 const VECTORS = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
 if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (expected ../shared/vectors next to the repo)`);
@@ -311,16 +312,7 @@ test('uno-r4 firmware: seq 1 in sector 0 beats the zeroed seq-0 entry in sector 
 // ---- property: set-boot (nextBootEntry) followed by a reboot lands on the chosen slot ----
 
 /** mulberry32: small seeded PRNG so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function randomEntry(r: () => number): OtaSelectEntry {
   const x = r();
