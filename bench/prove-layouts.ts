@@ -66,3 +66,21 @@ export function smallLayout(hashes: HashProvider = nodeHashes): ProveLayout {
     hashes,
   };
 }
+
+/**
+ * ESP-IDF's sixteen-slot table (edge_sixteen_ota.csv: 16 x 192 KiB OTA apps, no factory) on a
+ * 4 MiB chip: slot numbering and seq arithmetic beyond two slots. Old = hello_world (124 KB),
+ * new = 153 KB, third = 162 KB.
+ */
+export function sixteenSlotLayout(hashes: HashProvider = nodeHashes): ProveLayout {
+  const csv = new TextDecoder().decode(vector('partition-tables/edge_sixteen_ota.csv'));
+  const table = parsePartitionCsv(csv, { flashSize: 4 << 20, hashes });
+  return {
+    name: 'sixteen-ota',
+    table: { partitions: table.partitions, md5: table.md5 },
+    flashSize: 4 << 20,
+    images: { old: vector(IMAGES.helloWorld), new: vector(IMAGES.custVer), third: vector('app-images/elf2image/coredump-app-esp32.bin') },
+    chunk: 4096,
+    hashes,
+  };
+}

@@ -1,9 +1,10 @@
 // `npm run prove`: the full power-loss proof. Every scenario on the realistic layout (ESP-IDF's
-// two-OTA table, 4 MiB chip, real images) and on the small one: a cut at every flash operation in
-// every fault mode; depth two exhaustive on the small layout and seeded samples on the realistic one.
+// two-OTA table, 4 MiB chip, real images), on ESP-IDF's sixteen-slot table and on a small layout: a
+// cut at every flash operation in every fault mode; depth two exhaustive on the small layout and
+// seeded samples on the others.
 // Prints a table per layout and writes bench/results/prove.json.
 //
-//   npx tsx bench/prove.ts [--layout small|esp32-4MB] [--scenario NAME] [--depth2 N] [--seed N]
+//   npx tsx bench/prove.ts [--layout small|esp32-4MB|sixteen-ota] [--scenario NAME] [--depth2 N] [--seed N]
 //   npx tsx bench/prove.ts --replay <id>        re-run one failing case and narrate it
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +13,7 @@ import { FAULT_MODES } from '../src/flash/faults';
 import { nodeHashes } from '../src/node/hash';
 import { parseReplayId, proveScenario, replayCase, type ProveReport, type ProveScenario } from '../src/ota/prove';
 import { proveScenarios } from '../src/ota/prove-scenarios';
-import { realisticLayout, smallLayout } from './prove-layouts';
+import { realisticLayout, sixteenSlotLayout, smallLayout } from './prove-layouts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,7 +26,7 @@ function arg(name: string): string | undefined {
 }
 
 function allScenarios(): ProveScenario[] {
-  return [...proveScenarios(realisticLayout()), ...proveScenarios(smallLayout())];
+  return [...proveScenarios(realisticLayout()), ...proveScenarios(sixteenSlotLayout()), ...proveScenarios(smallLayout())];
 }
 
 export function replayCommand(id: string): string {
@@ -71,6 +72,7 @@ function main(): number {
 
   const layouts = [
     { layout: realisticLayout(), depth2: samples as number | 'all', untouchedEvery: 8 },
+    { layout: sixteenSlotLayout(), depth2: samples as number | 'all', untouchedEvery: 8 },
     { layout: smallLayout(), depth2: 'all' as const, untouchedEvery: 1 },
   ].filter((l) => !onlyLayout || l.layout.name === onlyLayout);
   const reports: ProveReport[] = [];

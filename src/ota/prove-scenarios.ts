@@ -56,7 +56,7 @@ function program(dev: MemoryFlash, p: Partition, bytes: Uint8Array): void {
  * A device as it leaves the factory and first boots: table at 0x8000, the old image in ota_0 (and
  * in the factory partition, if any). `selected`: otadata names ota_0 (seq 1); else it is blank.
  */
-function baseDevice(layout: ProveLayout, rollback: boolean, selected: boolean): { dev: MemoryFlash; images: ProveImage[]; slots: { [label: string]: string } } {
+function baseDevice(layout: ProveLayout, rollback: boolean, selected: boolean, oldInOta0 = true): { dev: MemoryFlash; images: ProveImage[]; slots: { [label: string]: string } } {
   const slots = slotsOf(layout);
   const dev = new MemoryFlash({
     size: layout.flashSize,
@@ -68,8 +68,10 @@ function baseDevice(layout: ProveLayout, rollback: boolean, selected: boolean): 
   const tableBytes = encodePartitionTable(layout.table, { hashes: layout.hashes });
   dev.write(PARTITION_TABLE_OFFSET, tableBytes);
   const slotImages: { [label: string]: string } = {};
-  program(dev, slots[0], layout.images.old);
-  slotImages[slots[0].label] = 'old';
+  if (oldInOta0) {
+    program(dev, slots[0], layout.images.old);
+    slotImages[slots[0].label] = 'old';
+  }
   const f = factoryPartition(layout.table);
   if (f) {
     program(dev, f, layout.images.old);
@@ -323,7 +325,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
     list.push(
       scenario(
         layout, 'two-updates', 'old -> new (confirm) -> third (confirm, sequential erase); goal: third VALID',
-        true, { image: 'third', state: OTA_STATE.VALID }, () => plain(true, [0, 1]),
+        true, { image: 'third', state: OTA_STATE.VALID }, () => plain(true, [1, 2 % slotsOf(layout).length]),
         (w) => {
           install(w, layout, 'new', 'all', true);
           w.reboot();
@@ -355,5 +357,24 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
       (w) => converge(w, layout, 'new', 'all', false),
     ),
   );
+
+  if (factoryPartition(layout.table)) {
+    list.push(
+      scenario(
+        layout, 'from-factory', 'fresh device: factory app runs from blank otadata; update into ota_0, reboot, confirm; goal: new VALID',
+        true, { image: 'new', state: OTA_STATE.VALID },
+        () => {
+          const b = baseDevice(layout, true, false, false);
+          return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, [0]) };
+        },
+        (w) => {
+          install(w, layout, 'new', 'all', true);
+          w.reboot();
+          confirm(w);
+        },
+        (w) => converge(w, layout, 'new', 'all', true),
+      ),
+    );
+  }
   return list;
 }

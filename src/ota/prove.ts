@@ -23,7 +23,7 @@ import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
 import { OTA_SEQ_EMPTY, OTA_STATE, isOtaEntryCrcOk, isOtaEntryValid, otaStateName, readOtadata, type OtaSelectEntry } from '../formats/otadata';
 import { findPartition, otadataPartition, partitionRegion } from '../formats/partition-lookup';
-import type { Partition, PartitionTable } from '../formats/partition-types';
+import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
 import { applyBootWrites, decideBoot, type BootDecision, type BootOptions } from './bootloader';
 import { OtaEngine } from './engine';
 
@@ -351,7 +351,11 @@ function checkBoot(ctx: ProveContext, dev: BlockDevice, d: BootDecision, image: 
   // Checked last, so the rules above name the worse outcome first. Once otadata has held a valid entry, each boot must come from the active entry, not a fallback.
   let live = ctx.setupHadValidEntry;
   for (let i = 0; i < h.length && !live; i++) live = h[i].kind === 'select-done' || (h[i].kind === 'boot' && h[i].initialWrite === true);
-  if (live && d.entries && d.activeSector === null) {
+  // ESP-IDF's own default: blank otadata boots the factory app. Where the setup ran the factory app
+  // from blank otadata and nothing was confirmed since, landing there again is the designed fallback.
+  let factoryDefault = !ctx.setupHadValidEntry && d.boot.type === PARTITION_TYPE_APP && d.boot.subtype === APP_SUBTYPE_FACTORY;
+  for (let i = 0; i < h.length && factoryDefault; i++) if (h[i].kind === 'confirm-done') factoryDefault = false;
+  if (live && !factoryDefault && d.entries && d.activeSector === null) {
     const ents = d.entries;
     const anyValid = isOtaEntryValid(ents[0], ctx.hashes) || isOtaEntryValid(ents[1], ctx.hashes);
     throw new ProveViolation(

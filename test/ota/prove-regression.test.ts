@@ -16,10 +16,14 @@ function holds(id: string): void {
   assert.is(t.failure, null, `${id}\n${t.lines.join('\n')}`);
 }
 
-// markValid() first kills the other otadata sector (it holds the previous app, the rollback target)
-// and only then writes the confirmation there. Cut in between: the running entry is still
-// PENDING_VERIFY, the bootloader aborts it, and no valid entry is left, so the bootloader scans:
-// here ota_0 holds the unconfirmed 'third', which boots again with no otadata entry at all.
+// markValid() writes the confirmation into the OTHER sector O, so it first kills O's entry (CRC
+// zeroed), erases O, writes it. But O holds the previous app's entry: the rollback target. From the
+// kill until O's CRC lands, the only valid entry is the running one, still PENDING_VERIFY; a cut
+// there and the bootloader aborts it, finds no valid entry and scans (factory, else ota_0 upward).
+// In two-updates the unconfirmed 'third' sits in ota_0 and boots again with no otadata entry at
+// all; elsewhere the device lands on the factory app or ota_0 by luck of the scan order.
+// A fix that passes the whole sweep (tried in a scratch copy, not applied): when O is a valid entry
+// for another slot, confirm A in place (kill, erase, write A as VALID); O stays valid throughout.
 test('markValid: a cut after the kill of the other sector does not leave the unconfirmed app running', () => {
   holds('two-updates@small:56:before:1');
 });
@@ -29,9 +33,14 @@ test('markValid: a cut after the kill of the other sector keeps a valid entry (f
 });
 
 // The bootloader's first write on blank otadata is torn (seq landed, CRC not): ESP-IDF does not call
-// that "initial contents" (state is not INVALID/ABORTED), so nothing repairs it. setBootPartition
-// then writes the new entry into sector 0 while no entry names the running app; the bootloader's
-// in-place NEW -> PENDING_VERIFY rewrite of that sector is cut after its erase: no valid entry.
+// that "initial contents" (the state is not INVALID/ABORTED), so nothing repairs it and the old app
+// keeps running with no valid entry. setBootPartition then writes the new entry into sector 0 as
+// the ONLY valid entry; the bootloader's in-place NEW -> PENDING_VERIFY rewrite of that sector is
+// cut after its erase: otadata is empty and the bootloader's blank default (ota_0) decides. Here
+// that is the old app by luck; with the roles of the slots swapped it would be the unconfirmed new
+// one, booted with no rollback. Possible fix: when no valid entry names the running OTA slot,
+// first commit one for it (as the bootloader's set_actual_ota_seq would), then select the new slot
+// in the other sector.
 test('setBootPartition with no valid entry for the running app: the bootloader rewrite cannot leave otadata empty', () => {
   holds('blank-otadata@small:1:torn-prefix:1:33:after');
 });

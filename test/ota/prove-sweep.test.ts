@@ -1,13 +1,13 @@
 // CI's bounded power-loss sweep (the full one is `npm run prove`): every scenario on the small
 // layout at every operation in every fault mode plus seeded depth-two samples, and every scenario
 // on the realistic layout (ESP-IDF two-OTA table, 4 MiB, real images) at a spread of cut points
-// including the first and last operations, where otadata changes.
+// including the first and last operations, where otadata changes; two flows on the 16-slot table.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeHashes } from '../../src/node/hash';
 import { proveScenario, type ProveReport } from '../../src/ota/prove';
 import { proveScenarios } from '../../src/ota/prove-scenarios';
-import { realisticLayout, smallLayout } from '../../bench/prove-layouts';
+import { realisticLayout, sixteenSlotLayout, smallLayout } from '../../bench/prove-layouts';
 
 const SEED = 1;
 
@@ -27,6 +27,15 @@ for (const s of proveScenarios(smallLayout(nodeHashes))) {
 for (const s of proveScenarios(realisticLayout(nodeHashes))) {
   test(`${s.key}: first 10, last 16 and every 12th operation, every mode`, () => {
     const r = proveScenario(s, { hashes: nodeHashes, seed: SEED, untouchedEvery: 4, pick: (k, n) => k < 10 || k >= n - 16 || k % 12 === 0 });
+    assert.ok(r.cutPoints > 0);
+    assert.is(r.failures, 0, explain(r));
+  });
+}
+
+for (const s of proveScenarios(sixteenSlotLayout(nodeHashes))) {
+  if (s.name !== 'two-updates' && s.name !== 'blank-otadata') continue;
+  test(`${s.key}: first 10, last 16 and every 16th operation, every mode`, () => {
+    const r = proveScenario(s, { hashes: nodeHashes, seed: SEED, untouchedEvery: 4, pick: (k, n) => k < 10 || k >= n - 16 || k % 16 === 0 });
     assert.ok(r.cutPoints > 0);
     assert.is(r.failures, 0, explain(r));
   });

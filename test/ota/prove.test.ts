@@ -17,7 +17,7 @@ import {
   type ProveWorld,
 } from '../../src/ota/prove';
 import { proveScenarios } from '../../src/ota/prove-scenarios';
-import { smallLayout } from '../../bench/prove-layouts';
+import { realisticLayout, smallLayout } from '../../bench/prove-layouts';
 
 const layout = smallLayout(nodeHashes);
 const scenarios = proveScenarios(layout);
@@ -149,6 +149,8 @@ test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', 
 test('every scenario of the issue exists on a layout', () => {
   const names = scenarios.map((s) => s.name).sort();
   assert.equal(names, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'two-updates']);
+  // from-factory needs a factory partition, which the small layout has not.
+  assert.ok(proveScenarios(realisticLayout(nodeHashes)).some((s) => s.name === 'from-factory'));
 });
 
 test.run();
