@@ -348,4 +348,60 @@ test('power cut at every operation of markValid on a long-running app (rollback 
   }
 });
 
+test('blank otadata, never booted: the resume log survives the bootloader initialising sector 0', () => {
+  const r = rig({ slotSize: 0x40000, size: 0x90000 });
+  flashImage(r.flash, r.p.ota_0, image(APP_A));
+  const img = image(APP_B);
+  const ops = countFlashOperations(r.flash.clone(), (dev) => {
+    const w = OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes }).begin(undefined, { erase: 'sequential' });
+    feed(w, img);
+  });
+  const after = cutRun(r.flash, r.table, img, 'sequential', ops - 3, 'torn-bits')!;
+  const d = simulateReboot(after, r.table, BOOT);
+  assert.is(d.label, 'ota_0');
+  assert.is(d.writes.length, 1);
+  assert.is(d.writes[0].sector, 0);
+  const e = OtaEngine.open(after, { table: r.table, running: d.boot!, chip: ESP32, hashes: nodeHashes });
+  const w = e.resume();
+  assert.ok(w.offset > 0);
+  feed(w, img, 4096, w.offset);
+  w.end();
+  e.setBootPartition(w.partition);
+  assert.is(simulateReboot(after, r.table, BOOT).label, 'ota_1');
+});
+
+test('the resume log on flash has the documented layout (progress-record.ts header comment)', () => {
+  const r = fresh();
+  const img = image(APP_B);
+  const e = OtaEngine.open(r.flash, { running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+  const w = e.begin(undefined, { erase: 'sequential', size: img.length });
+  feed(w, img.subarray(0, 100000));
+  // Active entry is sector 0 (seq 1), so the log sits in sector 1 at 0x40.
+  const sec = r.flash.bytes.subarray(0xd000 + 0x1000, 0xd000 + 0x2000);
+  const u32 = (o: number) => (sec[o] | (sec[o + 1] << 8) | (sec[o + 2] << 16) | (sec[o + 3] << 24)) >>> 0;
+  assert.is(u32(0x40), 0x5253464f);
+  assert.is(String.fromCharCode(sec[0x40], sec[0x41], sec[0x42], sec[0x43]), 'OFSR');
+  assert.is(sec[0x44], 1);
+  assert.is(sec[0x45], 1, 'sequential');
+  assert.is(sec[0x46], 0x11);
+  assert.is(u32(0x48), r.p.ota_1.offset);
+  assert.is(u32(0x4c), r.p.ota_1.size);
+  assert.is(u32(0x50), img.length);
+  assert.is(u32(0x5c), nodeHashes.crc32(sec.subarray(0x40, 0x5c)));
+  let last = -1;
+  let written = 0;
+  for (let i = 0; 0x60 + i * 16 + 16 <= 0x1000 && u32(0x60 + i * 16 + 8) === i; i++) {
+    const at = 0x60 + i * 16;
+    assert.is(u32(at + 12), nodeHashes.crc32(sec.subarray(at, at + 12), u32(0x5c)));
+    written = u32(at);
+    last = i;
+  }
+  assert.ok(last >= 0, 'checkpoints present');
+  assert.ok(written > 0 && written <= 100000);
+  assert.is(e.pendingUpdate()!.written, written);
+  w.abort();
+  assert.is(u32(0x40), 0, 'abort() closes the log (magic zeroed)');
+  assert.is(e.pendingUpdate(), null);
+});
+
 test.run();
