@@ -6,6 +6,7 @@ import { FAULT_MODES } from '../../src/flash/faults';
 import { OTA_STATE, makeOtaEntry, writeOtaEntry } from '../../src/formats/otadata';
 import { findPartition, partitionRegion } from '../../src/formats/partition-lookup';
 import { nodeHashes } from '../../src/node/hash';
+import { portableHashes } from '../../src/hash/portable';
 import { OtaflashError } from '../../src/errors';
 import {
   deviceAfterCut,
@@ -104,6 +105,13 @@ test('a correct flow passes: full-update@small, every operation, every mode', ()
   const r = proveScenario(fullUpdate, { hashes: nodeHashes });
   assert.ok(r.operations >= 20, `${r.operations} operations`);
   assert.is(r.cutPoints, r.operations * FAULT_MODES.length);
+  assert.is(r.failures, 0, r.kept.map((f) => `${f.id}: ${f.message}`).join('\n'));
+});
+
+test('the harness runs on the portable hashes alone (no node:crypto), as on a device', () => {
+  const portable = proveScenarios(smallLayout(portableHashes)).find((s) => s.name === 'full-update')!;
+  const r = proveScenario(portable, { hashes: portableHashes, modes: ['torn-bits'], pick: (k, n) => k === 0 || k === n - 1 || k % 5 === 0 });
+  assert.ok(r.cutPoints >= 5);
   assert.is(r.failures, 0, r.kept.map((f) => `${f.id}: ${f.message}`).join('\n'));
 });
 
