@@ -296,6 +296,27 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
 
   list.push(
     scenario(
+      layout, 'self-test-rollback', 'new selected; reboot into it (PENDING_VERIFY), its self-test fails: markInvalidAndRollback, reboot; goal: old VALID',
+      true, { image: 'old', state: OTA_STATE.VALID },
+      () => prepared(layout, true, [], (_d, engine) => installNew(layout, engine)),
+      (w) => {
+        w.reboot();
+        rollBack(w);
+        w.reboot();
+      },
+      (w) => {
+        // The new app fails its self-test on every boot, so it asks for the rollback again.
+        for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) {
+          rollBack(w);
+          w.reboot();
+        }
+        if (w.running !== 'old') throw new ProveViolation('no-progress', `${w.running} still boots after ${MAX_ROUNDS} rollbacks`);
+      },
+    ),
+  );
+
+  list.push(
+    scenario(
       layout, 'resume', 'download half of new, reset, resume() and finish, set boot (rollback off); goal: new boots',
       false, { image: 'new' }, () => plain(false, [1]),
       (w) => {

@@ -41,7 +41,7 @@ test('prove --json on a user table: every cut of full-update, zero failures, cou
 
 test('prove prints the table with every scenario of the layout', () => {
   const r = cli(['prove', '--table', CSV, '--image', SMALL, '--old', TINY, '--flash-size', '192K', '--modes', 'before,torn-bits', '--every', '4']);
-  for (const name of ['full-update', 'first-boot-confirm', 'no-confirm-rollback', 'explicit-rollback', 'resume', 'blank-otadata']) assert.ok(r.out.includes(name), `${name} missing:\n${r.out}`);
+  for (const name of ['full-update', 'first-boot-confirm', 'no-confirm-rollback', 'explicit-rollback', 'self-test-rollback', 'resume', 'blank-otadata']) assert.ok(r.out.includes(name), `${name} missing:\n${r.out}`);
   assert.match(r.out, /scenario\s+operations\s+cut points\s+modes/);
   assert.is(r.code, /, 0 failures\n$/.test(r.out) ? 0 : 1);
 });

@@ -156,7 +156,7 @@ test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', 
 
 test('every scenario of the issue exists on a layout', () => {
   const names = scenarios.map((s) => s.name).sort();
-  assert.equal(names, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'two-updates']);
+  assert.equal(names, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'self-test-rollback', 'two-updates']);
   // from-factory needs a factory partition, which the small layout has not.
   assert.ok(proveScenarios(realisticLayout(nodeHashes)).some((s) => s.name === 'from-factory'));
 });
