@@ -84,3 +84,8 @@ export function sixteenSlotLayout(hashes: HashProvider = nodeHashes): ProveLayou
     hashes,
   };
 }
+
+/** The small layout on a flash that programs 16-byte units (internal-flash style): padding and whole-unit writes. */
+export function wideWriteLayout(hashes: HashProvider = nodeHashes): ProveLayout {
+  return { ...smallLayout(hashes), name: 'small-w16', writeSize: 16 };
+}

@@ -1,10 +1,10 @@
 // `npm run prove`: the full power-loss proof. Every scenario on the realistic layout (ESP-IDF's
 // two-OTA table, 4 MiB chip, real images), on ESP-IDF's sixteen-slot table and on a small layout: a
 // cut at every flash operation in every fault mode; depth two exhaustive on the small layout and
-// seeded samples on the others.
+// seeded samples on the others (and on the small layout with 16-byte program units).
 // Prints a table per layout and writes bench/results/prove.json.
 //
-//   npx tsx bench/prove.ts [--layout small|esp32-4MB|sixteen-ota] [--scenario NAME] [--depth2 N] [--seed N]
+//   npx tsx bench/prove.ts [--layout esp32-4MB|sixteen-ota|small|small-w16] [--scenario NAME] [--depth2 N] [--seed N]
 //   npx tsx bench/prove.ts --replay <id>        re-run one failing case and narrate it
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +13,7 @@ import { FAULT_MODES } from '../src/flash/faults';
 import { nodeHashes } from '../src/node/hash';
 import { parseReplayId, proveScenario, replayCase, type ProveReport, type ProveScenario } from '../src/ota/prove';
 import { proveScenarios } from '../src/ota/prove-scenarios';
-import { realisticLayout, sixteenSlotLayout, smallLayout } from './prove-layouts';
+import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from './prove-layouts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -26,7 +26,7 @@ function arg(name: string): string | undefined {
 }
 
 function allScenarios(): ProveScenario[] {
-  return [...proveScenarios(realisticLayout()), ...proveScenarios(sixteenSlotLayout()), ...proveScenarios(smallLayout())];
+  return [realisticLayout(), sixteenSlotLayout(), smallLayout(), wideWriteLayout()].reduce((all: ProveScenario[], l) => all.concat(proveScenarios(l)), []);
 }
 
 export function replayCommand(id: string): string {
@@ -74,6 +74,7 @@ function main(): number {
     { layout: realisticLayout(), depth2: samples as number | 'all', untouchedEvery: 8 },
     { layout: sixteenSlotLayout(), depth2: samples as number | 'all', untouchedEvery: 8 },
     { layout: smallLayout(), depth2: 'all' as const, untouchedEvery: 1 },
+    { layout: wideWriteLayout(), depth2: samples as number | 'all', untouchedEvery: 1 },
   ].filter((l) => !onlyLayout || l.layout.name === onlyLayout);
   const reports: ProveReport[] = [];
   const t0 = performance.now();

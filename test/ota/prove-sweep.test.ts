@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { nodeHashes } from '../../src/node/hash';
 import { proveScenario, type ProveReport } from '../../src/ota/prove';
 import { proveScenarios } from '../../src/ota/prove-scenarios';
-import { realisticLayout, sixteenSlotLayout, smallLayout } from '../../bench/prove-layouts';
+import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from '../../bench/prove-layouts';
 
 const SEED = 1;
 
@@ -37,6 +37,14 @@ for (const s of proveScenarios(sixteenSlotLayout(nodeHashes))) {
   test(`${s.key}: first 10, last 16 and every 16th operation, every mode`, () => {
     const r = proveScenario(s, { hashes: nodeHashes, seed: SEED, untouchedEvery: 4, pick: (k, n) => k < 10 || k >= n - 16 || k % 16 === 0 });
     assert.ok(r.cutPoints > 0);
+    assert.is(r.failures, 0, explain(r));
+  });
+}
+
+for (const s of proveScenarios(wideWriteLayout(nodeHashes))) {
+  if (s.name !== 'full-update' && s.name !== 'resume' && s.name !== 'explicit-rollback') continue;
+  test(`${s.key}: every cut, every mode (16-byte program units)`, () => {
+    const r = proveScenario(s, { hashes: nodeHashes, seed: SEED });
     assert.is(r.failures, 0, explain(r));
   });
 }
