@@ -20,12 +20,21 @@
  *    keeps the old app in charge until O's CRC lands; from then on O wins (higher seq). Re-selecting
  *    the active slot writes O with the same seq (the idf_v5 rule); when O is sector 1, sector 0 still
  *    wins the tie, exactly as on ESP-IDF v5.
- *  - markValid(): ESP-IDF rewrites A in place (erase, then write): a cut in between drops the
- *    confirmation or reverts the device. Here O gets the running slot with state VALID and a seq that
+ *  - markValid(), running app still NEW/PENDING_VERIFY: A is rewritten in place with state VALID
+ *    (kill, erase, body, CRC) and O, the previous app, is left alone. Until A's CRC lands the
+ *    bootloader picks O: a cut before the confirmation is committed behaves as if markValid() had
+ *    never been called (rollback, which the bootloader would do anyway), never as "no valid entry".
+ *  - markValid(), running app already trusted (UNDEFINED with rollback off, or another bootable
+ *    state): ESP-IDF rewrites A in place, and a cut between its erase and its write reverts a
+ *    long-running app to the old one. Here O gets the running slot with state VALID and a seq that
  *    wins (the same seq if O is sector 0, which wins ties; seq + N otherwise, which maps to the same
- *    slot). A stays valid until then. Then A is rewritten to hold what O held before (the previous
+ *    slot); A stays valid until then. Then A is rewritten to hold what O held before (the previous
  *    app, so rollbackPossible() stays true as on ESP-IDF), or a copy of the new entry; O wins
  *    throughout that second write.
+ *  - setBootPartition(p) when no entry selects the running OTA app (blank or torn otadata, fallback
+ *    boot): an entry for the running app is committed first (sector 0 seq slot+1 when otadata has no
+ *    valid entry, as the bootloader's first write would be), so the new selection is never the only
+ *    valid entry while the bootloader rewrites it NEW -> PENDING_VERIFY.
  *  - markInvalidAndRollback(): A is rewritten in place with state INVALID, like ESP-IDF. Here that is
  *    safe: from the kill step on, A is not trusted and the bootloader picks O (checked bootable by
  *    rollbackPossible()) or the factory app, which is exactly the rollback we want.
@@ -475,12 +484,37 @@ export class OtaEngine {
     const n = this.slotCount();
     const t = otaSlotNumber(part);
     if (t >= n) throw new OtaflashError('OTA_BAD_SLOT', `${part.label} is slot ${t}, but the app side counts ${n} contiguous OTA slots (ota_0..ota_${n - 1})`);
+    this.selectRunningFirst(region, n, t);
     const e = readOtadata(region);
     const active = activeOtaSector(e, this.hashes);
     let w = nextBootSeqWrite(e, t, n, this.opts.variant ?? 'idf_v6', this.hashes);
     if (active !== -1 && w.sector === active) w = nextBootSeqWrite(e, t, n, 'idf_v5', this.hashes);
     const state = this.rollback ? OTA_STATE.NEW : OTA_STATE.UNDEFINED;
     commitOtaEntry(region, w.sector, makeOtaEntry(w.seq, state, e[w.sector].seqLabel, this.hashes), this.hashes);
+  }
+
+  /**
+   * When no entry selects the running OTA app (blank or torn otadata, or a fallback boot), commit
+   * one for it before selecting another slot. Otherwise the new selection would be the only valid
+   * entry, and a cut inside the bootloader's in-place NEW -> PENDING_VERIFY rewrite of it would
+   * leave otadata empty, so the blank default (ota_0: maybe the unconfirmed new app) would boot.
+   */
+  private selectRunningFirst(region: BlockDevice, n: number, target: number): void {
+    const r = this.running;
+    if (!r || !isOtaAppPartition(r)) return;
+    const rs = otaSlotNumber(r);
+    if (rs >= n || rs === target) return;
+    const e = readOtadata(region);
+    const active = activeOtaSector(e, this.hashes);
+    if (active !== -1 && slotOfSeq(e[active].seq, n) === rs) return;
+    const state = this.rollback ? OTA_STATE.VALID : OTA_STATE.UNDEFINED;
+    if (active === -1) {
+      // What the bootloader's own first write would have been.
+      commitOtaEntry(region, 0, makeOtaEntry(rs + 1, state, e[0].seqLabel, this.hashes), this.hashes);
+      return;
+    }
+    const other: OtaSector = active === 0 ? 1 : 0;
+    commitOtaEntry(region, other, makeOtaEntry(this.winningSeq(e, active, rs, n), state, e[other].seqLabel, this.hashes), this.hashes);
   }
 
   /** The active entry, checked to be the running app's (markValid / markInvalid need that). */
@@ -505,6 +539,14 @@ export class OtaEngine {
     if (e[active].state === OTA_STATE.VALID) return;
     const region = this.otaRegion!;
     const other: OtaSector = active === 0 ? 1 : 0;
+    if (e[active].state === OTA_STATE.PENDING_VERIFY || e[active].state === OTA_STATE.NEW) {
+      // Unconfirmed: a cut before the confirmation lands must behave as "never confirmed", i.e.
+      // roll back to O. So O (the previous app) stays untouched and A is rewritten in place; from
+      // its kill step until its CRC lands the bootloader picks O, exactly the rollback it would
+      // have done anyway at the next boot.
+      commitOtaEntry(region, active, withOtaState(e[active], OTA_STATE.VALID), this.hashes);
+      return;
+    }
     const cur = e[active].seq;
     const runningSlot = otaSlotNumber(this.running!);
     // Sector 0 wins ties, so there the same seq is enough; sector 1 needs the next seq of this slot.

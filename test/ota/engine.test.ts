@@ -273,7 +273,9 @@ test('setBootPartition writes the sector and seq of the idf_v6 column, or idf_v5
       r.flash.erase(OTADATA_AT, 0x2000);
       r.flash.write(OTADATA_AT, file);
       const before = decodeOtadata(file);
-      const e = OtaEngine.open(r.flash, { running: r.p.ota_0 });
+      // ESP-IDF's sector/seq rule does not depend on the running app; running = target keeps the
+      // engine from first re-selecting a running app that otadata does not name (see selectRunningFirst).
+      const e = OtaEngine.open(r.flash, { running: r.p[`ota_${row.target_slot}`] });
       e.setBootPartition(r.p[`ota_${row.target_slot}`]);
       const reselect = row.idf_v6.sector !== row.idf_v5.sector || row.idf_v6.ota_seq !== row.idf_v5.ota_seq;
       const want = reselect ? row.idf_v5 : row.idf_v6;

@@ -308,7 +308,7 @@ test('power cut at every operation of markValid: either confirmed (ota_1 VALID f
       assert.is(confirmedFrom[mode], undefined, `${where}: confirmation lost after it was committed at op ${confirmedFrom[mode]}`);
     }
   });
-  assert.ok(ops >= 6, `${ops} operations`);
+  assert.ok(ops >= 4, `${ops} operations`);
 });
 
 test('power cut at every operation of markInvalidAndRollback after a confirmed update: ota_1 until the rollback commits, ota_0 from then on', () => {
