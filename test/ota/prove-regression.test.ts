@@ -23,8 +23,7 @@ function holds(key: string, opts: ProveOptions): void {
 // there and the bootloader aborts it, finds no valid entry and scans (factory, else ota_0 upward).
 // In two-updates the unconfirmed 'third' sits in ota_0 and boots again with no otadata entry at
 // all; elsewhere the device lands on the factory app or ota_0 by luck of the scan order.
-// A fix that passes the whole sweep (tried in a scratch copy, not applied): when O is a valid entry
-// for another slot, confirm A in place (kill, erase, write A as VALID); O stays valid throughout.
+// Fixed in ff6aa26: when A is unconfirmed, markValid confirms A in place; O stays valid throughout.
 test('markValid: no single cut leaves the unconfirmed app running (was two-updates@small:56:before:1)', () => {
   holds('two-updates@small', {});
 });
@@ -39,9 +38,8 @@ test('markValid: no single cut leaves otadata without a valid entry (was first-b
 // the ONLY valid entry; the bootloader's in-place NEW -> PENDING_VERIFY rewrite of that sector is
 // cut after its erase: otadata is empty and the bootloader's blank default (ota_0) decides. Here
 // that is the old app by luck; with the roles of the slots swapped it would be the unconfirmed new
-// one, booted with no rollback. Possible fix: when no valid entry names the running OTA slot,
-// first commit one for it (as the bootloader's set_actual_ota_seq would), then select the new slot
-// in the other sector.
+// one, booted with no rollback. Fixed in ff6aa26: when no entry selects the running app,
+// setBootPartition first commits one for it, then selects the new slot in the other sector.
 test('torn first bootloader write, then an update: no second cut empties otadata (was blank-otadata@small:1:torn-prefix:1:33:after)', () => {
   // Operation 1 is the bootloader's first otadata write (the flow starts with a power-on).
   holds('blank-otadata@small', { pick: (k) => k === 1, modes: ['torn-prefix', 'after'], depth2: 'all' });
