@@ -4,7 +4,7 @@
 // seeded samples on the others (and on the small layout with 16-byte program units).
 // Prints a table per layout and writes bench/results/prove.json.
 //
-//   npx tsx bench/prove.ts [--layout esp32-4MB|sixteen-ota|small|small-w16] [--scenario NAME] [--depth2 N] [--seed N]
+//   npx tsx bench/prove.ts [--layout esp32-4MB|sixteen-ota|small|small-w16] [--scenario NAME] [--depth2 N] [--chains N] [--seed N]
 //   npx tsx bench/prove.ts --replay <id>        re-run one failing case and narrate it
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -53,11 +53,11 @@ function pad(s: string | number, n: number, right = false): string {
 }
 
 function table(rows: ProveReport[]): string {
-  const head = ['scenario', 'operations', 'cut points', 'modes', 'depth-2 cuts', 'reboots', 'failures', 'time'];
-  const widths = [22, 10, 10, 5, 12, 8, 8, 8];
+  const head = ['scenario', 'operations', 'cut points', 'modes', 'depth-2 cuts', 'chains (cuts)', 'reboots', 'failures', 'time'];
+  const widths = [22, 10, 10, 5, 12, 13, 8, 8, 8];
   const line = (cells: (string | number)[]) => cells.map((c, i) => pad(c, widths[i], i > 0)).join('  ');
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  ')];
-  for (const r of rows) out.push(line([r.name, r.operations, r.cutPoints, r.faultModes, r.depth2Cuts, r.reboots, r.failures, `${(r.ms / 1000).toFixed(1)} s`]));
+  for (const r of rows) out.push(line([r.name, r.operations, r.cutPoints, r.faultModes, r.depth2Cuts, `${r.chains} (${r.chainCuts})`, r.reboots, r.failures, `${(r.ms / 1000).toFixed(1)} s`]));
   return out.join('\n');
 }
 
@@ -68,6 +68,7 @@ function main(): number {
   const onlyScenario = arg('scenario');
   const seed = Number(arg('seed') ?? 1);
   const samples = Number(arg('depth2') ?? 300);
+  const chains = Number(arg('chains') ?? 200);
   const out = arg('json') ?? path.join(HERE, 'results', 'prove.json');
 
   const layouts = [
@@ -80,13 +81,13 @@ function main(): number {
   const t0 = performance.now();
   for (const l of layouts) {
     const rows: ProveReport[] = [];
-    process.stdout.write(`\n## ${l.layout.name}: depth two ${l.depth2 === 'all' ? 'exhaustive' : `${l.depth2} seeded samples per scenario`}, seed ${seed}\n`);
+    process.stdout.write(`\n## ${l.layout.name}: depth two ${l.depth2 === 'all' ? 'exhaustive' : `${l.depth2} seeded samples per scenario`}, ${chains} chains of up to 5 cuts, seed ${seed}\n`);
     for (const s of proveScenarios(l.layout)) {
       if (onlyScenario && s.name !== onlyScenario) continue;
-      const r = proveScenario(s, { hashes: nodeHashes, seed, depth2: l.depth2, now: () => performance.now(), untouchedEvery: l.untouchedEvery });
+      const r = proveScenario(s, { hashes: nodeHashes, seed, depth2: l.depth2, chains, now: () => performance.now(), untouchedEvery: l.untouchedEvery });
       rows.push(r);
       reports.push(r);
-      process.stdout.write(`${s.key}: ${r.failures === 0 ? 'ok' : `${r.failures} FAILURES`} (${r.cutPoints} cuts, ${r.depth2Cuts} depth-2 cuts, ${(r.ms / 1000).toFixed(1)} s)\n`);
+      process.stdout.write(`${s.key}: ${r.failures === 0 ? 'ok' : `${r.failures} FAILURES`} (${r.cutPoints} cuts, ${r.depth2Cuts} depth-2 cuts, ${r.chainCuts} chain cuts, ${(r.ms / 1000).toFixed(1)} s)\n`);
     }
     process.stdout.write('\n' + table(rows) + '\n');
   }
@@ -103,11 +104,13 @@ function main(): number {
     scenarios: reports.length,
     cutPoints: reports.reduce((a, r) => a + r.cutPoints, 0),
     depth2Cuts: reports.reduce((a, r) => a + r.depth2Cuts, 0),
+    chains: reports.reduce((a, r) => a + r.chains, 0),
+    chainCuts: reports.reduce((a, r) => a + r.chainCuts, 0),
     reboots: reports.reduce((a, r) => a + r.reboots, 0),
     failures,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
-  process.stdout.write(`\n${totals.scenarios} scenarios, ${totals.cutPoints} single cuts, ${totals.depth2Cuts} depth-2 cuts, ${totals.reboots} simulated boots, ${failures} failures, ${totals.seconds} s\n`);
+  process.stdout.write(`\n${totals.scenarios} scenarios, ${totals.cutPoints} single cuts, ${totals.depth2Cuts} depth-2 cuts, ${totals.chains} chains with ${totals.chainCuts} cuts, ${totals.reboots} simulated boots, ${failures} failures, ${totals.seconds} s\n`);
   const json = {
     generated: new Date().toISOString(),
     node: process.version,
@@ -123,6 +126,8 @@ function main(): number {
       cutPoints: r.cutPoints,
       faultModes: r.faultModes,
       depth2Cuts: r.depth2Cuts,
+      chains: r.chains,
+      chainCuts: r.chainCuts,
       reboots: r.reboots,
       failures: r.failures,
       rules: r.rules,

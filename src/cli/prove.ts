@@ -41,7 +41,7 @@ export const proveCommand: Command = {
   help: `Usage: otaflash prove --table TABLE.csv|TABLE.bin --image NEW.bin [--old OLD.bin] [--third APP.bin]
                       [--chip-profile W25Q32JV] [--flash-size 4MB] [--chip NAME] [--chunk 4K]
                       [--scenario NAME] [--modes before,after,...] [--every N] [--depth2 N]
-                      [--seed N] [--json] [--replay ID]
+                      [--chains N] [--seed N] [--json] [--replay ID]
 
 Runs the power-loss proof of 'npm run prove' on your layout: for each update flow (full update,
 first boot + confirm, no confirm -> rollback, explicit rollback, resume, two updates in a row with
@@ -56,11 +56,12 @@ then the engine recovers and the final state is checked. OLD defaults to NEW (a 
   --chip NAME          the ESP chip images must be built for (default: any)
   --every N            cut only at every N-th operation (plus the first and last 16); default 1
   --depth2 N           also N seeded second cuts during recoveries (default 0)
+  --chains N           also N seeded chains of up to 5 cuts, each in the recovery from the last
   --replay ID          re-run one case from a failure line and narrate it
 Exit code 1 when any invariant broke; each failure prints its replay id.`,
   run(argv, io) {
     const args = parseArgs(argv, {
-      values: ['table', 'image', 'old', 'third', 'chip-profile', 'flash-size', 'chip', 'chunk', 'scenario', 'modes', 'every', 'depth2', 'seed', 'replay'],
+      values: ['table', 'image', 'old', 'third', 'chip-profile', 'flash-size', 'chip', 'chunk', 'scenario', 'modes', 'every', 'depth2', 'chains', 'seed', 'replay'],
       booleans: ['json'],
     });
     if (args.positional.length > 0) throw new CliError(`unexpected argument '${args.positional[0]}'`);
@@ -88,6 +89,7 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
     };
     const every = Math.max(1, num('every', 1));
     const depth2 = num('depth2', 0);
+    const chains = num('chains', 0);
     const seed = num('seed', 1);
     let modes: FaultMode[] = FAULT_MODES.slice();
     if (typeof f.modes === 'string') {
@@ -130,6 +132,7 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
         seed,
         modes,
         depth2,
+        chains,
         now: () => performance.now(),
         untouchedEvery: flashSize > (1 << 20) ? 8 : 1,
         pick: every === 1 ? undefined : (k, n) => k < 16 || k >= n - 16 || k % every === 0,
@@ -146,7 +149,7 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
             chipProfile: profile.name,
             failures,
             scenarios: reports.map((r) => ({
-              scenario: r.name, operations: r.operations, cutPoints: r.cutPoints, faultModes: r.faultModes, depth2Cuts: r.depth2Cuts,
+              scenario: r.name, operations: r.operations, cutPoints: r.cutPoints, faultModes: r.faultModes, depth2Cuts: r.depth2Cuts, chains: r.chains, chainCuts: r.chainCuts,
               reboots: r.reboots, failures: r.failures, rules: r.rules, failureSamples: r.kept.slice(0, 10).map((x) => ({ id: x.id, rule: x.rule, message: x.message, replay: replayCmd(x.id) })),
             })),
           },

@@ -376,6 +376,14 @@ export interface ProveOptions {
   seed?: number;
   /** Depth two: 'none' (default), 'all' (every cut of every recovery), or a total number of seeded (k, mode, k2, mode2) samples. */
   depth2?: 'none' | 'all' | number;
+  /**
+   * Random cut chains (MCUboot's perm_with_random_fails): a cut in the flow, then up to
+   * `chainDepth - 1` more cuts, each at a random operation of the recovery that follows the last,
+   * then a clean recovery. Default 0.
+   */
+  chains?: number;
+  /** Cuts per chain, at most (default 5). */
+  chainDepth?: number;
   /** Keep at most this many failures in the report (all are counted). Default 50. */
   keepFailures?: number;
   /** Clock for the report's time (ms); default none (time 0). */
@@ -391,7 +399,7 @@ export interface ProveOptions {
 }
 
 export interface ProveFailure {
-  /** Replay id: `scenario@layout:k:mode:seed[:k2:mode2]`. */
+  /** Replay id: `scenario@layout:k:mode:seed[:k2:mode2[:k3:mode3...]]`. */
   readonly id: string;
   readonly scenario: string;
   readonly k: number;
@@ -399,6 +407,8 @@ export interface ProveFailure {
   readonly seed: number;
   readonly k2?: number;
   readonly mode2?: FaultMode;
+  /** Cuts three and on (chains), each counted from the start of its recovery. */
+  readonly later?: readonly (readonly [number, FaultMode])[];
   readonly rule: string;
   readonly message: string;
 }
@@ -416,6 +426,9 @@ export interface ProveReport {
   faultModes: number;
   /** Second cuts tried during recoveries. */
   depth2Cuts: number;
+  /** Random cut chains run, and the cuts they made in all. */
+  chains: number;
+  chainCuts: number;
   /** Simulated boots, all branches together. */
   reboots: number;
   failures: number;
@@ -425,9 +438,12 @@ export interface ProveReport {
   ms: number;
 }
 
-export function formatReplayId(key: string, k: number, mode: FaultMode | 'none', seed: number, k2?: number, mode2?: FaultMode): string {
+export function formatReplayId(key: string, k: number, mode: FaultMode | 'none', seed: number, k2?: number, mode2?: FaultMode, later?: readonly (readonly [number, FaultMode])[]): string {
   let id = `${key}:${k}:${mode}:${seed}`;
-  if (k2 !== undefined && mode2 !== undefined) id += `:${k2}:${mode2}`;
+  if (k2 !== undefined && mode2 !== undefined) {
+    id += `:${k2}:${mode2}`;
+    if (later) for (let i = 0; i < later.length; i++) id += `:${later[i][0]}:${later[i][1]}`;
+  }
   return id;
 }
 
@@ -438,12 +454,13 @@ export interface ReplayId {
   seed: number;
   k2?: number;
   mode2?: FaultMode;
+  later?: [number, FaultMode][];
 }
 
 export function parseReplayId(id: string): ReplayId {
   const parts = id.split(':');
-  const bad = (why: string) => new OtaflashError('PROVE_BAD_REPLAY_ID', `replay id '${id}': ${why} (expected scenario@layout:k:mode:seed[:k2:mode2])`);
-  if (parts.length !== 4 && parts.length !== 6) throw bad(`${parts.length} fields`);
+  const bad = (why: string) => new OtaflashError('PROVE_BAD_REPLAY_ID', `replay id '${id}': ${why} (expected scenario@layout:k:mode:seed[:k2:mode2[:k3:mode3...]])`);
+  if (parts.length < 4 || parts.length % 2 !== 0) throw bad(`${parts.length} fields`);
   const num = (s: string, what: string) => {
     if (!/^[0-9]+$/.test(s)) throw bad(`${what} '${s}' is not a number`);
     return parseInt(s, 10);
@@ -453,9 +470,13 @@ export function parseReplayId(id: string): ReplayId {
     return s as FaultMode;
   };
   const r: ReplayId = { key: parts[0], k: num(parts[1], 'k'), mode: parts[2] === 'none' ? 'none' : mode(parts[2]), seed: num(parts[3], 'seed') };
-  if (parts.length === 6) {
+  if (parts.length >= 6) {
     r.k2 = num(parts[4], 'k2');
     r.mode2 = mode(parts[5]);
+  }
+  for (let i = 6; i < parts.length; i += 2) {
+    if (!r.later) r.later = [];
+    r.later.push([num(parts[i], `k${i / 2 - 1}`), mode(parts[i + 1])]);
   }
   return r;
 }
@@ -590,18 +611,19 @@ export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}):
   const r = new Runner(scenario, opts);
   const report: ProveReport = {
     scenario: scenario.key, name: scenario.name, layout: scenario.layout, summary: scenario.summary, rollback: scenario.rollback,
-    operations: 0, cutPoints: 0, faultModes: modes.length, depth2Cuts: 0, reboots: 0, failures: 0, rules: {}, kept: [], ms: 0,
+    operations: 0, cutPoints: 0, faultModes: modes.length, depth2Cuts: 0, chains: 0, chainCuts: 0, reboots: 0, failures: 0, rules: {}, kept: [], ms: 0,
   };
-  const fail = (k: number, mode: FaultMode | 'none', e: unknown, k2?: number, mode2?: FaultMode) => {
+  const fail = (k: number, mode: FaultMode | 'none', e: unknown, k2?: number, mode2?: FaultMode, later?: [number, FaultMode][]) => {
     const rule = e instanceof ProveViolation ? e.rule : 'crash';
     report.failures++;
     report.rules[rule] = (report.rules[rule] ?? 0) + 1;
     if (report.kept.length < keep) {
-      const f: ProveFailure = { id: formatReplayId(scenario.key, k, mode, seed, k2, mode2), scenario: scenario.key, k, mode, seed, rule, message: e instanceof ProveViolation ? e.message : errorText(e) };
+      const f: ProveFailure = { id: formatReplayId(scenario.key, k, mode, seed, k2, mode2, later), scenario: scenario.key, k, mode, seed, rule, message: e instanceof ProveViolation ? e.message : errorText(e) };
       if (k2 !== undefined) {
         (f as { k2?: number }).k2 = k2;
         (f as { mode2?: FaultMode }).mode2 = mode2;
       }
+      if (later && later.length > 0) (f as { later?: [number, FaultMode][] }).later = later;
       report.kept.push(f);
     }
   };
@@ -687,6 +709,57 @@ export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}):
       }
     }
   }
+  // 4. Random chains of cuts.
+  const chains = opts.chains ?? 0;
+  const depth = Math.max(2, opts.chainDepth ?? 5);
+  for (let c = 0; c < chains && n > 0; c++) {
+    const rand = seededRandom((seed ^ 0xc4a1 ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
+    const k = randomBelow(rand, n);
+    const mode = modes[randomBelow(rand, modes.length)];
+    report.chains++;
+    report.chainCuts++;
+    r.mem.restore(rec.snaps[k]);
+    cutOp(r.mem, rec.ops[k], k, mode, seed);
+    let history: ProveEvent[] = flowEvents.filter((e) => e.at <= k);
+    let base = k + 1;
+    const cutsSoFar: [number, FaultMode][] = [];
+    let done = false;
+    try {
+      for (let d = 1; d < depth && !done; d++) {
+        // A random point early in the recovery (MCUboot draws from the first half of what remains).
+        const k2 = randomBelow(rand, Math.max(1, Math.ceil(n / 2)));
+        const mode2 = modes[randomBelow(rand, modes.length)];
+        const f = new FaultyFlash(r.mem, { cutAt: k2, mode: mode2, seed });
+        const dev = r.device(f, base);
+        const w = new ProveWorld(r.ctx, dev, history, null);
+        let err: unknown = null;
+        try {
+          w.reboot();
+          scenario.recover(w);
+        } catch (e) {
+          err = e;
+        }
+        if (err instanceof PowerLossError) {
+          cutsSoFar.push([k2, mode2]);
+          report.chainCuts++;
+          history = w.events;
+          base = dev.ops + 1;
+          continue;
+        }
+        if (err) {
+          cutsSoFar.push([k2, mode2]);
+          throw err instanceof ProveViolation ? err : new ProveViolation('recovery-failed', `the engine could not finish after the cut: ${errorText(err)}`);
+        }
+        // The recovery finished before the drawn cut: the chain ends here, checked like any other.
+        r.checkGoal(w, report.chains % every === 0);
+        done = true;
+      }
+      if (!done) r.checkGoal(r.recover(r.mem, base, history), report.chains % every === 0);
+    } catch (e) {
+      const first = cutsSoFar.length > 0 ? cutsSoFar[0] : null;
+      fail(k, mode, e, first ? first[0] : undefined, first ? first[1] : undefined, cutsSoFar.slice(1));
+    }
+  }
   return finish();
 }
 
@@ -705,7 +778,7 @@ export interface ReplayTrace {
  */
 export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes?: HashProvider } = {}): ReplayTrace {
   const r = new Runner(scenario, { hashes: opts.hashes });
-  const full = formatReplayId(scenario.key, id.k, id.mode, id.seed, id.k2, id.mode2);
+  const full = formatReplayId(scenario.key, id.k, id.mode, id.seed, id.k2, id.mode2, id.later);
   const lines: string[] = [];
   const clean = r.runFlow(null, false);
   const operations = clean.dev.ops;
@@ -720,7 +793,7 @@ export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes
   };
   let failure: ProveFailure | null = null;
   const fail = (e: unknown) => {
-    failure = { id: full, scenario: scenario.key, k: id.k, mode: id.mode, seed: id.seed, k2: id.k2, mode2: id.mode2, rule: e instanceof ProveViolation ? e.rule : 'crash', message: e instanceof ProveViolation ? e.message : errorText(e) };
+    failure = { id: full, scenario: scenario.key, k: id.k, mode: id.mode, seed: id.seed, k2: id.k2, mode2: id.mode2, later: id.later, rule: e instanceof ProveViolation ? e.rule : 'crash', message: e instanceof ProveViolation ? e.message : errorText(e) };
     lines.push(`FAIL ${failure.rule}: ${failure.message}`);
   };
   if (id.mode === 'none') {
@@ -744,12 +817,15 @@ export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes
   const history = run.world.events;
   let base = run.dev.ops + 1;
   try {
-    if (id.k2 !== undefined && id.mode2 !== undefined) {
-      const f2 = new FaultyFlash(r.mem, { cutAt: id.k2, mode: id.mode2, seed: id.seed });
-      f2.operations = 0;
+    const recoveryCuts: [number, FaultMode][] = [];
+    if (id.k2 !== undefined && id.mode2 !== undefined) recoveryCuts.push([id.k2, id.mode2]);
+    if (id.later) for (let i = 0; i < id.later.length; i++) recoveryCuts.push(id.later[i]);
+    let events: readonly ProveEvent[] = history;
+    for (let c = 0; c < recoveryCuts.length; c++) {
+      const f2 = new FaultyFlash(r.mem, { cutAt: recoveryCuts[c][0], mode: recoveryCuts[c][1], seed: id.seed });
       const dev2 = r.device(f2, base);
-      const w2 = new ProveWorld(r.ctx, dev2, history, null);
-      lines.push('recovery (to be cut again):');
+      const w2 = new ProveWorld(r.ctx, dev2, events, null);
+      lines.push(`recovery (to be cut at its operation ${recoveryCuts[c][0]}):`);
       let err: unknown = null;
       try {
         w2.reboot();
@@ -757,23 +833,19 @@ export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes
       } catch (e) {
         err = e;
       }
-      describe(w2, history.length);
+      describe(w2, events.length);
       if (!(err instanceof PowerLossError)) {
         if (err) throw err instanceof ProveViolation ? err : new ProveViolation('recovery-failed', errorText(err));
-        throw new ProveViolation('replay', `the recovery has no operation ${id.k2}`);
+        throw new ProveViolation('replay', `the recovery has no operation ${recoveryCuts[c][0]}`);
       }
       lines.push(`  CUT ${err.message}`);
       base = dev2.ops + 1;
-      const w3 = r.recover(r.mem, base, w2.events.filter((e) => e.at < base));
-      lines.push('recovery:');
-      describe(w3, w2.events.filter((e) => e.at < base).length);
-      r.checkGoal(w3);
-    } else {
-      const w = r.recover(r.mem, base, history);
-      lines.push('recovery:');
-      describe(w, history.length);
-      r.checkGoal(w);
+      events = w2.events;
     }
+    const w3 = r.recover(r.mem, base, events);
+    lines.push('recovery:');
+    describe(w3, events.length);
+    r.checkGoal(w3);
     lines.push(`goal reached: ${scenario.goal.image}${scenario.goal.state !== undefined ? ` ${otaStateName(scenario.goal.state)}` : ''}; nothing outside ${r.fence.map((x) => x[2]).join(', ')} changed`);
   } catch (e) {
     fail(e);

@@ -138,12 +138,33 @@ test('torn modes really tear: before/after/torn results differ somewhere in the 
   assert.not.ok(same(torn, after), 'torn-bits applied the whole operation');
 });
 
+test('cut chains (up to 5 cuts) run, and a chain failure replays to the same rule', () => {
+  const r = proveScenario(fullUpdate, { hashes: nodeHashes, chains: 40, modes: FAULT_MODES, pick: () => false });
+  assert.is(r.chains, 40);
+  assert.ok(r.chainCuts > 40, `${r.chainCuts} cuts in 40 chains`);
+  assert.is(r.failures, 0, r.kept.map((f) => `${f.id}: ${f.message}`).join('\n'));
+  const s = broken('select-first-chain', (w) => {
+    const od = partitionRegion(w.device, findPartition(w.table, 'otadata')!);
+    writeOtaEntry(od, 1, makeOtaEntry(2, OTA_STATE.UNDEFINED, undefined, nodeHashes));
+    w.mark('select-done', 'new');
+    rawWrite(w, 'ota_1', w.image('new'));
+  });
+  const b = proveScenario(s, { hashes: nodeHashes, chains: 30, pick: () => false });
+  assert.ok(b.failures > 0);
+  const t = replayCase(s, parseReplayId(b.kept[0].id), { hashes: nodeHashes });
+  assert.is(t.failure && t.failure.rule, b.kept[0].rule, t.lines.join('\n'));
+});
+
 test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', () => {
   const id = formatReplayId('two-updates@esp32-4MB', 17, 'torn-bits', 3, 5, 'interrupted-erase');
   assert.is(id, 'two-updates@esp32-4MB:17:torn-bits:3:5:interrupted-erase');
   assert.equal(parseReplayId(id), { key: 'two-updates@esp32-4MB', k: 17, mode: 'torn-bits', seed: 3, k2: 5, mode2: 'interrupted-erase' });
   assert.equal(parseReplayId('full-update@small:0:before:1'), { key: 'full-update@small', k: 0, mode: 'before', seed: 1 });
-  for (const bad of ['x', 'a@b:1:before', 'a@b:x:before:1', 'a@b:1:sideways:1', 'a@b:1:before:1:2']) {
+  const chain = 'blank-otadata@small:3:after:1:0:torn-bits:7:before:2:interrupted-erase';
+  assert.equal(parseReplayId(chain).later, [[7, 'before'], [2, 'interrupted-erase']]);
+  const p = parseReplayId(chain);
+  assert.is(formatReplayId(p.key, p.k, p.mode, p.seed, p.k2, p.mode2, p.later), chain);
+  for (const bad of ['x', 'a@b:1:before', 'a@b:x:before:1', 'a@b:1:sideways:1', 'a@b:1:before:1:2', 'a@b:1:before:1:2:after:3']) {
     try {
       parseReplayId(bad);
       assert.unreachable(`accepted ${bad}`);
