@@ -97,7 +97,7 @@ function main(): number {
     process.stdout.write('\nfailures (first few per scenario; replay one with the command shown):\n');
     for (const r of shown) {
       process.stdout.write(`${r.scenario}: ${Object.keys(r.rules).map((k) => `${k} x${r.rules[k]}`).join(', ')}\n`);
-      for (const f of r.kept.slice(0, 3)) process.stdout.write(`  ${f.message}\n    ${replayCommand(f.id)}\n`);
+      for (const f of r.kept.slice(0, 3)) process.stdout.write(`  ${f.rule}: ${f.message}\n    ${replayCommand(f.id)}\n`);
     }
   }
   const totals = {

@@ -160,7 +160,7 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
     } else {
       io.stdout(formatTable(reports));
       for (const r of reports) {
-        for (const x of r.kept.slice(0, 3)) io.stdout(`FAIL ${r.name} cut ${x.k} ${x.mode}${x.k2 !== undefined ? ` then ${x.k2} ${x.mode2}` : ''}: ${x.message}\n  replay: ${replayCmd(x.id)}\n`);
+        for (const x of r.kept.slice(0, 3)) io.stdout(`FAIL ${r.name} cut ${x.k} ${x.mode}${x.k2 !== undefined ? ` then ${x.k2} ${x.mode2}` : ''}${x.later && x.later.length > 0 ? ` and ${x.later.length} more` : ''}: ${x.rule}: ${x.message}\n  replay: ${replayCmd(x.id)}\n`);
       }
       io.stdout(`${reports.length} scenarios, ${reports.reduce((a, r) => a + r.cutPoints, 0)} cuts, ${failures} failures\n`);
     }

@@ -91,9 +91,10 @@ export interface ProveEvent {
 export class ProveViolation extends Error {
   constructor(
     readonly rule: string,
-    message: string,
+    /** What was seen, without the rule name. */
+    readonly detail: string,
   ) {
-    super(`${rule}: ${message}`);
+    super(`${rule}: ${detail}`);
     this.name = 'ProveViolation';
   }
 }
@@ -618,7 +619,7 @@ export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}):
     report.failures++;
     report.rules[rule] = (report.rules[rule] ?? 0) + 1;
     if (report.kept.length < keep) {
-      const f: ProveFailure = { id: formatReplayId(scenario.key, k, mode, seed, k2, mode2, later), scenario: scenario.key, k, mode, seed, rule, message: e instanceof ProveViolation ? e.message : errorText(e) };
+      const f: ProveFailure = { id: formatReplayId(scenario.key, k, mode, seed, k2, mode2, later), scenario: scenario.key, k, mode, seed, rule, message: e instanceof ProveViolation ? e.detail : errorText(e) };
       if (k2 !== undefined) {
         (f as { k2?: number }).k2 = k2;
         (f as { mode2?: FaultMode }).mode2 = mode2;
@@ -793,7 +794,7 @@ export function replayCase(scenario: ProveScenario, id: ReplayId, opts: { hashes
   };
   let failure: ProveFailure | null = null;
   const fail = (e: unknown) => {
-    failure = { id: full, scenario: scenario.key, k: id.k, mode: id.mode, seed: id.seed, k2: id.k2, mode2: id.mode2, later: id.later, rule: e instanceof ProveViolation ? e.rule : 'crash', message: e instanceof ProveViolation ? e.message : errorText(e) };
+    failure = { id: full, scenario: scenario.key, k: id.k, mode: id.mode, seed: id.seed, k2: id.k2, mode2: id.mode2, later: id.later, rule: e instanceof ProveViolation ? e.rule : 'crash', message: e instanceof ProveViolation ? e.detail : errorText(e) };
     lines.push(`FAIL ${failure.rule}: ${failure.message}`);
   };
   if (id.mode === 'none') {

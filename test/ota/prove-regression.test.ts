@@ -14,7 +14,7 @@ function holds(key: string, opts: ProveOptions): void {
   const s = scenarios.find((x) => x.key === key)!;
   const r = proveScenario(s, { hashes: nodeHashes, ...opts });
   assert.ok(r.cutPoints > 0);
-  assert.is(r.failures, 0, r.kept.slice(0, 3).map((f) => `${f.message}\n  replay: npx tsx bench/prove.ts --replay ${f.id}`).join('\n'));
+  assert.is(r.failures, 0, r.kept.slice(0, 3).map((f) => `${f.rule}: ${f.message}\n  replay: npx tsx bench/prove.ts --replay ${f.id}`).join('\n'));
 }
 
 // markValid() writes the confirmation into the OTHER sector O, so it first kills O's entry (CRC

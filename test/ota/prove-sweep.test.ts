@@ -12,7 +12,7 @@ import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from
 const SEED = 1;
 
 function explain(r: ProveReport): string {
-  return `${r.failures} failures in ${r.scenario} (seed ${SEED}; ${JSON.stringify(r.rules)}):\n` + r.kept.slice(0, 5).map((f) => `  ${f.message}\n    replay: npx tsx bench/prove.ts --replay ${f.id}`).join('\n');
+  return `${r.failures} failures in ${r.scenario} (seed ${SEED}; ${JSON.stringify(r.rules)}):\n` + r.kept.slice(0, 5).map((f) => `  ${f.rule}: ${f.message}\n    replay: npx tsx bench/prove.ts --replay ${f.id}`).join('\n');
 }
 
 for (const s of proveScenarios(smallLayout(nodeHashes))) {
