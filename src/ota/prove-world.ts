@@ -265,7 +265,10 @@ export class ProveWorld {
     this.boot = d;
     const image = d.boot ? this.identify(d.boot, this.events) : null;
     checkBoot(this.ctx, this.device, d, image, this.events);
-    const initialWrite = d.writes.length > 0 && d.activeSector === null;
+    // Only the bootloader's initial-contents write makes a VALID entry (its rollback writes make
+    // PENDING_VERIFY or ABORTED ones).
+    let initialWrite = false;
+    for (let i = 0; i < d.writes.length; i++) if (d.activeSector === null && d.writes[i].entry.state === OTA_STATE.VALID) initialWrite = true;
     this.events.push({ kind: 'boot', image: image as string, at: this.dev.ops, slot: d.label as string, state: d.activeStateAfterBoot, initialWrite });
     return d;
   }
