@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FAULT_MODES } from '../../src/flash/faults';
-import { OTA_STATE, makeOtaEntry, writeOtaEntry } from '../../src/formats/otadata';
+import { OTA_STATE, activeOtaSector, makeOtaEntry, readOtadata, writeOtaEntry } from '../../src/formats/otadata';
+import { commitOtaEntry } from '../../src/ota/otadata-commit';
 import { findPartition, partitionRegion } from '../../src/formats/partition-lookup';
 import { nodeHashes } from '../../src/node/hash';
 import { portableHashes } from '../../src/hash/portable';
@@ -67,6 +68,31 @@ test('a flow that selects the new slot before writing it is caught (the bootload
   });
   const rules = rulesOf(s);
   assert.ok((rules.fallback ?? 0) > 0, JSON.stringify(rules));
+});
+
+test('the markValid flaw the sweep first found (confirm into the rollback target\'s sector) is still caught', () => {
+  const base = scenarios.find((x) => x.name === 'first-boot-confirm')!;
+  const flawed: ProveScenario = {
+    ...base,
+    key: 'flawed-confirm@small',
+    run: (w) => {
+      w.reboot();
+      // The engine's first markValid: the confirmation goes to the other sector, whose entry (the
+      // previous app, the rollback target) is killed first; the running entry is still PENDING_VERIFY.
+      const od = partitionRegion(w.device, findPartition(w.table, 'otadata')!);
+      const e = readOtadata(od);
+      const active = activeOtaSector(e, nodeHashes) as 0 | 1;
+      const other = active === 0 ? 1 : 0;
+      const previous = e[other];
+      w.mark('confirm-start', 'new');
+      commitOtaEntry(od, other, makeOtaEntry(other === 0 ? e[active].seq : e[active].seq + 2, OTA_STATE.VALID, undefined, nodeHashes), nodeHashes);
+      commitOtaEntry(od, active, previous, nodeHashes);
+      w.mark('confirm-done', 'new');
+    },
+  };
+  const r = proveScenario(flawed, { hashes: nodeHashes, keepFailures: 1 });
+  assert.ok(r.failures > 0, 'the sweep no longer sees the kill-the-rollback-target window');
+  assert.ok((r.rules.fallback ?? 0) > 0, JSON.stringify(r.rules));
 });
 
 test('a flow that writes outside its partitions fails in the clean run (the running slot included)', () => {
