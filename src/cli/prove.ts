@@ -28,11 +28,11 @@ function pad(s: string | number, n: number, right: boolean): string {
 }
 
 function formatTable(rows: ProveReport[]): string {
-  const head = ['scenario', 'operations', 'cut points', 'modes', 'depth-2 cuts', 'reboots', 'failures', 'time'];
-  const w = [20, 10, 10, 5, 12, 8, 8, 8];
+  const head = ['scenario', 'operations', 'cut points', 'modes', 'depth-2 cuts', 'chain cuts', 'reboots', 'failures', 'time'];
+  const w = [20, 10, 10, 5, 12, 10, 8, 8, 8];
   const line = (c: (string | number)[]) => c.map((x, i) => pad(x, w[i], i > 0)).join('  ');
   const out = [line(head), w.map((n) => '-'.repeat(n)).join('  ')];
-  for (const r of rows) out.push(line([r.name, r.operations, r.cutPoints, r.faultModes, r.depth2Cuts, r.reboots, r.failures, `${(r.ms / 1000).toFixed(1)} s`]));
+  for (const r of rows) out.push(line([r.name, r.operations, r.cutPoints, r.faultModes, r.depth2Cuts, r.chainCuts, r.reboots, r.failures, `${(r.ms / 1000).toFixed(1)} s`]));
   return out.join('\n') + '\n';
 }
 
