@@ -304,7 +304,7 @@ export function proveScenario(scenario: ProveScenario, opts: ProveOptions = {}):
     if (clean.error) throw clean.error instanceof ProveViolation ? clean.error : new ProveViolation('clean-run', `the flow fails without any cut: ${errorText(clean.error)}`);
     r.checkGoal(clean.world);
   } catch (e) {
-    fail(-1, 'none', e);
+    fail(0, 'none', e);
     return finish();
   }
   const flowEvents = clean.world.events;

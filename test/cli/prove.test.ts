@@ -72,5 +72,17 @@ test('prove refuses bad input with a message and exit code 2, or the layout erro
   assert.match(r.err, /replay id/);
 });
 
+test('an image too large for the slots fails the clean run, with a replay id that replays it', () => {
+  const big = V + 'app-images/esp-serial-flasher/hello_world-esp32.bin'; // 124 KB, slots are 64 KB
+  const r = cli(['prove', '--table', CSV, '--image', big, '--old', TINY, '--flash-size', '192K', '--scenario', 'full-update']);
+  assert.is(r.code, 1, r.out + r.err);
+  assert.match(r.out, /clean-run: the flow fails without any cut: OTA_IMAGE_TOO_LARGE/);
+  const id = /--replay (\S+)/.exec(r.out)![1];
+  assert.is(id, 'full-update@user:0:none:1');
+  const again = cli(['prove', '--table', CSV, '--image', big, '--old', TINY, '--flash-size', '192K', '--replay', id]);
+  assert.is(again.code, 1);
+  assert.match(again.out, /OTA_IMAGE_TOO_LARGE/);
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test.run();
