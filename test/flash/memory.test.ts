@@ -34,20 +34,39 @@ test('strict: a 0->1 program names the first offending offset and changes nothin
 });
 
 // Property: both program modes, every alignment of source and target, against a byte-by-byte model.
-test('write/read match a byte model for random offsets, lengths and source alignments (seeded)', () => {
+test('write/read match a byte model for random offsets, lengths, alignments, pokes and restores (seeded)', () => {
   const seed = 20261122;
   const rand = seededRandom(seed);
   const r = (n: number) => Math.floor(rand() * n);
   for (const mode of ['strict', 'nor'] as const) {
     const f = new MemoryFlash({ size: 16384, mode });
     const model = new Uint8Array(16384).fill(0xff);
+    let saved: { snap: ReturnType<MemoryFlash['snapshot']>; copy: Uint8Array } | null = null;
     for (let step = 0; step < 3000; step++) {
       const ctx = `seed ${seed}, mode ${mode}, step ${step}`;
-      const op = r(10);
+      const op = r(12);
       if (op === 0) {
         const s = r(4);
         f.erase(s * 4096, 4096);
         model.fill(0xff, s * 4096, s * 4096 + 4096);
+        continue;
+      }
+      // Pokes and restores change bytes behind the program path: what the driver knew to be erased must be forgotten.
+      if (op === 1) {
+        const pl = r(64);
+        const po = r(16384 - pl + 1);
+        const bytes = new Uint8Array(pl);
+        for (let i = 0; i < pl; i++) bytes[i] = r(256);
+        f.poke(po, bytes);
+        model.set(bytes, po);
+        continue;
+      }
+      if (op === 2) {
+        if (saved === null || r(2) === 0) saved = { snap: f.snapshot(), copy: model.slice() };
+        else {
+          f.restore(saved.snap);
+          model.set(saved.copy);
+        }
         continue;
       }
       const len = r(5) === 0 ? r(300) : r(40);
@@ -146,6 +165,30 @@ test('bad geometry is refused with FLASH_BAD_GEOMETRY', () => {
   assert.is(code(() => new MemoryFlash({ size: 8192, eraseSize: 3000 })), 'FLASH_BAD_GEOMETRY');
   assert.is(code(() => new MemoryFlash({ size: 8192, writeSize: 8192 * 2 })), 'FLASH_BAD_GEOMETRY');
   assert.is(code(() => new MemoryFlash({ size: 8192, mode: 'weird' as 'nor' })), 'FLASH_BAD_GEOMETRY');
+});
+
+
+test('known-erased fast path: pokes, restores and initial contents are never taken for erased space', () => {
+  const f = new MemoryFlash({ size: 16384 });
+  f.erase(0, 4096);
+  f.poke(100, new Uint8Array([0x00]));
+  assert.is(code(() => f.write(96, new Uint8Array(8).fill(0xff))), 'FLASH_WRITE_NOT_ERASED', 'poke into erased tail');
+  const g = new MemoryFlash({ size: 16384, contents: new Uint8Array(10) });
+  assert.is(code(() => g.write(4, new Uint8Array([1]))), 'FLASH_WRITE_NOT_ERASED', 'initial contents');
+  const h = new MemoryFlash({ size: 16384 });
+  h.write(0, new Uint8Array(16));
+  const snap = h.snapshot();
+  h.erase(0, 4096);
+  h.restore(snap);
+  assert.is(code(() => h.write(8, new Uint8Array([1]))), 'FLASH_WRITE_NOT_ERASED', 'restored programmed sector');
+  // And the fast path itself: sequential writes into erased space store exactly the data.
+  h.erase(4096, 8192);
+  const data = new Uint8Array(6000).map((_, i) => (i * 31) & 0xff);
+  h.write(4096, data.subarray(0, 3000));
+  h.write(7096, data.subarray(3000));
+  assert.equal(h.bytes.subarray(4096, 10096), data);
+  // data[2904] = (2904 * 31) & 0xff = 0xa8: its bit 0 is clear, so writing 0xa9 over it raises a bit.
+  assert.is(code(() => h.write(7000, new Uint8Array([0xa9]))), 'FLASH_WRITE_NOT_ERASED', 'programmed data is not erased');
 });
 
 test.run();

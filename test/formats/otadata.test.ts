@@ -190,7 +190,7 @@ test('writeOtaEntry detects a device that does not keep what it was given', () =
     size: flash.size, eraseSize: flash.eraseSize, writeSize: flash.writeSize, eraseValue: flash.eraseValue,
     read: (o: number, into: Uint8Array) => flash.read(o, into),
     write: (o: number, d: Uint8Array) => flash.write(o, d),
-    erase: (o: number, l: number) => { flash.erase(o, l); flash.bytes[o + 0x19] = 0xfe; },
+    erase: (o: number, l: number) => { flash.erase(o, l); flash.poke(o + 0x19, new Uint8Array([0xfe])); },
     sync: () => flash.sync(),
   };
   throwsCode(() => writeOtaEntry(lying, 0, makeOtaEntry(1, OTA_STATE.UNDEFINED)), 'OTADATA_VERIFY_FAILED');
