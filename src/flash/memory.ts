@@ -1,5 +1,6 @@
 import { OtaflashError, hex } from '../errors';
 import { checkErase, checkRange, checkWrite, resolveGeometry } from './checks';
+import { ErasedMap } from './erased-map';
 import { type FlashStats, countErase, createFlashStats } from './stats';
 import type { BlockDevice, FlashGeometry } from './types';
 
@@ -54,10 +55,9 @@ export class MemoryFlash implements BlockDevice {
   private readonly erasedSector: Uint8Array;
   private dirty: number[] = [];
   private readonly inDirty: Uint8Array;
-  // erasedFrom[s]: sector-relative offset from which sector s is known to be erased (eraseSize when
-  // nothing is known). A program that lands wholly in known-erased space needs no 0->1 scan and no
-  // AND: the common case of a sequential OTA write into freshly erased sectors.
-  private readonly erasedFrom: Int32Array;
+  // A program that lands wholly in known-erased space needs no 0->1 scan and no AND: the common
+  // case of a sequential OTA write into freshly erased sectors.
+  private readonly erased: ErasedMap;
   // Word view over the last source buffer seen, so repeated writes from one buffer allocate nothing.
   private srcBuffer: ArrayBufferLike | null = null;
   private srcWords: Uint32Array = new Uint32Array(0);
@@ -81,7 +81,7 @@ export class MemoryFlash implements BlockDevice {
     this.frozen = new Array(sectors);
     for (let s = 0; s < sectors; s++) this.frozen[s] = this.erasedSector;
     this.inDirty = new Uint8Array(sectors);
-    this.erasedFrom = new Int32Array(sectors);
+    this.erased = new ErasedMap(sectors, this.eraseSize, this.sectorShift, true);
     if (opts.contents) {
       const c = opts.contents.subarray(0, this.size);
       this.bytes.set(c);
@@ -102,7 +102,7 @@ export class MemoryFlash implements BlockDevice {
     if (!((offset | 0) === offset && offset >= 0 && offset + len <= this.size && ((offset | len) & (this.writeSize - 1)) === 0)) {
       checkWrite(this, offset, len);
     }
-    if (len > 0 && this.isKnownErased(offset, len)) {
+    if (len > 0 && this.erased.covers(offset, len)) {
       this.bytes.set(data, offset);
     } else if (this.mode === 'strict') {
       const bad = this.findRaisedBit(offset, data);
@@ -122,23 +122,8 @@ export class MemoryFlash implements BlockDevice {
     if (len > 0) this.markProgrammed(offset, len);
   }
 
-  private isKnownErased(offset: number, len: number): boolean {
-    const shift = this.sectorShift;
-    const first = offset >>> shift;
-    if ((offset & (this.eraseSize - 1)) < this.erasedFrom[first]) return false;
-    const last = (offset + len - 1) >>> shift;
-    for (let s = first + 1; s <= last; s++) if (this.erasedFrom[s] !== 0) return false;
-    return true;
-  }
-
   private markProgrammed(offset: number, len: number): void {
-    const shift = this.sectorShift;
-    const end = offset + len;
-    const last = (end - 1) >>> shift;
-    for (let s = offset >>> shift; s <= last; s++) {
-      const local = Math.min(end - (s << shift), this.eraseSize);
-      if (local > this.erasedFrom[s]) this.erasedFrom[s] = local;
-    }
+    this.erased.programmed(offset, len);
     this.markChanged(offset, len, true);
   }
 
@@ -195,8 +180,8 @@ export class MemoryFlash implements BlockDevice {
     const end = (offset + length) >>> this.sectorShift;
     for (let s = offset >>> this.sectorShift; s < end; s++) {
       this.frozen[s] = this.erasedSector;
-      this.erasedFrom[s] = 0;
     }
+    this.erased.erased(offset >>> this.sectorShift, end);
   }
 
   sync(): void {
@@ -239,7 +224,7 @@ export class MemoryFlash implements BlockDevice {
       if (f[s] !== src[s]) {
         this.bytes.set(src[s], s * es);
         f[s] = src[s];
-        this.erasedFrom[s] = src[s] === this.erasedSector ? 0 : es;
+        this.erased.setSector(s, src[s] === this.erasedSector);
       }
     }
     const d = this.dirty;
@@ -262,9 +247,9 @@ export class MemoryFlash implements BlockDevice {
 
   /** Snapshot bookkeeping, and (unless called for a program) forgets what was known erased. */
   private markChanged(offset: number, length: number, programmed = false): void {
+    if (!programmed) this.erased.unknown(offset, length);
     const last = (offset + length - 1) >>> this.sectorShift;
     for (let s = offset >>> this.sectorShift; s <= last; s++) {
-      if (!programmed) this.erasedFrom[s] = this.eraseSize;
       this.frozen[s] = null;
       if (this.inDirty[s] === 0) {
         this.inDirty[s] = 1;

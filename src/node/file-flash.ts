@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { OtaflashError, hex } from '../errors';
 import { checkErase, checkRange, checkWrite, resolveGeometry } from '../flash/checks';
+import { ErasedMap } from '../flash/erased-map';
 import type { ProgramMode } from '../flash/memory';
 import type { BlockDevice, FlashGeometry } from '../flash/types';
 
@@ -39,8 +40,8 @@ export class FileFlash implements BlockDevice {
   readsBeforeWrite = 0;
   private fd: number;
   private readonly sectorShift: number;
-  /** Per sector: offset inside it from which every byte is known erased (eraseSize = nothing known). */
-  private readonly erasedFrom: Int32Array;
+  /** What is known erased, so writes there skip the read-before-write. */
+  private readonly erased: ErasedMap;
   private scratch: Uint8Array = new Uint8Array(0);
   private erasedChunk: Uint8Array | null = null;
 
@@ -71,18 +72,16 @@ export class FileFlash implements BlockDevice {
     this.blockEraseSizes = g.blockEraseSizes;
     this.mode = g.mode;
     this.sectorShift = g.sectorShift;
-    this.erasedFrom = new Int32Array(this.size / this.eraseSize);
+    this.erased = new ErasedMap(this.size / this.eraseSize, this.eraseSize, this.sectorShift, fresh);
     this.fd = fs.openSync(path, fresh ? 'w+' : 'r+');
     if (fresh) {
       try {
-        this.fillErased(0, this.size); // leaves erasedFrom all 0: everything known erased
+        this.fillErased(0, this.size);
         fs.fsyncSync(this.fd);
       } catch (e) {
         fs.closeSync(this.fd);
         throw e;
       }
-    } else {
-      this.erasedFrom.fill(this.eraseSize);
     }
   }
 
@@ -110,7 +109,7 @@ export class FileFlash implements BlockDevice {
     checkWrite(this, offset, data.length);
     const len = data.length;
     if (len === 0) return;
-    if (this.knownErased(offset, len)) {
+    if (this.erased.covers(offset, len)) {
       this.writeAt(offset, data);
     } else {
       const old = this.scratchOf(len);
@@ -132,7 +131,7 @@ export class FileFlash implements BlockDevice {
         this.writeAt(offset, old);
       }
     }
-    this.forgetErased(offset, len);
+    this.erased.programmed(offset, len);
   }
 
   erase(offset: number, length: number): void {
@@ -185,31 +184,7 @@ export class FileFlash implements BlockDevice {
     for (let p = offset; p < offset + length; p += chunk.length) {
       this.writeAt(p, chunk.subarray(0, Math.min(chunk.length, offset + length - p)));
     }
-    const end = (offset + length) >>> this.sectorShift;
-    for (let s = offset >>> this.sectorShift; s < end; s++) this.erasedFrom[s] = 0;
-  }
-
-  /** True when every byte of [offset, offset + len) is known to be erased. */
-  private knownErased(offset: number, len: number): boolean {
-    const shift = this.sectorShift;
-    const mask = this.eraseSize - 1;
-    const first = offset >>> shift;
-    if ((offset & mask) < this.erasedFrom[first]) return false;
-    const last = (offset + len - 1) >>> shift;
-    for (let s = first + 1; s <= last; s++) if (this.erasedFrom[s] !== 0) return false;
-    return true;
-  }
-
-  /** After a write: only a suffix per sector is tracked, so knowledge of erased bytes before the write is dropped. */
-  private forgetErased(offset: number, len: number): void {
-    const shift = this.sectorShift;
-    const end = offset + len;
-    const first = offset >>> shift;
-    const last = (end - 1) >>> shift;
-    for (let s = first; s < last; s++) this.erasedFrom[s] = this.eraseSize;
-    // Bytes of the last sector from max(known-erased start, write end) on are untouched and still erased.
-    const tail = end - (last << shift);
-    if (this.erasedFrom[last] < tail) this.erasedFrom[last] = tail;
+    this.erased.erased(offset >>> this.sectorShift, (offset + length) >>> this.sectorShift);
   }
 
   private scratchOf(n: number): Uint8Array {
