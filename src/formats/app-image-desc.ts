@@ -1,5 +1,5 @@
 // esp_app_desc_t and esp_bootloader_desc_t <-> values.
-import { u32, putU32 } from './app-image-header';
+import { u32, putU32 } from './bytes';
 import { APP_DESC_MAGIC, APP_DESC_SIZE, BOOTLOADER_DESC_MAGIC, BOOTLOADER_DESC_SIZE, type AppDescription, type BootloaderDescription } from './app-image-types';
 import { utf8DecodeLossy, utf8Encode } from './utf8';
 

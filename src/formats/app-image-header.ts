@@ -2,26 +2,11 @@
 import { OtaflashError, hex } from '../errors';
 import { ESP8266_CHIP } from './chips';
 import { ESP8266_HEADER_SIZE, IMAGE_HEADER_SIZE, IMAGE_MAGIC, type ImageHeader } from './app-image-types';
+import { putU16, putU32, u16, u32 } from './bytes';
 
-function u16(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
-}
 
-export function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
 
-export function putU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
 
-function putU16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
 
 /**
  * ESP8266 images have only the 8-byte common header; bytes 8..23 are already segment data. esptool

@@ -1,6 +1,6 @@
 // Secure Boot v2 signature sector: up to three 1216-byte blocks, each with a standard CRC-32.
 import type { HashProvider } from '../hash/types';
-import { u32 } from './app-image-header';
+import { u32 } from './bytes';
 import { SIGNATURE_BLOCK_MAGIC, SIGNATURE_BLOCK_SIZE, SIGNATURE_MAX_BLOCKS, type SignatureBlock } from './app-image-types';
 
 const CRC_OFFSET = 1196;

@@ -6,7 +6,7 @@ import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider, IncrementalHash } from '../hash/types';
 import { decodeAppDescription, decodeBootloaderDescription } from './app-image-desc';
-import { chipRevisionName as revName, decodeImageHeader, looksLikeExtendedHeader, u32 } from './app-image-header';
+import { chipRevisionName as revName, decodeImageHeader, looksLikeExtendedHeader } from './app-image-header';
 import { parseSignatureBlocks } from './app-image-signature';
 import {
   APP_DESC_SIZE,
@@ -30,6 +30,7 @@ import {
   type SignatureBlock,
 } from './app-image-types';
 import { ESP8266_CHIP, chipName } from './chips';
+import { u32 } from './bytes';
 
 // Where the reader is. Plain numbers: const enums do not survive isolatedModules.
 const AT_HEADER = 0;

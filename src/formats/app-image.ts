@@ -3,7 +3,7 @@ import { OtaflashError, hex } from '../errors';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import { encodeAppDescription } from './app-image-desc';
-import { encodeImageHeader, putU32 } from './app-image-header';
+import { encodeImageHeader } from './app-image-header';
 import {
   APP_DESC_SIZE,
   CHECKSUM_SEED,
@@ -22,6 +22,7 @@ import {
 } from './app-image-types';
 import { inspectImage, xorInto } from './app-image-verify';
 import { ESP8266_CHIP } from './chips';
+import { putU32 } from './bytes';
 
 /** A segment with its bytes (a view into the parsed buffer, not a copy). */
 export interface AppImageSegment {

@@ -2,6 +2,7 @@ import { OtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
+import { putU32, u32 } from './bytes';
 
 /**
  * otadata: the two-sector OTA selection record an ESP-IDF bootloader reads (spec section 3).
@@ -46,16 +47,7 @@ function checkU32(value: number, what: string): void {
   }
 }
 
-function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
 
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
-}
 
 /**
  * The entry CRC: covers the 4 seq bytes only, with ESP-IDF's `esp_rom_crc32_le(0xFFFFFFFF, ...)`,
@@ -64,7 +56,7 @@ function writeU32(b: Uint8Array, at: number, v: number): void {
 export function otaSeqCrc(seq: number, hashes?: HashProvider): number {
   checkU32(seq, 'ota_seq');
   const b = new Uint8Array(4);
-  writeU32(b, 0, seq);
+  putU32(b, 0, seq);
   return (hashes ?? defaultHashes()).crc32(b, 0xffffffff) >>> 0;
 }
 
@@ -74,10 +66,10 @@ export function decodeOtaEntry(bytes: Uint8Array): OtaSelectEntry {
     throw new OtaflashError('OTADATA_BAD_SIZE', `an otadata entry is ${OTA_ENTRY_SIZE} bytes, got ${n}`, { length: n });
   }
   return {
-    seq: readU32(bytes, 0),
+    seq: u32(bytes, 0),
     seqLabel: bytes.slice(4, 4 + OTA_SEQ_LABEL_SIZE),
-    state: readU32(bytes, 0x18),
-    crc: readU32(bytes, 0x1c),
+    state: u32(bytes, 0x18),
+    crc: u32(bytes, 0x1c),
   };
 }
 
@@ -89,10 +81,10 @@ export function encodeOtaEntry(entry: OtaSelectEntry): Uint8Array {
     throw new OtaflashError('OTADATA_BAD_VALUE', `seq_label must be ${OTA_SEQ_LABEL_SIZE} bytes`);
   }
   const out = new Uint8Array(OTA_ENTRY_SIZE);
-  writeU32(out, 0, entry.seq);
+  putU32(out, 0, entry.seq);
   out.set(entry.seqLabel, 4);
-  writeU32(out, 0x18, entry.state);
-  writeU32(out, 0x1c, entry.crc);
+  putU32(out, 0x18, entry.state);
+  putU32(out, 0x1c, entry.crc);
   return out;
 }
 

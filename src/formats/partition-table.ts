@@ -4,6 +4,7 @@ import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import type { Partition, PartitionTable } from './partition-types';
 import { utf8Decode, utf8Encode } from './utf8';
+import { putU32, u32 } from './bytes';
 
 /** Default flash address of the table (CONFIG_PARTITION_TABLE_OFFSET). */
 export const PARTITION_TABLE_OFFSET = 0x8000;
@@ -36,16 +37,7 @@ function isBlankRecord(bytes: Uint8Array, at: number): boolean {
   return true;
 }
 
-function u32(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-}
 
-function putU32(bytes: Uint8Array, at: number, v: number): void {
-  bytes[at] = v & 0xff;
-  bytes[at + 1] = (v >>> 8) & 0xff;
-  bytes[at + 2] = (v >>> 16) & 0xff;
-  bytes[at + 3] = (v >>> 24) & 0xff;
-}
 
 function toHex(bytes: Uint8Array): string {
   let s = '';

@@ -30,6 +30,7 @@ import {
   type PartitionTable,
 } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
+import { u32 } from '../formats/bytes';
 
 /**
  * A model of ESP-IDF's second-stage bootloader choosing an app (spec 3.7):
@@ -138,8 +139,7 @@ function readSecureVersion(device: BlockDevice, p: Partition): number | null {
   if (p.size < APP_DESC_OFFSET + 8 || p.offset + APP_DESC_OFFSET + 8 > device.size) return null;
   const b = new Uint8Array(8);
   device.read(p.offset + APP_DESC_OFFSET, b);
-  const word = (at: number) => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-  return word(0) === APP_DESC_MAGIC ? word(4) : null;
+  return u32(b, 0) === APP_DESC_MAGIC ? u32(b, 4) : null;
 }
 
 /** "initial contents": the entry is blank or its CRC is wrong (spec 3.7 step 4). */
