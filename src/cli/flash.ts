@@ -8,7 +8,7 @@ import { parsePartitionCsv } from '../formats/partition-csv';
 import { typeName, subtypeName } from '../formats/partition-keywords';
 import { findPartition, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, decodePartitionTable, encodePartitionTable, readPartitionTable } from '../formats/partition-table';
-import { PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
+import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
 import { FileFlash } from '../node/file-flash';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
 
@@ -33,7 +33,13 @@ export function openFlashImage(path: string): FlashImage {
   if (st.size === 0 || st.size % 4096 !== 0) {
     throw new CliError(`flash image '${path}' is ${st.size} bytes, not a whole number of 4 KiB sectors`);
   }
-  const device = new FileFlash(path);
+  let device: FileFlash;
+  try {
+    device = new FileFlash(path);
+  } catch (e) {
+    if (e instanceof OtaflashError) throw e;
+    throw new CliError(`cannot open flash image '${path}' for reading and writing: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   return { device, path, close: () => device.close() };
 }
 
@@ -89,14 +95,43 @@ export function loadTableFile(path: string): { table: PartitionTable; bytes: Uin
       throw new CliError(`partition table '${path}' is ${bytes.length} bytes; a binary table is 3072 (0xC00) or 4096 bytes`);
     }
     const area = new Uint8Array(bytes.subarray(0, 0xc00));
-    return { table: decodePartitionTable(area), bytes: area };
+    return { table: nonEmpty(decodePartitionTable(area), path), bytes: area };
   }
-  const table = parsePartitionCsv(Buffer.from(bytes).toString('utf8'));
+  const table = nonEmpty(parsePartitionCsv(bytes), path);
   return { table, bytes: encodePartitionTable(table, { md5: true }) };
 }
 
-export function partitionSummary(p: Partition): { label: string; type: string; subtype: string; offset: string; size: string; flags: number } {
-  return { label: p.label, type: typeName(p.type), subtype: subtypeName(p.type, p.subtype), offset: hex(p.offset), size: hex(p.size), flags: p.flags };
+/** The bootloader refuses a table whose first record is the end marker, so a file of one is no table. */
+function nonEmpty(table: PartitionTable, path: string): PartitionTable {
+  if (table.partitions.length === 0) throw new OtaflashError('PARTITION_TABLE_EMPTY', `partition table '${path}' has no partitions`);
+  return table;
+}
+
+/**
+ * One partition in --json output, the same in every command: `partition-table show`'s fields
+ * (numbers as numbers, as issue 3 asks) plus the type and subtype names people read.
+ */
+export function partitionJson(p: Partition) {
+  return {
+    label: p.label,
+    type: p.type,
+    subtype: p.subtype,
+    offset: p.offset,
+    size: p.size,
+    encrypted: (p.flags & PARTITION_FLAG_ENCRYPTED) !== 0,
+    readonly: (p.flags & PARTITION_FLAG_READONLY) !== 0,
+    typeName: typeName(p.type),
+    subtypeName: subtypeName(p.type, p.subtype),
+  };
+}
+
+/** Deletes a file we made, ignoring failure: used on the way out of an error that is reported already. */
+export function removeQuietly(path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {
+    // Nothing to clean, or nothing we can do about it.
+  }
 }
 
 /** Where the ROM loads the second-stage bootloader from, by chip (esptool's BOOTLOADER_FLASH_OFFSET). */
@@ -241,42 +276,55 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
       }
     }
 
-    const written: Array<{ what: string; offset: string; size: number; label?: string; version?: string; chip?: string }> = [];
+    const written: Array<{ what: string; offset: number; size: number; label?: string; version?: string; chip?: string }> = [];
+    // Built under a temporary name and renamed at the end: a failure (or a kill) never leaves a
+    // half-made FILE behind, and with --force the old FILE survives a failed create.
+    const temp = `${file}.otaflash-${process.pid}.tmp`;
     let dev: FileFlash;
     try {
-      dev = new FileFlash(file, { size, create: 'always' });
+      dev = new FileFlash(temp, { size, create: 'always' });
     } catch (e) {
+      removeQuietly(temp);
       if (e instanceof OtaflashError) throw e;
       throw new CliError(`cannot create '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     const image: FlashImage = { device: dev, path: file, close: () => dev.close() };
+    let done = false;
     try {
       if (bootloader) {
         eraseAndWrite(dev, bootloader.offset, bootloader.bytes, `bootloader ${bootloader.file}`);
-        written.push({ what: 'bootloader', offset: hex(bootloader.offset), size: bootloader.bytes.length, chip: chipName(bootloader.verdict.chip) });
+        written.push({ what: 'bootloader', offset: bootloader.offset, size: bootloader.bytes.length, chip: chipName(bootloader.verdict.chip) });
       }
       if (tableBytes) {
         eraseAndWrite(dev, tableOffset, tableBytes, 'partition table');
-        written.push({ what: 'partition-table', offset: hex(tableOffset), size: 0xc00 });
+        written.push({ what: 'partition-table', offset: tableOffset, size: 0xc00 });
         // Read it back through the decoder: what we wrote must be what the bootloader will see.
         readTableOf(image, tableOffset);
       }
       placements.forEach((a, i) => {
         eraseAndWrite(partitionRegion(dev, a.partition), 0, a.bytes, `app ${a.file} -> ${a.partition.label}`);
         const d = verdicts[i].appDesc;
-        written.push({ what: 'app', label: a.partition.label, offset: hex(a.partition.offset), size: a.bytes.length, version: d ? d.version : undefined, chip: chipName(verdicts[i].chip) });
+        written.push({ what: 'app', label: a.partition.label, offset: a.partition.offset, size: a.bytes.length, version: d ? d.version : undefined, chip: chipName(verdicts[i].chip) });
       });
+      image.close();
+      try {
+        fs.renameSync(temp, file);
+      } catch (e) {
+        throw new CliError(`cannot create '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      done = true;
     } finally {
       image.close();
+      if (!done) removeQuietly(temp);
     }
 
     if (args.flags.json) {
-      io.stdout(JSON.stringify({ file, size, tableOffset: table ? hex(tableOffset) : null, partitions: table ? table.partitions.map(partitionSummary) : [], written }, null, 2) + '\n');
+      io.stdout(JSON.stringify({ file, size, tableOffset: table ? tableOffset : null, partitions: table ? table.partitions.map(partitionJson) : [], written }, null, 2) + '\n');
     } else {
       io.stdout(`created ${file}: ${size} bytes (${hex(size)}) of erased flash\n`);
       for (const w of written) {
         const extra = w.what === 'app' ? ` -> ${w.label}${w.version ? ` (version ${w.version}, ${w.chip})` : ` (${w.chip})`}` : w.chip ? ` (${w.chip})` : '';
-        io.stdout(`  ${w.what.padEnd(15)} at ${w.offset.padStart(9)}, ${w.size} bytes${extra}\n`);
+        io.stdout(`  ${w.what.padEnd(15)} at ${hex(w.offset).padStart(9)}, ${w.size} bytes${extra}\n`);
       }
     }
     return 0;

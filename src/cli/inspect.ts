@@ -8,7 +8,7 @@ import { subtypeName, typeName } from '../formats/partition-keywords';
 import { bootloaderOtaCount, otadataPartition, otaSlotNumber, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, PARTITION_TYPE_APP, type Partition } from '../formats/partition-types';
 import { decideBoot, type BootDecision } from '../ota/bootloader';
-import { printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
+import { partitionJson, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs } from './io';
 
 // One screen about a flash image: the partition map, otadata, what each app slot holds, and what
@@ -17,8 +17,8 @@ import { CliError, type Command, parseArgs } from './io';
 interface SlotInfo {
   label: string;
   slot: number | null;
-  offset: string;
-  size: string;
+  offset: number;
+  size: number;
   status: 'empty' | 'valid' | 'invalid';
   error: string | null;
   chip: string | null;
@@ -43,8 +43,8 @@ function describeSlot(dev: BlockDevice, p: Partition, states: Map<number, string
   const info: SlotInfo = {
     label: p.label,
     slot: slot >= 0 ? slot : null,
-    offset: hex(p.offset),
-    size: hex(p.size),
+    offset: p.offset,
+    size: p.size,
     status: 'empty',
     error: null,
     chip: null,
@@ -101,14 +101,14 @@ function flagsText(flags: number): string {
 }
 
 export function entryJson(e: OtaSelectEntry) {
-  return { seq: e.seq, state: otaStateName(e.state), crc: hex(e.crc) };
+  return { seq: e.seq, state: otaStateName(e.state), crc: e.crc };
 }
 
 export function bootDecisionJson(d: BootDecision, applied: boolean) {
   return {
     boot: d.label,
     slot: d.slot,
-    offset: d.boot ? hex(d.boot.offset) : null,
+    offset: d.boot ? d.boot.offset : null,
     reason: d.reason,
     activeSector: d.activeSector,
     activeStateAfterBoot: d.activeStateAfterBoot === null ? null : otaStateName(d.activeStateAfterBoot),
@@ -162,10 +162,10 @@ would boot next (--rollback: as a bootloader with app rollback enabled). Read-on
         printJson(io, {
           file,
           size: dev.size,
-          tableOffset: hex(tableOffset),
+          tableOffset,
           md5: table.md5 !== null,
-          partitions: table.partitions.map((p) => ({ label: p.label, type: typeName(p.type), subtype: subtypeName(p.type, p.subtype), offset: hex(p.offset), size: hex(p.size), flags: flagsText(p.flags) })),
-          otadata: otadata && entries ? { label: otadata.label, offset: hex(otadata.offset), activeSector: active === -1 ? null : active, entries: entries.map((e) => ({ seq: e.seq, state: otaStateName(e.state), crc: hex(e.crc), crcOk: isOtaEntryCrcOk(e) })) } : null,
+          partitions: table.partitions.map(partitionJson),
+          otadata: otadata && entries ? { label: otadata.label, offset: otadata.offset, activeSector: active === -1 ? null : active, entries: entries.map((e) => ({ seq: e.seq, state: otaStateName(e.state), crc: e.crc, crcOk: isOtaEntryCrcOk(e) })) } : null,
           apps,
           nextBoot: bootDecisionJson(decision, false),
         });
@@ -189,7 +189,7 @@ would boot next (--rollback: as a bootloader with app rollback enabled). Read-on
       out.push('');
       out.push('apps:');
       for (const a of apps) {
-        const head = `  ${pad(a.label, 17)}${pad(a.offset, 11)}`;
+        const head = `  ${pad(a.label, 17)}${pad(hex(a.offset), 11)}`;
         if (a.status === 'empty') out.push(`${head}empty`);
         else if (a.status === 'invalid') out.push(`${head}INVALID: ${a.error}`);
         else {

@@ -4,7 +4,18 @@ import * as fs from 'node:fs';
 export interface CliIo {
   stdout(text: string | Uint8Array): void;
   stderr(text: string): void;
+  /** stderr is a terminal: progress is drawn as a bar redrawn in place there, else as plain lines. */
   isTTY: boolean;
+}
+
+/**
+ * The reader of stdout went away (`otaflash ... | head`): there is no one left to tell, so the
+ * dispatcher stops the command quietly instead of reporting an error.
+ */
+export class OutputClosedError extends Error {
+  constructor() {
+    super('stdout was closed by its reader');
+  }
 }
 
 function writeAll(fd: number, t: string | Uint8Array): void {
@@ -14,8 +25,10 @@ function writeAll(fd: number, t: string | Uint8Array): void {
       const n = fs.writeSync(fd, bytes);
       bytes = bytes.subarray(n);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') throw new OutputClosedError();
       // A non-blocking pipe that is full: wait for the reader, then go on.
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      if (code !== 'EAGAIN') throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }
@@ -23,8 +36,15 @@ function writeAll(fd: number, t: string | Uint8Array): void {
 
 export const nodeIo: CliIo = {
   stdout: (t) => writeAll(1, t),
-  stderr: (t) => writeAll(2, t),
-  isTTY: Boolean(process.stdout.isTTY),
+  stderr: (t) => {
+    try {
+      writeAll(2, t);
+    } catch {
+      // Nowhere left to report to; the exit code still tells.
+    }
+  },
+  // Progress goes to stderr, so stderr decides: `otaflash update ... > log` still shows the bar.
+  isTTY: Boolean(process.stderr.isTTY),
 };
 
 /** A usage or input problem found by the CLI itself (bad flag, missing file). */
@@ -70,6 +90,8 @@ export function parseArgs(argv: string[], spec: { values?: string[]; booleans?: 
     }
     const eq = a.indexOf('=');
     const name = (eq >= 0 ? a.slice(0, eq) : a).replace(/^--?/, '');
+    // The same option twice is a mistake that would otherwise silently keep only the last value.
+    if (name in flags) throw new CliError(`option --${name} is given twice`);
     if (booleans.has(name)) {
       if (eq >= 0) throw new CliError(`option --${name} takes no value`);
       flags[name] = true;
@@ -77,13 +99,15 @@ export function parseArgs(argv: string[], spec: { values?: string[]; booleans?: 
       let v: string;
       if (eq >= 0) v = a.slice(eq + 1);
       else {
-        if (i + 1 >= argv.length) throw new CliError(`option --${name} needs a value`);
+        // `--label --json` means the value was forgotten, not that the label is "--json".
+        if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new CliError(`option --${name} needs a value`);
         v = argv[++i];
       }
       if (repeat.has(name)) (lists[name] ??= []).push(v);
       else flags[name] = v;
     } else {
-      throw new CliError(`unknown option ${a}`);
+      const known = Array.from(values).concat(Array.from(repeat), Array.from(booleans)).filter((n) => n.length > 1).sort();
+      throw new CliError(`unknown option ${eq >= 0 ? a.slice(0, eq) : a} (options: ${known.length > 0 ? known.map((n) => '--' + n).join(' ') : 'none'})`);
     }
   }
   return { positional, flags, lists };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { OtaflashError, hex } from '../errors';
 import { partitionRegion } from '../formats/partition-lookup';
-import { eraseAndWrite, printJson, readTableOf, requirePartition, tableOffsetFlag, withFlashImage } from './flash';
+import { eraseAndWrite, printJson, readTableOf, removeQuietly, requirePartition, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs, readInput } from './io';
 
 // parttool.py's read_partition / write_partition / erase_partition, on a flash image file.
@@ -18,25 +18,30 @@ function common(argv: string[], extra: { values?: string[]; booleans?: string[] 
 
 export const partitionReadCommand: Command = {
   summary: 'copy one partition of a flash image to a file (by label)',
-  help: `Usage: otaflash partition read FILE --label NAME --output OUT.bin [--table-offset 0x8000]
+  help: `Usage: otaflash partition read FILE --label NAME --output OUT.bin [--table-offset 0x8000] [--json]
 
-Copies the whole partition NAME (its full size, erased bytes included) to OUT.bin ('-' for stdout).`,
+Copies the whole partition NAME (its full size, erased bytes included) to OUT.bin ('-' for stdout).
+--json prints what was copied (not with --output -, where stdout holds the partition's bytes).`,
   run(argv, io) {
     const { args, file, label, tableOffset } = common(argv, { values: ['output'] });
     const out = args.flags.output;
     if (typeof out !== 'string') throw new CliError('--output FILE is required (- for stdout)');
+    if (out === '-' && args.flags.json) throw new CliError('--json and --output - both want stdout; pick one');
     return withFlashImage(file, (image) => {
       const table = readTableOf(image, tableOffset);
       const p = requirePartition(table, label, file);
       const region = partitionRegion(image.device, p);
+      // Written under a temporary name, renamed when complete: a failed read leaves no partial OUT.
+      const temp = `${out}.otaflash-${process.pid}.tmp`;
       let fd = 1;
       if (out !== '-') {
         try {
-          fd = fs.openSync(out, 'w');
+          fd = fs.openSync(temp, 'w');
         } catch (e) {
           throw new CliError(`cannot write '${out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
       }
+      let done = false;
       try {
         const buf = new Uint8Array(Math.min(CHUNK, p.size));
         for (let at = 0; at < p.size; at += buf.length) {
@@ -45,10 +50,24 @@ Copies the whole partition NAME (its full size, erased bytes included) to OUT.bi
           if (out === '-') io.stdout(view);
           else fs.writeSync(fd, view);
         }
+        if (out !== '-') {
+          fs.closeSync(fd);
+          fd = -1;
+          try {
+            fs.renameSync(temp, out);
+          } catch (e) {
+            throw new CliError(`cannot write '${out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          }
+        }
+        done = true;
       } finally {
-        if (out !== '-') fs.closeSync(fd);
+        if (out !== '-') {
+          if (fd >= 0) fs.closeSync(fd);
+          if (!done) removeQuietly(temp);
+        }
       }
-      if (out !== '-') io.stderr(`read ${p.size} bytes of '${p.label}' (${hex(p.offset)}) into ${out}\n`);
+      if (args.flags.json) printJson(io, { label: p.label, offset: p.offset, size: p.size, output: out });
+      else if (out !== '-') io.stdout(`read ${p.size} bytes of '${p.label}' (${hex(p.offset)}) into ${out}\n`);
       return 0;
     });
   },
@@ -65,6 +84,8 @@ IN.bin must fit in the partition; the rest of the partition is left as it was.`,
     const input = args.flags.input;
     if (typeof input !== 'string') throw new CliError('--input FILE is required');
     const data = readInput(input, 'input');
+    // Almost surely the wrong file; 'partition erase' is the way to clear a partition.
+    if (data.length === 0) throw new CliError(`input '${input}' is empty: nothing to write (to clear the partition, use 'otaflash partition erase')`);
     return withFlashImage(file, (image) => {
       const table = readTableOf(image, tableOffset);
       const p = requirePartition(table, label, file);
@@ -72,7 +93,7 @@ IN.bin must fit in the partition; the rest of the partition is left as it was.`,
         throw new OtaflashError('PARTITION_TOO_SMALL', `${input} is ${data.length} bytes (${hex(data.length)}), larger than partition '${p.label}' (${hex(p.size)} bytes at ${hex(p.offset)})`, { label: p.label });
       }
       eraseAndWrite(partitionRegion(image.device, p), 0, data, `partition '${p.label}'`);
-      if (args.flags.json) printJson(io, { label: p.label, offset: hex(p.offset), size: hex(p.size), written: data.length });
+      if (args.flags.json) printJson(io, { label: p.label, offset: p.offset, size: p.size, written: data.length });
       else io.stdout(`wrote ${data.length} bytes into '${p.label}' at ${hex(p.offset)} (partition size ${hex(p.size)})\n`);
       return 0;
     });
@@ -95,7 +116,7 @@ Erases the whole partition NAME to 0xFF. Its offset and size must be whole 4 KiB
       }
       partitionRegion(dev, p).erase(0, p.size);
       dev.sync();
-      if (args.flags.json) printJson(io, { label: p.label, offset: hex(p.offset), erased: p.size });
+      if (args.flags.json) printJson(io, { label: p.label, offset: p.offset, erased: p.size });
       else io.stdout(`erased '${p.label}': ${p.size} bytes at ${hex(p.offset)}\n`);
       return 0;
     });

@@ -6,6 +6,11 @@ export interface Progress {
   update(done: number): void;
   /** Prints the final state (a last line, or the completed bar plus a newline). */
   finish(): void;
+  /**
+   * The job failed: clears a bar drawn on a terminal and prints nothing more, so the error that
+   * follows is the one line the user reads.
+   */
+  abandon(): void;
 }
 
 export interface ProgressOptions {
@@ -98,6 +103,11 @@ export function createProgress(io: CliIo, opts: ProgressOptions): Progress {
       finished = true;
       if (io.isTTY) drawBar(true);
       else line();
+    },
+    abandon() {
+      if (finished) return;
+      finished = true;
+      if (io.isTTY && lastDraw !== -Infinity) io.stderr('\r\x1b[K');
     },
   };
 }

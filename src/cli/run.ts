@@ -2,7 +2,7 @@
 import '../node/index';
 import { OtaflashError } from '../errors';
 import { commands } from './commands';
-import { CliError, type CliIo, nodeIo } from './io';
+import { CliError, type CliIo, OutputClosedError, nodeIo } from './io';
 
 const USAGE = `otaflash: flash partitions and OTA updates, byte-exact with ESP-IDF
 
@@ -54,11 +54,39 @@ export function run(argv: string[], io: CliIo = nodeIo): number {
   try {
     return cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof CliError || e instanceof OtaflashError) {
-      const code = e instanceof OtaflashError ? ` [${e.code}]` : '';
-      io.stderr(`otaflash ${name}: ${e.message}${code}\n`);
-      return e instanceof CliError ? e.exitCode : 2;
-    }
-    throw e;
+    return reportFailure(name, e, io);
   }
+}
+
+/** Exit code of a command that hit something no check foresaw: a bug to report, not bad input. */
+export const EXIT_INTERNAL = 70;
+
+/**
+ * Every failure becomes one line on stderr and an exit code; nothing escapes as a stack trace.
+ * OtaflashError and CliError are the expected ones (exit 2 unless the command says otherwise);
+ * an operating-system error (disk full, permission denied) is bad input or environment, also 2;
+ * anything else is a bug in otaflash, reported as such (OTAFLASH_DEBUG=1 adds the stack).
+ */
+function reportFailure(name: string, e: unknown, io: CliIo): number {
+  if (e instanceof OutputClosedError) return 0;
+  if (e instanceof CliError || e instanceof OtaflashError) {
+    const code = e instanceof OtaflashError ? ` [${e.code}]` : '';
+    io.stderr(`otaflash ${name}: ${oneLine(e.message)}${code}\n`);
+    return e instanceof CliError ? e.exitCode : 2;
+  }
+  const errno = e as NodeJS.ErrnoException;
+  if (e instanceof Error && typeof errno.code === 'string' && typeof errno.syscall === 'string') {
+    const where = errno.path !== undefined ? ` '${errno.path}'` : '';
+    io.stderr(`otaflash ${name}: ${errno.syscall}${where} failed: ${errno.code}\n`);
+    return 2;
+  }
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const stack = process.env.OTAFLASH_DEBUG && e instanceof Error && e.stack ? ` | ${oneLine(e.stack)}` : '';
+  io.stderr(`otaflash ${name}: internal error (please report it, with OTAFLASH_DEBUG=1 for details): ${oneLine(message)}${stack}\n`);
+  return EXIT_INTERNAL;
+}
+
+/** Messages may quote user text (CSV cells, file names) that holds newlines: keep them to one line. */
+function oneLine(text: string): string {
+  return text.replace(/\r?\n/g, ' | ');
 }

@@ -7,6 +7,8 @@ import { otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '.
 import type { Partition, PartitionTable } from '../formats/partition-types';
 import { decideBoot, applyBootWrites, type BootDecision, type BootOptions } from '../ota/bootloader';
 import { OtaEngine } from '../ota/engine';
+import { inspectImage } from '../formats/app-image-verify';
+import { nodeHashes } from '../node/hash';
 import { type FlashImage, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
 import { createProgress } from './progress';
@@ -125,7 +127,7 @@ app, or ota_0 when there is no factory app.`,
       const region = partitionRegion(image.device, p);
       region.erase(0, p.size - (p.size % image.device.eraseSize));
       image.device.sync();
-      if (args.flags.json) printJson(io, { erased: p.label, offset: hex(p.offset), size: p.size });
+      if (args.flags.json) printJson(io, { erased: p.label, offset: p.offset, size: p.size });
       else io.stdout(`erased otadata '${p.label}' (${p.size} bytes at ${hex(p.offset)})\n`);
       return 0;
     });
@@ -135,12 +137,19 @@ app, or ota_0 when there is no factory app.`,
 // --- commands that go through the OTA engine ---------------------------------------------------
 
 function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags)): OtaEngine {
-  return OtaEngine.open(image.device, {
-    tableOffset: tableOffsetFlag(flags),
-    rollback: flags['no-rollback'] !== true,
-    chip,
-    requireHash: flags['allow-no-hash'] !== true,
-  });
+  const tableOffset = tableOffsetFlag(flags);
+  try {
+    return OtaEngine.open(image.device, {
+      tableOffset,
+      rollback: flags['no-rollback'] !== true,
+      chip,
+      requireHash: flags['allow-no-hash'] !== true,
+    });
+  } catch (e) {
+    // Say which file: the engine knows only a device.
+    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `${image.path}: ${e.message}`, e.info as Record<string, unknown>);
+    throw e;
+  }
 }
 
 /** chip_id from the header of the image in `p`, or undefined when it holds no ESP32-family image. */
@@ -193,20 +202,32 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
     if (chunkSize < 1 || chunkSize > 16 * 1024 * 1024) throw new CliError(`--chunk ${chunkSize} must be between 1 byte and 16 MiB`);
     const slot = slotFlag(args.flags);
     const app = readInput(appFile, 'app image');
+    if (app.length === 0) throw new CliError(`app image '${appFile}' is empty`);
     return withFlashImage(file, (image) => {
       const { engine, chip, from } = openEngineMatchingChip(image, args.flags);
       const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : engine.nextUpdatePartition();
+      if (app.length > target.size) {
+        throw new OtaflashError('OTA_IMAGE_TOO_LARGE', `${appFile} is ${app.length} bytes (${hex(app.length)}), larger than ${target.label} (${hex(target.size)} bytes at ${hex(target.offset)})`);
+      }
+      // The whole image is at hand, so check it before touching the flash: a refused update then
+      // leaves the file exactly as it was (the engine verifies again while streaming).
+      const report = inspectImage(app, { hashes: nodeHashes, expectedChip: chip, maxSize: target.size, requireHash: args.flags['allow-no-hash'] !== true });
+      if (!report.header) throw new OtaflashError(report.error ? report.error.code : 'IMAGE_TRUNCATED', `${appFile} is not an app image: ${report.error ? report.error.message : 'no header'}`);
+      if (report.error) {
+        io.stderr(`otaflash update: ${appFile} failed verification: ${report.error.message} [${report.error.code}]; ${file} was not changed\n`);
+        return 1;
+      }
       const progress = createProgress(io, { label: `update ${target.label}`, total: app.length });
-      const writer = engine.begin(target, { size: app.length });
       let verdict;
       try {
+        const writer = engine.begin(target, { size: app.length });
         for (let at = 0; at < app.length; at += chunkSize) {
           writer.write(app.subarray(at, Math.min(at + chunkSize, app.length)));
           progress.update(Math.min(at + chunkSize, app.length));
         }
         verdict = writer.end();
       } catch (e) {
-        progress.finish();
+        progress.abandon();
         if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
           io.stderr(`otaflash update: ${appFile} failed verification: ${e.message} [${e.code}]; slot '${target.label}' was not selected\n`);
           return 1;
@@ -221,7 +242,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       const result = {
         slot: otaSlotNumber(target),
         label: target.label,
-        offset: hex(target.offset),
+        offset: target.offset,
         bytes: app.length,
         chip: verdict.chipName,
         version: d ? d.version : null,
@@ -302,7 +323,13 @@ Writes otadata so that the bootloader starts ota_N, after checking that the imag
     return withFlashImage(file, (image) => {
       const { engine } = openEngineMatchingChip(image, args.flags);
       const target = slotByNumber(engine.table, slot, file);
-      engine.setBootPartition(target);
+      try {
+        engine.setBootPartition(target);
+      } catch (e) {
+        // The engine's image errors name a byte offset; say in which file and slot it is.
+        if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) throw new OtaflashError(e.code, `${file}: the image in ${target.label} is not valid: ${e.message}`, e.info as Record<string, unknown>);
+        throw e;
+      }
       image.device.sync();
       if (args.flags.json) printJson(io, { selected: target.label, slot });
       else io.stdout(`selected ${target.label} (OTA slot ${slot}) for the next boot\n`);

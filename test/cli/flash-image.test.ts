@@ -280,7 +280,7 @@ test('partition read / write / erase by label, bounds checked', () => {
   const input = tmpFile('nvs.bin');
   fs.writeFileSync(input, data);
   const w = json('partition write', f, '--label', 'nvs', '--input', input);
-  assert.equal(w, { label: 'nvs', offset: '0x9000', size: '0x4000', written: 5000 });
+  assert.equal(w, { label: 'nvs', offset: 0x9000, size: 0x4000, written: 5000 });
   const flash = read(f);
   assert.ok(same(flash.subarray(0x9000, 0x9000 + 5000), data), 'written at the partition offset');
   assert.ok(allErased(flash.subarray(0x9000 + 5000, 0xd000)), 'rest of nvs erased');
@@ -310,7 +310,7 @@ test('inspect and partition read on a real merged flash image (Arduino UNO R4 Wi
   const app = read(path.join(VECTORS, 'firmware-pairs/esp32s3-uno-r4-bridge-app/new.bin'));
   const info = json('inspect', f);
   assert.equal(info.partitions.map((p: any) => [p.label, p.offset]), [
-    ['otadata', '0x9000'], ['cert', '0xb000'], ['app0', '0x50000'], ['app1', '0x1e0000'], ['spiffs', '0x370000'], ['nvs', '0x3f0000'],
+    ['otadata', 0x9000], ['cert', 0xb000], ['app0', 0x50000], ['app1', 0x1e0000], ['spiffs', 0x370000], ['nvs', 0x3f0000],
   ]);
   // partition-tables/README: sector 0 seq 1, sector 1 seq 0, both CRCs pass; seq 1 selects ota_0.
   assert.equal(info.otadata.entries.map((e: any) => [e.seq, e.crcOk]), [[1, true], [0, true]]);
