@@ -77,7 +77,7 @@ import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
 import { commitOtaEntry, eraseOtaSector } from './otadata-commit';
 import { roundUp } from './erase-plan';
-import { RESUME_LOG_OFFSET, type ResumeState, readResumeLog, startResumeLog } from './progress-record';
+import { RESUME_LOG_OFFSET, type ResumeState, readResumeLog, reopenResumeLog, startResumeLog } from './progress-record';
 import { OtaWriter, type OtaWriteOptions, type WriterContext } from './writer';
 
 export interface OtaEngineOptions {
@@ -278,6 +278,8 @@ export class OtaEngine {
     this.checkRunningConfirmed('begin');
     const mode = opts.erase ?? 'all';
     if (mode !== 'all' && mode !== 'sequential') throw new OtaflashError('OTA_BAD_ARGUMENT', `erase must be 'all' or 'sequential', got '${mode}'`);
+    const every = opts.checkpointBytes;
+    if (every !== undefined && !(every >= 0 && every === Math.floor(every))) throw new OtaflashError('OTA_BAD_ARGUMENT', `checkpointBytes ${every} is not a non-negative integer`);
     let size: number | null = null;
     if (opts.size !== undefined && opts.size !== 0) {
       if (!(opts.size > 0 && opts.size === Math.floor(opts.size))) throw new OtaflashError('OTA_BAD_ARGUMENT', `size ${opts.size} is not a positive integer`);
@@ -370,8 +372,7 @@ export class OtaEngine {
     } else {
       eraseOtaSector(region, logSector, this.hashes);
     }
-    const chain = startResumeLog(region, logSector, header, this.hashes);
-    return { region, sector: logSector, chain, next: 0 };
+    return startResumeLog(region, logSector, header, this.hashes);
   }
 
   /** A seq for `slot` above the active entry's seq (so the other sector wins whatever its index). */
@@ -441,17 +442,10 @@ export class OtaEngine {
         }
       }
     }
-    const log = { region: this.otaRegion!, sector: r.sector, chain: 0, next: r.used };
-    log.chain = this.hashes.crc32(this.headerBytes(r.sector));
+    const log = reopenResumeLog(this.otaRegion!, r);
     const merged: OtaWriteOptions = { erase: r.header.eraseMode, size: r.header.size ?? undefined };
     for (const k in opts) (merged as Record<string, unknown>)[k] = (opts as Record<string, unknown>)[k];
     return this.makeWriter(p, region, merged, log, r.header.eraseLimit, r.header.size, r.written, r.erased, dirtyEnd);
-  }
-
-  private headerBytes(sector: OtaSector): Uint8Array {
-    const b = new Uint8Array(28);
-    this.otaRegion!.read(sector * OTADATA_SECTOR_SIZE + RESUME_LOG_OFFSET, b);
-    return b;
   }
 
   /**

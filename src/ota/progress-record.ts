@@ -1,7 +1,8 @@
 /**
- * The resume log: a small append-only record of an OTA write in progress, kept in the otadata
- * partition so that `OtaEngine.resume()` can continue after a power cut without the caller having
- * stored anything.
+ * The resume log: a small record of an OTA write in progress, kept in the otadata partition so
+ * that `OtaEngine.resume()` can continue after a power cut without the caller having stored
+ * anything, and without re-sending more than the data of the last write call (or the last
+ * `checkpointBytes`, default one erase sector).
  *
  * Where: in the otadata sector that is NOT the active one (the engine empties that sector when an
  * update begins, as ESP-IDF's esp_ota_invalidate_inactive_ota_data_slot does), after the 32-byte
@@ -10,12 +11,12 @@
  * the log. With no active entry the log goes to sector 1, because a bootloader that finds blank
  * otadata writes sector 0 itself.
  *
- * Layout, little-endian, offsets inside that 0x1000-byte sector:
+ * Layout, little-endian, offsets inside that 0x1000-byte sector (w = the device's write size):
  *
  *   0x000  32 B   esp_ota_select_entry_t (not part of the log)
- *   0x040  32 B   header
+ *   0x040  32 B   header (max(32, w) bytes reserved)
  *           +0  u32 magic 0x5253464F ("OFSR"); 0x00000000 = log closed (update ended or aborted)
- *           +4  u8  version (1)
+ *           +4  u8  version (2)
  *           +5  u8  erase mode (0 = 'all', 1 = 'sequential')
  *           +6  u8  partition subtype of the slot being written (0x10 + N)
  *           +7  u8  0xFF
@@ -23,16 +24,20 @@
  *           +12 u32 slot size
  *           +16 u32 declared image size, 0xFFFFFFFF = unknown
  *           +20 u32 erase limit: bytes from the slot start the plan erases
- *           +24 u32 0xFFFFFFFF
+ *           +24 u32 granule g: slot bytes per bitmap bit (w * 2^k, the smallest that fits)
  *           +28 u32 CRC-32 (zlib) of bytes +0..+27, computed with the magic in place
- *   0x060  16 B × n  checkpoints, appended in order into erased space
- *           +0  u32 bytes written (durable: data synced before the checkpoint is programmed)
- *           +4  u32 bytes erased from the slot start (erase completed before the checkpoint)
- *           +8  u32 checkpoint index (0, 1, 2, ...)
- *           +12 u32 CRC-32 (zlib) of +0..+11, chained from the header CRC
+ *   A = 0x40 + max(32, w): written bitmap, M = roundUp(ceil(ceil(slotSize / g) / 8), w) bytes
+ *   A + M:                 erased bitmap, M bytes
  *
- * The latest checkpoint whose index and CRC check out wins; a torn checkpoint fails its CRC and is
- * skipped. Records are max(16, writeSize) bytes apart so each is one program of whole write units.
+ * Bit i of a bitmap is bit (i & 7) of byte (i >> 3). A cleared bit i of the written bitmap means
+ * the first (i + 1) * g image bytes are programmed and synced; of the erased bitmap, that the
+ * first (i + 1) * g slot bytes are erased. Progress is the number of leading cleared bits. Bits
+ * are only ever cleared (NOR programs without an erase), so a torn program can leave a bit that
+ * should be 0 at 1 (a hole: less progress is claimed than was made, which is safe) but never
+ * claim progress that was not made: a bit is programmed only after what it claims is durable.
+ * Erase progress is also implied by write progress (a programmed byte lies in an erased sector),
+ * so the erased bitmap is only programmed when erasing runs ahead of writing (erase 'all', erase
+ * steps, block erases in 'sequential' mode).
  */
 import { OtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
@@ -43,8 +48,7 @@ import { programInSector } from './otadata-commit';
 export const RESUME_MAGIC = 0x5253464f;
 export const RESUME_LOG_OFFSET = 0x40;
 const HEADER_SIZE = 32;
-const RECORD_SIZE = 16;
-const VERSION = 1;
+const VERSION = 2;
 export const UNKNOWN_SIZE = 0xffffffff;
 
 export interface ResumeHeader {
@@ -60,10 +64,12 @@ export interface ResumeHeader {
 export interface ResumeState {
   readonly sector: OtaSector;
   readonly header: ResumeHeader;
+  /** Slot bytes per bitmap bit. */
+  readonly granule: number;
+  /** Image bytes durably written (a multiple of the granule, at most the slot size). */
   readonly written: number;
+  /** Slot bytes erased from the start (a multiple of the erase size, at least the sectors holding `written`). */
   readonly erased: number;
-  /** Number of record slots used (valid or torn): where the next checkpoint goes. */
-  readonly used: number;
 }
 
 function u32(b: Uint8Array, o: number): number {
@@ -77,24 +83,30 @@ function put32(b: Uint8Array, o: number, v: number): void {
   b[o + 3] = (v >>> 24) & 0xff;
 }
 
-function stride(region: BlockDevice): number {
-  return Math.max(RECORD_SIZE, region.writeSize);
+function unitOf(region: BlockDevice): number {
+  return Math.max(1, region.writeSize);
 }
 
-function headerSpan(region: BlockDevice): number {
-  return Math.max(HEADER_SIZE, region.writeSize);
+/** Where the written bitmap starts in the sector. */
+export function bitmapStart(region: BlockDevice): number {
+  return RESUME_LOG_OFFSET + Math.max(HEADER_SIZE, unitOf(region));
 }
 
-function firstRecordAt(region: BlockDevice): number {
-  return RESUME_LOG_OFFSET + headerSpan(region);
+/** Bytes of one bitmap for a slot of `slotSize` at granule `g`. */
+export function bitmapBytes(region: BlockDevice, slotSize: number, g: number): number {
+  const w = unitOf(region);
+  return Math.ceil(Math.ceil(Math.ceil(slotSize / g) / 8) / w) * w;
 }
 
-/** How many checkpoints fit in one sector. */
-export function resumeCapacity(region: BlockDevice): number {
-  return Math.floor((OTADATA_SECTOR_SIZE - firstRecordAt(region)) / stride(region));
+/** The finest granule whose two bitmaps fit in the sector: w * 2^k bytes per bit. */
+export function resumeGranule(region: BlockDevice, slotSize: number): number {
+  const room = OTADATA_SECTOR_SIZE - bitmapStart(region);
+  let g = unitOf(region);
+  while (2 * bitmapBytes(region, slotSize, g) > room) g *= 2;
+  return g;
 }
 
-function encodeHeader(h: ResumeHeader, hashes: HashProvider): { bytes: Uint8Array; crc: number } {
+function encodeHeader(h: ResumeHeader, granule: number, hashes: HashProvider): Uint8Array {
   const b = new Uint8Array(HEADER_SIZE);
   b.fill(0xff);
   put32(b, 0, RESUME_MAGIC);
@@ -105,13 +117,13 @@ function encodeHeader(h: ResumeHeader, hashes: HashProvider): { bytes: Uint8Arra
   put32(b, 12, h.slotSize);
   put32(b, 16, h.size === null ? UNKNOWN_SIZE : h.size);
   put32(b, 20, h.eraseLimit);
-  const crc = hashes.crc32(b.subarray(0, 28));
-  put32(b, 28, crc);
-  return { bytes: b, crc };
+  put32(b, 24, granule);
+  put32(b, 28, hashes.crc32(b.subarray(0, 28)));
+  return b;
 }
 
-function readBack(region: BlockDevice, sector: OtaSector, at: number, want: Uint8Array): void {
-  const back = new Uint8Array(want.length);
+function readBack(region: BlockDevice, sector: OtaSector, at: number, want: Uint8Array, into: Uint8Array): void {
+  const back = into.subarray(0, want.length);
   region.read(sector * OTADATA_SECTOR_SIZE + at, back);
   for (let i = 0; i < want.length; i++) {
     if (back[i] !== want[i]) {
@@ -120,82 +132,126 @@ function readBack(region: BlockDevice, sector: OtaSector, at: number, want: Uint
   }
 }
 
-/** Starts a log in an otadata sector whose log area is erased. Returns the header CRC (the record chain seed). */
-export function startResumeLog(region: BlockDevice, sector: OtaSector, h: ResumeHeader, hashes: HashProvider): number {
-  const { bytes, crc } = encodeHeader(h, hashes);
-  programInSector(region, sector, RESUME_LOG_OFFSET, bytes);
-  region.sync();
-  readBack(region, sector, RESUME_LOG_OFFSET, bytes);
-  return crc;
+/** Number of leading cleared bits of a bitmap (the progress it claims). */
+function leadingCleared(map: Uint8Array, bits: number): number {
+  let i = 0;
+  while (i + 8 <= bits && map[i >> 3] === 0) i += 8;
+  while (i < bits && (map[i >> 3] & (1 << (i & 7))) === 0) i++;
+  return i;
 }
 
 /**
- * Appends checkpoint number `index`. Returns false (and writes nothing) when the sector is full: the
- * log then simply stops getting more precise, a resume restarts from the last checkpoint that fit.
+ * An open log, as the writer appends to it. Keeps a copy of both bitmaps so a checkpoint is one
+ * program of the bytes whose bits change (widened to whole write units) and one read-back.
  */
-export function appendCheckpoint(region: BlockDevice, sector: OtaSector, chain: number, index: number, written: number, erased: number, hashes: HashProvider): boolean {
-  if (index >= resumeCapacity(region)) return false;
-  const b = new Uint8Array(RECORD_SIZE);
-  put32(b, 0, written);
-  put32(b, 4, erased);
-  put32(b, 8, index);
-  put32(b, 12, hashes.crc32(b.subarray(0, 12), chain));
-  const at = firstRecordAt(region) + index * stride(region);
-  programInSector(region, sector, at, b);
+export class ResumeLog {
+  readonly region: BlockDevice;
+  readonly sector: OtaSector;
+  readonly granule: number;
+  private readonly bits: number;
+  private readonly mapBytes: number;
+  private readonly start: number;
+  private readonly maps: Uint8Array;
+  private readonly back: Uint8Array;
+  private writtenBits: number;
+  private erasedBits: number;
+
+  /** @internal */
+  constructor(region: BlockDevice, sector: OtaSector, slotSize: number, granule: number, maps: Uint8Array) {
+    this.region = region;
+    this.sector = sector;
+    this.granule = granule;
+    this.bits = Math.ceil(slotSize / granule);
+    this.mapBytes = bitmapBytes(region, slotSize, granule);
+    this.start = bitmapStart(region);
+    this.maps = maps;
+    this.back = new Uint8Array(maps.length);
+    this.writtenBits = leadingCleared(maps, this.bits);
+    this.erasedBits = leadingCleared(maps.subarray(this.mapBytes), this.bits);
+  }
+
+  /** Claims the first `bytes` image bytes durable (the caller synced them). Rounds down to the granule. */
+  markWritten(bytes: number): void {
+    this.writtenBits = this.mark(0, this.writtenBits, Math.min(this.bits, Math.floor(bytes / this.granule)));
+  }
+
+  /** Claims the first `bytes` slot bytes erased (the caller synced the erase). Rounds down to the granule. */
+  markErased(bytes: number): void {
+    this.erasedBits = this.mark(this.mapBytes, this.erasedBits, Math.min(this.bits, Math.floor(bytes / this.granule)));
+  }
+
+  private mark(mapAt: number, from: number, to: number): number {
+    if (to <= from) return from;
+    const m = this.maps;
+    for (let i = from; i < to; i++) m[mapAt + (i >> 3)] &= ~(1 << (i & 7));
+    const w = unitOf(this.region);
+    // Whole write units, counted from the sector start (the bitmaps start on a unit boundary when
+    // the header span allows; otherwise programInSector widens with the bytes on flash).
+    let lo = this.start + mapAt + (from >> 3);
+    let hi = this.start + mapAt + ((to - 1) >> 3) + 1;
+    lo = Math.max(this.start + mapAt, Math.floor(lo / w) * w);
+    hi = Math.min(this.start + mapAt + this.mapBytes, Math.ceil(hi / w) * w);
+    const data = m.subarray(lo - this.start, hi - this.start);
+    if (lo % w === 0 && hi % w === 0) this.region.write(this.sector * OTADATA_SECTOR_SIZE + lo, data);
+    else programInSector(this.region, this.sector, lo, data);
+    readBack(this.region, this.sector, lo, data, this.back);
+    return to;
+  }
+}
+
+/** Starts a log in an otadata sector whose log area is erased. */
+export function startResumeLog(region: BlockDevice, sector: OtaSector, h: ResumeHeader, hashes: HashProvider): ResumeLog {
+  const g = resumeGranule(region, h.slotSize);
+  const bytes = encodeHeader(h, g, hashes);
+  programInSector(region, sector, RESUME_LOG_OFFSET, bytes);
   region.sync();
-  readBack(region, sector, at, b);
-  return true;
+  readBack(region, sector, RESUME_LOG_OFFSET, bytes, new Uint8Array(bytes.length));
+  const maps = new Uint8Array(2 * bitmapBytes(region, h.slotSize, g));
+  maps.fill(0xff);
+  return new ResumeLog(region, sector, h.slotSize, g, maps);
+}
+
+/** Reopens the log readResumeLog() found, to keep appending to it. */
+export function reopenResumeLog(region: BlockDevice, r: ResumeState): ResumeLog {
+  const maps = new Uint8Array(2 * bitmapBytes(region, r.header.slotSize, r.granule));
+  region.read(r.sector * OTADATA_SECTOR_SIZE + bitmapStart(region), maps);
+  return new ResumeLog(region, r.sector, r.header.slotSize, r.granule, maps);
 }
 
 /** Closes the log by zeroing its magic (a program, no erase): a later resume() finds nothing. */
 export function closeResumeLog(region: BlockDevice, sector: OtaSector): void {
-  const zero = new Uint8Array(4);
-  programInSector(region, sector, RESUME_LOG_OFFSET, zero);
+  programInSector(region, sector, RESUME_LOG_OFFSET, new Uint8Array(4));
   region.sync();
 }
 
 /** Reads an open log from one sector, or null when there is none (blank, closed, or a bad header). */
 export function readResumeLog(region: BlockDevice, sector: OtaSector, hashes: HashProvider): ResumeState | null {
   const base = sector * OTADATA_SECTOR_SIZE;
-  const area = new Uint8Array(OTADATA_SECTOR_SIZE - RESUME_LOG_OFFSET);
-  region.read(base + RESUME_LOG_OFFSET, area);
-  if (u32(area, 0) !== RESUME_MAGIC || area[4] !== VERSION) return null;
-  const crc = hashes.crc32(area.subarray(0, 28));
-  if (u32(area, 28) !== crc) return null;
-  const size = u32(area, 16);
+  const head = new Uint8Array(HEADER_SIZE);
+  region.read(base + RESUME_LOG_OFFSET, head);
+  if (u32(head, 0) !== RESUME_MAGIC || head[4] !== VERSION) return null;
+  if (u32(head, 28) !== hashes.crc32(head.subarray(0, 28))) return null;
+  const size = u32(head, 16);
   const header: ResumeHeader = {
-    eraseMode: area[5] === 0 ? 'all' : 'sequential',
-    subtype: area[6],
-    slotOffset: u32(area, 8),
-    slotSize: u32(area, 12),
+    eraseMode: head[5] === 0 ? 'all' : 'sequential',
+    subtype: head[6],
+    slotOffset: u32(head, 8),
+    slotSize: u32(head, 12),
     size: size === UNKNOWN_SIZE ? null : size,
-    eraseLimit: u32(area, 20),
+    eraseLimit: u32(head, 20),
   };
-  const first = firstRecordAt(region) - RESUME_LOG_OFFSET;
-  const step = stride(region);
-  const cap = resumeCapacity(region);
-  let written = 0;
-  let erased = 0;
-  let used = 0;
-  for (let i = 0; i < cap; i++) {
-    const at = first + i * step;
-    let blank = true;
-    for (let k = 0; k < RECORD_SIZE; k++) {
-      if (area[at + k] !== 0xff) {
-        blank = false;
-        break;
-      }
-    }
-    if (blank) break;
-    used = i + 1;
-    const w = u32(area, at);
-    const e = u32(area, at + 4);
-    if (u32(area, at + 8) !== i) continue;
-    if (u32(area, at + 12) !== hashes.crc32(area.subarray(at, at + 12), crc)) continue;
-    // Progress only moves forward; anything else is damage, not a checkpoint.
-    if (w < written || e < erased || w > header.slotSize || e > header.slotSize) continue;
-    written = w;
-    erased = e;
-  }
-  return { sector, header, written, erased, used };
+  const g = u32(head, 24);
+  // A granule this device would not have chosen means the log is not ours to trust.
+  if (header.slotSize === 0 || g !== resumeGranule(region, header.slotSize)) return null;
+  const bits = Math.ceil(header.slotSize / g);
+  const m = bitmapBytes(region, header.slotSize, g);
+  const maps = new Uint8Array(2 * m);
+  region.read(base + bitmapStart(region), maps);
+  const es = region.eraseSize;
+  const written = Math.min(header.slotSize, leadingCleared(maps, bits) * g);
+  let erased = Math.floor(Math.min(header.eraseLimit, leadingCleared(maps.subarray(m), bits) * g) / es) * es;
+  // Every programmed byte lies in a sector erased as a whole before it.
+  const implied = Math.min(header.eraseLimit, Math.ceil(written / es) * es);
+  if (implied > erased) erased = implied;
+  return { sector, header, granule: g, written, erased };
 }

@@ -3,12 +3,11 @@
 import { OtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
-import type { OtaSector } from '../formats/otadata';
 import type { Partition } from '../formats/partition-types';
 import { createImageVerifier } from '../formats/app-image-verify';
 import type { ImageVerdict, ImageVerifier } from '../formats/app-image-types';
 import { eraseUnitAt, roundUp } from './erase-plan';
-import { appendCheckpoint, closeResumeLog } from './progress-record';
+import { type ResumeLog, closeResumeLog } from './progress-record';
 
 export interface OtaProgress {
   /** Image bytes accepted so far (all of them are on flash once `end()` returns). */
@@ -32,6 +31,13 @@ export interface OtaWriteOptions {
   maxEraseMsPerStep?: number;
   /** Estimated chip time of erasing `bytes` in one unit (e.g. from the flash timing model). */
   eraseTimeMs?: (bytes: number) => number;
+  /**
+   * Image bytes between two resume-log checkpoints (default: one erase sector; 0: every write call).
+   * A checkpoint is taken at the end of a write() call once this much is new, so after a power cut
+   * the caller re-sends at most the last write call or this many bytes, whichever is more. Each
+   * checkpoint costs a sync and one small otadata program.
+   */
+  checkpointBytes?: number;
   onProgress?: (p: OtaProgress) => void;
 }
 
@@ -44,8 +50,8 @@ export interface WriterContext {
   readonly requireHash: boolean;
   /** Lowest acceptable secure_version (anti-rollback on), or null. */
   readonly secureVersionFloor: number | null;
-  /** The otadata region and sector of the resume log, or null when there is none. */
-  readonly log: { region: BlockDevice; sector: OtaSector; chain: number; next: number } | null;
+  /** The resume log, or null when there is none (no otadata). */
+  readonly log: ResumeLog | null;
   readonly eraseLimit: number;
   readonly size: number | null;
   /** Resume only: bytes already on flash (re-hashed from flash into the verifier) and erased. */
@@ -73,8 +79,6 @@ export class OtaWriter {
   private pending: Uint8Array | null = null;
   private pendingLen = 0;
   private checkpointWritten: number;
-  private checkpointErased: number;
-  private logNext: number;
   private dirtyEnd: number;
   private state: 'open' | 'closed' | 'broken' = 'open';
   private brokenBy: unknown = null;
@@ -91,12 +95,10 @@ export class OtaWriter {
     this.flushed = ctx.written;
     this.erasedTo = ctx.erased;
     this.checkpointWritten = ctx.written;
-    this.checkpointErased = ctx.erased;
-    this.logNext = ctx.log ? ctx.log.next : 0;
     this.dirtyEnd = ctx.dirtyEnd;
-    // About 100 checkpoints over a whole slot: a resume re-sends at most ~1% of it, and the log never
-    // outgrows its sector (written + erased advance at most 2 slot sizes in total).
-    this.interval = Math.max(this.region.eraseSize, roundUp(Math.ceil(ctx.slot.size / 100), this.region.eraseSize));
+    const every = opts.checkpointBytes;
+    if (every !== undefined && !(every >= 0 && every === Math.floor(every))) throw new OtaflashError('OTA_BAD_ARGUMENT', `checkpointBytes ${every} is not a non-negative integer`);
+    this.interval = Math.max(1, every ?? this.region.eraseSize);
     if (ctx.written > 0) this.rehashPrefix(ctx.written);
   }
 
@@ -161,7 +163,7 @@ export class OtaWriter {
   eraseStep(maxBytes?: number): number {
     this.checkOpen('eraseStep');
     try {
-      this.eraseTo(this.ctx.eraseLimit, this.stepBudget(maxBytes));
+      this.eraseTo(this.ctx.eraseLimit, this.stepBudget(maxBytes), true);
     } catch (e) {
       this.fail(e);
     }
@@ -177,7 +179,7 @@ export class OtaWriter {
   }
 
   /** Erases forward from erasedTo up to `target` (a multiple of eraseSize), within a budget. */
-  private eraseTo(target: number, budget: { bytes: number; ms: number }): void {
+  private eraseTo(target: number, budget: { bytes: number; ms: number }, explicit: boolean): void {
     const limit = this.ctx.eraseLimit;
     let bytes = budget.bytes;
     let ms = budget.ms;
@@ -200,8 +202,11 @@ export class OtaWriter {
       first = false;
     }
     this.region.sync();
-    this.maybeCheckpoint();
-    this.report();
+    // Erase-ahead inside write() is logged by the checkpoint at the end of that write.
+    if (explicit) {
+      this.checkpointErased();
+      this.report();
+    }
   }
 
   /** Programs the next bytes of the image (any size). Erases ahead as needed. */
@@ -263,7 +268,7 @@ export class OtaWriter {
 
   private programAt(at: number, data: Uint8Array): void {
     const end = at + data.length;
-    if (this.erasedTo < end) this.eraseTo(roundUp(end, this.region.eraseSize), { bytes: Infinity, ms: Infinity });
+    if (this.erasedTo < end) this.eraseTo(roundUp(end, this.region.eraseSize), { bytes: Infinity, ms: Infinity }, false);
     if (at < this.dirtyEnd) this.checkDirty(at, data, false);
     this.region.write(at, data);
     if (at < this.dirtyEnd) this.checkDirty(at, data, true);
@@ -290,16 +295,27 @@ export class OtaWriter {
     }
   }
 
+  /** Logs erase progress that the written bytes do not already imply (the erase is synced). */
+  private checkpointErased(): void {
+    const log = this.ctx.log;
+    if (log && this.erasedTo > roundUp(this.flushed, this.region.eraseSize)) log.markErased(this.erasedTo);
+  }
+
+  /** At the end of a write() call: logs the bytes programmed so far once `interval` of them are new. */
   private maybeCheckpoint(): void {
     const log = this.ctx.log;
     if (!log) return;
-    const advance = this.flushed - this.checkpointWritten + (this.erasedTo - this.checkpointErased);
-    if (advance < this.interval) return;
-    // Only data already durable may be claimed by a checkpoint.
+    const claim = Math.floor(this.flushed / log.granule) * log.granule;
+    // The call that completes a declared size is always logged: end() comes next, and a cut before
+    // it should not cost the caller the tail.
+    const complete = this.ctx.size !== null && this.accepted === this.ctx.size;
+    if (claim <= this.checkpointWritten || (claim - this.checkpointWritten < this.interval && !complete)) return;
+    // Only data already durable may be claimed by a checkpoint; erase progress goes first so that
+    // the log never claims written bytes in space it does not know to be erased.
     this.region.sync();
-    if (appendCheckpoint(log.region, log.sector, log.chain, this.logNext, this.flushed, this.erasedTo, this.ctx.hashes)) this.logNext++;
-    this.checkpointWritten = this.flushed;
-    this.checkpointErased = this.erasedTo;
+    this.checkpointErased();
+    log.markWritten(claim);
+    this.checkpointWritten = claim;
   }
 
   private report(): void {

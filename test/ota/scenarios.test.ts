@@ -375,30 +375,50 @@ test('the resume log on flash has the documented layout (progress-record.ts head
   const img = image(APP_B);
   const e = OtaEngine.open(r.flash, { running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
   const w = e.begin(undefined, { erase: 'sequential', size: img.length });
-  feed(w, img.subarray(0, 100000));
+  const sent = 100000;
+  for (let o = 0; o < sent; o += 1000) w.write(img.subarray(o, Math.min(sent, o + 1000)));
   // Active entry is sector 0 (seq 1), so the log sits in sector 1 at 0x40.
   const sec = r.flash.bytes.subarray(0xd000 + 0x1000, 0xd000 + 0x2000);
   const u32 = (o: number) => (sec[o] | (sec[o + 1] << 8) | (sec[o + 2] << 16) | (sec[o + 3] << 24)) >>> 0;
   assert.is(u32(0x40), 0x5253464f);
   assert.is(String.fromCharCode(sec[0x40], sec[0x41], sec[0x42], sec[0x43]), 'OFSR');
-  assert.is(sec[0x44], 1);
+  assert.is(sec[0x44], 2, 'version');
   assert.is(sec[0x45], 1, 'sequential');
   assert.is(sec[0x46], 0x11);
   assert.is(u32(0x48), r.p.ota_1.offset);
   assert.is(u32(0x4c), r.p.ota_1.size);
   assert.is(u32(0x50), img.length);
+  assert.is(u32(0x54), Math.ceil(img.length / 4096) * 4096, 'erase limit');
   assert.is(u32(0x5c), nodeHashes.crc32(sec.subarray(0x40, 0x5c)));
-  let last = -1;
-  let written = 0;
-  for (let i = 0; 0x60 + i * 16 + 16 <= 0x1000 && u32(0x60 + i * 16 + 8) === i; i++) {
-    const at = 0x60 + i * 16;
-    assert.is(u32(at + 12), nodeHashes.crc32(sec.subarray(at, at + 12), u32(0x5c)));
-    written = u32(at);
-    last = i;
+  // Granule: the smallest power of two (write size 1) whose two bitmaps fit in 0x1000 - 0x60 bytes.
+  const g = u32(0x58);
+  const mapBytes = (gg: number) => Math.ceil(Math.ceil(r.p.ota_1.size / gg) / 8);
+  assert.ok(2 * mapBytes(g) <= 0x1000 - 0x60 && 2 * mapBytes(g / 2) > 0x1000 - 0x60, `granule ${g}`);
+  const m = mapBytes(g);
+  const leading = (at: number) => {
+    let i = 0;
+    while (i < m * 8 && (sec[at + (i >> 3)] & (1 << (i & 7))) === 0) i++;
+    return i;
+  };
+  // Checkpoints every 4096 bytes (one erase sector) at the end of the write call that crosses one.
+  const writtenBits = leading(0x60);
+  let claimed = 0;
+  for (let flushed = 1000; flushed <= sent; flushed += 1000) {
+    const claim = Math.floor(flushed / g) * g;
+    if (claim - claimed >= 4096) claimed = claim;
   }
-  assert.ok(last >= 0, 'checkpoints present');
-  assert.ok(written > 0 && written <= 100000);
-  assert.is(e.pendingUpdate()!.written, written);
+  assert.ok(sent - claimed < 4096 + 1000 + g, `claimed ${claimed}`);
+  assert.is(writtenBits * g, claimed, 'written bitmap: leading cleared bits');
+  for (let i = writtenBits; i < m * 8; i++) assert.ok(sec[0x60 + (i >> 3)] & (1 << (i & 7)), `written bit ${i} still set`);
+  // Sequential erase runs ahead of the write point by whole 64 KiB blocks (the device offers them):
+  // that is what the erased bitmap records; the sectors holding written bytes are implied.
+  assert.equal(r.flash.blockEraseSizes, [0x8000, 0x10000]);
+  const erasedBits = leading(0x60 + m);
+  for (let i = erasedBits; i < m * 8; i++) assert.ok(sec[0x60 + m + (i >> 3)] & (1 << (i & 7)), `erased bit ${i} still set`);
+  const erasedClaim = erasedBits * g;
+  assert.ok(erasedClaim % 0x10000 === 0 && erasedClaim > claimed && erasedClaim <= w.erased, `erased claim ${erasedClaim}, writer erased ${w.erased}`);
+  assert.is(e.pendingUpdate()!.written, claimed);
+  assert.is(e.pendingUpdate()!.erased, Math.max(erasedClaim, Math.ceil(claimed / 4096) * 4096));
   w.abort();
   assert.is(u32(0x40), 0, 'abort() closes the log (magic zeroed)');
   assert.is(e.pendingUpdate(), null);
