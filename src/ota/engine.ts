@@ -78,7 +78,7 @@ import type { ImageVerdict } from '../formats/app-image-types';
 import { commitOtaEntry, eraseOtaSector } from './otadata-commit';
 import { roundUp } from './erase-plan';
 import { RESUME_LOG_OFFSET, type ResumeState, readResumeLog, reopenResumeLog, startResumeLog } from './progress-record';
-import { OtaWriter, type OtaWriteOptions, type WriterContext } from './writer';
+import { OtaWriter, type OtaWriteOptions, type WriterContext, checkWriteOptions } from './writer';
 
 export interface OtaEngineOptions {
   /** The partition table; read from the device at `tableOffset` when absent. */
@@ -278,8 +278,7 @@ export class OtaEngine {
     this.checkRunningConfirmed('begin');
     const mode = opts.erase ?? 'all';
     if (mode !== 'all' && mode !== 'sequential') throw new OtaflashError('OTA_BAD_ARGUMENT', `erase must be 'all' or 'sequential', got '${mode}'`);
-    const every = opts.checkpointBytes;
-    if (every !== undefined && !(every >= 0 && every === Math.floor(every))) throw new OtaflashError('OTA_BAD_ARGUMENT', `checkpointBytes ${every} is not a non-negative integer`);
+    checkWriteOptions(opts);
     let size: number | null = null;
     if (opts.size !== undefined && opts.size !== 0) {
       if (!(opts.size > 0 && opts.size === Math.floor(opts.size))) throw new OtaflashError('OTA_BAD_ARGUMENT', `size ${opts.size} is not a positive integer`);
@@ -429,6 +428,7 @@ export class OtaEngine {
     if (!r || !p) throw new OtaflashError('OTA_NOTHING_TO_RESUME', r ? 'the interrupted update was for a partition no longer in the table' : 'no interrupted update is recorded on this device');
     if (this.running && samePartition(p, this.running)) throw new OtaflashError('OTA_PARTITION_CONFLICT', `the interrupted update was for ${p.label}, which is now the running app`);
     this.checkRunningConfirmed('resume');
+    checkWriteOptions(opts);
     const region = partitionRegion(this.device, p);
     // Bytes programmed after the last checkpoint may sit between it and the erased end.
     let dirtyEnd = r.written;

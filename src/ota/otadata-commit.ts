@@ -95,6 +95,11 @@ export function eraseOtaSector(region: BlockDevice, sector: OtaSector, hashes?: 
   killOtaEntry(region, sector, hashes);
   region.erase(sector * OTADATA_SECTOR_SIZE, OTADATA_SECTOR_SIZE);
   region.sync();
+  // The programs that follow assume an erased sector; a chip that failed to erase would otherwise
+  // surface as a confusing verify failure of the entry (or, on a lenient driver, a wrong entry).
+  if (!sectorIsErased(region, sector)) {
+    throw new OtaflashError('OTADATA_VERIFY_FAILED', `otadata sector ${sector} does not read erased after erasing it`, { sector });
+  }
 }
 
 /**

@@ -122,8 +122,8 @@ function encodeHeader(h: ResumeHeader, granule: number, hashes: HashProvider): U
   return b;
 }
 
-function readBack(region: BlockDevice, sector: OtaSector, at: number, want: Uint8Array, into: Uint8Array): void {
-  const back = into.subarray(0, want.length);
+function readBack(region: BlockDevice, sector: OtaSector, at: number, want: Uint8Array): void {
+  const back = new Uint8Array(want.length);
   region.read(sector * OTADATA_SECTOR_SIZE + at, back);
   for (let i = 0; i < want.length; i++) {
     if (back[i] !== want[i]) {
@@ -152,7 +152,6 @@ export class ResumeLog {
   private readonly mapBytes: number;
   private readonly start: number;
   private readonly maps: Uint8Array;
-  private readonly back: Uint8Array;
   private writtenBits: number;
   private erasedBits: number;
 
@@ -165,7 +164,6 @@ export class ResumeLog {
     this.mapBytes = bitmapBytes(region, slotSize, granule);
     this.start = bitmapStart(region);
     this.maps = maps;
-    this.back = new Uint8Array(maps.length);
     this.writtenBits = leadingCleared(maps, this.bits);
     this.erasedBits = leadingCleared(maps.subarray(this.mapBytes), this.bits);
   }
@@ -183,7 +181,13 @@ export class ResumeLog {
   private mark(mapAt: number, from: number, to: number): number {
     if (to <= from) return from;
     const m = this.maps;
-    for (let i = from; i < to; i++) m[mapAt + (i >> 3)] &= ~(1 << (i & 7));
+    let i = from;
+    for (; i < to && (i & 7) !== 0; i++) m[mapAt + (i >> 3)] &= ~(1 << (i & 7));
+    if (i + 8 <= to) {
+      m.fill(0, mapAt + (i >> 3), mapAt + (to >> 3));
+      i = to & ~7;
+    }
+    for (; i < to; i++) m[mapAt + (i >> 3)] &= ~(1 << (i & 7));
     const w = unitOf(this.region);
     // Whole write units, counted from the sector start (the bitmaps start on a unit boundary when
     // the header span allows; otherwise programInSector widens with the bytes on flash).
@@ -194,7 +198,8 @@ export class ResumeLog {
     const data = m.subarray(lo - this.start, hi - this.start);
     if (lo % w === 0 && hi % w === 0) this.region.write(this.sector * OTADATA_SECTOR_SIZE + lo, data);
     else programInSector(this.region, this.sector, lo, data);
-    readBack(this.region, this.sector, lo, data, this.back);
+    // No read-back here: a bit that failed to clear only claims less, and one that cleared wrongly
+    // cannot pass end(), which re-hashes the logged prefix from the slot on resume.
     return to;
   }
 }
@@ -205,7 +210,7 @@ export function startResumeLog(region: BlockDevice, sector: OtaSector, h: Resume
   const bytes = encodeHeader(h, g, hashes);
   programInSector(region, sector, RESUME_LOG_OFFSET, bytes);
   region.sync();
-  readBack(region, sector, RESUME_LOG_OFFSET, bytes, new Uint8Array(bytes.length));
+  readBack(region, sector, RESUME_LOG_OFFSET, bytes);
   const maps = new Uint8Array(2 * bitmapBytes(region, h.slotSize, g));
   maps.fill(0xff);
   return new ResumeLog(region, sector, h.slotSize, g, maps);
@@ -220,8 +225,10 @@ export function reopenResumeLog(region: BlockDevice, r: ResumeState): ResumeLog 
 
 /** Closes the log by zeroing its magic (a program, no erase): a later resume() finds nothing. */
 export function closeResumeLog(region: BlockDevice, sector: OtaSector): void {
-  programInSector(region, sector, RESUME_LOG_OFFSET, new Uint8Array(4));
+  const zero = new Uint8Array(4);
+  programInSector(region, sector, RESUME_LOG_OFFSET, zero);
   region.sync();
+  readBack(region, sector, RESUME_LOG_OFFSET, zero);
 }
 
 /** Reads an open log from one sector, or null when there is none (blank, closed, or a bad header). */

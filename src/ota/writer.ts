@@ -25,9 +25,14 @@ export interface OtaWriteOptions {
   size?: number;
   /** 'all' (default): erase the planned range before writing; 'sequential': erase just ahead of each write. */
   erase?: 'all' | 'sequential';
-  /** Upper bound on the bytes one eraseStep() erases (at least one sector). With it, begin() erases nothing itself. */
+  /**
+   * Upper bound on the bytes one eraseStep() erases (at least one sector). With it, begin() erases
+   * nothing itself, and the erase-ahead inside write() uses only erase commands within the budget
+   * and erases only the sectors its chunk reaches: whole-sector chunks no larger than the budget
+   * keep every write() call within it too.
+   */
   maxEraseBytesPerStep?: number;
-  /** Upper bound on the estimated chip milliseconds of one eraseStep(); needs `eraseTimeMs`. */
+  /** Upper bound on the estimated chip milliseconds of one eraseStep() (and of write()'s erase commands); needs `eraseTimeMs`. */
   maxEraseMsPerStep?: number;
   /** Estimated chip time of erasing `bytes` in one unit (e.g. from the flash timing model). */
   eraseTimeMs?: (bytes: number) => number;
@@ -64,6 +69,21 @@ export interface WriterContext {
 
 const REHASH_CHUNK = 16384;
 
+/** Refuses options that would be silently ignored or misread (OTA_BAD_ARGUMENT), before anything is written. */
+export function checkWriteOptions(opts: OtaWriteOptions): void {
+  const bad = (what: string) => {
+    throw new OtaflashError('OTA_BAD_ARGUMENT', what);
+  };
+  const every = opts.checkpointBytes;
+  if (every !== undefined && !(every >= 0 && every === Math.floor(every))) bad(`checkpointBytes ${every} is not a non-negative integer`);
+  const bytes = opts.maxEraseBytesPerStep;
+  if (bytes !== undefined && !(bytes > 0)) bad(`maxEraseBytesPerStep ${bytes} is not a positive number`);
+  const ms = opts.maxEraseMsPerStep;
+  if (ms !== undefined && !(ms > 0)) bad(`maxEraseMsPerStep ${ms} is not a positive number`);
+  if (ms !== undefined && typeof opts.eraseTimeMs !== 'function') bad('maxEraseMsPerStep needs eraseTimeMs (the estimated chip time of an erase), for example from the flash timing model');
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') bad('onProgress must be a function');
+}
+
 export class OtaWriter {
   readonly partition: Partition;
   private readonly ctx: WriterContext;
@@ -96,9 +116,8 @@ export class OtaWriter {
     this.erasedTo = ctx.erased;
     this.checkpointWritten = ctx.written;
     this.dirtyEnd = ctx.dirtyEnd;
-    const every = opts.checkpointBytes;
-    if (every !== undefined && !(every >= 0 && every === Math.floor(every))) throw new OtaflashError('OTA_BAD_ARGUMENT', `checkpointBytes ${every} is not a non-negative integer`);
-    this.interval = Math.max(1, every ?? this.region.eraseSize);
+    checkWriteOptions(opts);
+    this.interval = Math.max(1, opts.checkpointBytes ?? this.region.eraseSize);
     if (ctx.written > 0) this.rehashPrefix(ctx.written);
   }
 
@@ -268,7 +287,13 @@ export class OtaWriter {
 
   private programAt(at: number, data: Uint8Array): void {
     const end = at + data.length;
-    if (this.erasedTo < end) this.eraseTo(roundUp(end, this.region.eraseSize), { bytes: Infinity, ms: Infinity }, false);
+    if (this.erasedTo < end) {
+      // Erase what this chunk reaches. With a step budget every erase command stays within it (one
+      // unit per eraseTo call), so a chunk no larger than the budget costs at most one budget.
+      const target = roundUp(end, this.region.eraseSize);
+      const budget = this.stepBudget(undefined);
+      while (this.erasedTo < target) this.eraseTo(target, budget, false);
+    }
     if (at < this.dirtyEnd) this.checkDirty(at, data, false);
     this.region.write(at, data);
     if (at < this.dirtyEnd) this.checkDirty(at, data, true);

@@ -171,6 +171,87 @@ test('bounded erase by chip time: each step stays within the millisecond budget 
   w.abort();
 });
 
+test("bounded erase inside write(): with a step budget, erase-ahead in 'sequential' and 'all' mode stays within it per write call", () => {
+  const img = image(APP_B);
+  for (const erase of ['sequential', 'all'] as const) {
+    // Bytes: 4 KiB chunks, 4 KiB budget. Without the budget the first write erases a 64 KiB block.
+    let r = rig();
+    let e = OtaEngine.open(r.flash, { chip: ESP32 });
+    let w = e.begin(undefined, { erase, size: img.length, maxEraseBytesPerStep: 4096 });
+    assert.is(w.erased, 0, `${erase}: begin erased nothing`);
+    for (let o = 0; o < img.length; o += 4096) {
+      const before = w.erased;
+      const erasesBefore = r.flash.stats.erases;
+      w.write(img.subarray(o, Math.min(img.length, o + 4096)));
+      assert.ok(w.erased - before <= 4096, `${erase}: write at ${o} erased ${w.erased - before} bytes`);
+      assert.ok(r.flash.stats.erases - erasesBefore <= 1, `${erase}: write at ${o} issued ${r.flash.stats.erases - erasesBefore} erases`);
+    }
+    w.end();
+    assert.ok(equalBytes(slotBytes(r.flash, r.p.ota_1.offset, img.length), img), `${erase}: image landed`);
+    // Chip time: 100 ms allows a 45 ms sector erase but not a 120 ms 32 KiB block.
+    r = rig();
+    const timed = new TimedFlash(r.flash, W25Q32JV);
+    e = OtaEngine.open(timed, { table: r.table, chip: ESP32 });
+    w = e.begin(undefined, { erase, size: img.length, maxEraseMsPerStep: 100, eraseTimeMs: (n) => eraseTimeMs(W25Q32JV, 0, n) });
+    for (let o = 0; o < img.length; o += 4096) {
+      const before = timed.eraseMs;
+      w.write(img.subarray(o, Math.min(img.length, o + 4096)));
+      assert.ok(timed.eraseMs - before <= 100, `${erase}: write at ${o} took ${timed.eraseMs - before} ms of erase`);
+    }
+    w.end();
+  }
+});
+
+test('write options that would be ignored or misread are refused before anything is written', () => {
+  const r = rig();
+  const e = OtaEngine.open(r.flash, { chip: ESP32 });
+  const before = r.flash.bytes.slice();
+  for (const bad of [
+    { checkpointBytes: -1 },
+    { checkpointBytes: 1.5 },
+    { maxEraseBytesPerStep: 0 },
+    { maxEraseBytesPerStep: NaN },
+    { maxEraseMsPerStep: -5, eraseTimeMs: () => 1 },
+    { maxEraseMsPerStep: 100 },
+  ]) {
+    assert.is(code(() => e.begin(undefined, bad)), 'OTA_BAD_ARGUMENT', JSON.stringify(bad));
+  }
+  assert.ok(equalBytes(r.flash.bytes, before), 'flash untouched');
+  e.begin().abort();
+});
+
+test('an otadata sector that does not erase is reported as such, before anything is programmed into it', () => {
+  const r = rig();
+  flashImage(r.flash, r.p.ota_1, image(APP_B));
+  const inner = r.flash;
+  // A chip whose erase command silently fails inside otadata.
+  const stuck = {
+    size: inner.size,
+    eraseSize: inner.eraseSize,
+    writeSize: inner.writeSize,
+    eraseValue: inner.eraseValue,
+    read: (o: number, b: Uint8Array) => inner.read(o, b),
+    write: (o: number, d: Uint8Array) => inner.write(o, d),
+    erase: (o: number, n: number) => {
+      if (o < OTADATA_AT || o >= OTADATA_AT + 0x2000) inner.erase(o, n);
+    },
+    sync: () => inner.sync(),
+  };
+  const e = OtaEngine.open(stuck, { table: r.table, chip: ESP32, rollback: false });
+  // Blank otadata: both sectors are written without an erase.
+  e.setBootPartition(r.p.ota_1);
+  let err: unknown = null;
+  try {
+    // Now a sector holding an entry must be rewritten, which starts with an erase.
+    e.setBootPartition(r.p.ota_1);
+  } catch (x) {
+    err = x;
+  }
+  assert.instance(err, OtaflashError);
+  assert.is((err as OtaflashError).code, 'OTADATA_VERIFY_FAILED');
+  assert.match((err as OtaflashError).message, 'does not read erased');
+});
+
 test('refusals: wrong magic, running slot, factory slot, size past the slot, writes past the declared size', () => {
   const r = rig({ factory: true });
   flashImage(r.flash, r.p.factory, image(APP_A));
