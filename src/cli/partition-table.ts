@@ -98,7 +98,8 @@ Detects whether IN is a binary table (starts AA 50) or CSV and writes the other 
 exits with code 2 and one line on stderr naming the rule and the CSV line.
 
 Options:
-${SHARED_HELP}`,
+${SHARED_HELP}
+  --quiet, -q                       accepted for gen_esp32part.py compatibility (only errors and warnings are printed anyway)`,
   run(argv, io) {
     const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, booleans: ['disable-md5sum', 'no-verify', 'q', 'quiet'] });
     if (args.positional.length < 1 || args.positional.length > 2) throw new CliError('usage: otaflash partition-table convert IN [OUT]');

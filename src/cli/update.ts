@@ -311,10 +311,10 @@ INVALID and the previous valid app is selected for the next boot.`,
 
 export const otadataSwitchCommand: Command = {
   summary: 'select OTA slot N for the next boot of a flash image (like otatool switch_ota_partition)',
-  help: `Usage: otaflash otadata switch FILE --slot N [--table-offset 0x8000] [--json]
+  help: `Usage: otaflash otadata switch FILE --slot N [--chip NAME] [--table-offset 0x8000] [--json]
 
 Writes otadata so that the bootloader starts ota_N, after checking that the image in ota_N is valid
-(and, without --chip NAME, built for the same chip as the running app).`,
+and built for chip NAME (default: the chip of the running app's image).`,
   run(argv, io) {
     const args = parseArgs(argv, { values: ['table-offset', 'slot', 'chip'], booleans: ['json'] });
     const file = oneFile(args.positional);
