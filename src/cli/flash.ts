@@ -71,6 +71,7 @@ export function tableOffsetFlag(flags: Record<string, string | true>): number {
   const v = flags['table-offset'];
   if (v === undefined) return PARTITION_TABLE_OFFSET;
   const n = parseSize(String(v), '--table-offset');
+  if (n > 0xffffffff) throw new CliError(`--table-offset '${String(v)}' is beyond 32-bit flash addresses`);
   if (n % 0x1000 !== 0) throw new CliError(`--table-offset ${hex(n)} must be a multiple of 0x1000`);
   return n;
 }

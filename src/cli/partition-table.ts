@@ -47,6 +47,12 @@ function isBinaryTable(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0xaa && bytes[1] === 0x50;
 }
 
+function looksBinary(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.length, 4096);
+  for (let i = 0; i < n; i++) if (bytes[i] === 0x00 || bytes[i] === 0xff) return true;
+  return false;
+}
+
 function warnUnknownFlags(table: PartitionTable, io: CliIo): void {
   for (const p of table.partitions) {
     const unknown = (p.flags & ~KNOWN_FLAGS) >>> 0;
@@ -255,6 +261,10 @@ ${SHARED_HELP}`,
     // A whole flash dump (e.g. a merged firmware image): take the table at --offset.
     if (!isBinaryTable(bytes) && bytes.length >= f.offset + PARTITION_TABLE_MAX_LENGTH && isBinaryTable(bytes.subarray(f.offset))) {
       bytes = bytes.subarray(f.offset, f.offset + PARTITION_TABLE_MAX_LENGTH);
+    }
+    // NUL or 0xFF bytes never occur in a CSV but fill every flash dump: say what was looked for.
+    if (!isBinaryTable(bytes) && looksBinary(bytes)) {
+      throw new CliError(`${args.positional[0]}: not a CSV, and no binary table (records start AA 50) at its start or at --offset ${hex(f.offset)}`);
     }
     const { table } = loadTable(bytes, f, io, false);
     if (args.flags.json === true) {

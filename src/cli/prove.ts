@@ -96,6 +96,9 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
       modes = f.modes.split(',').map((m) => m.trim()) as FaultMode[];
       for (const m of modes) if (FAULT_MODES.indexOf(m) < 0) throw new CliError(`unknown fault mode '${m}'; known: ${FAULT_MODES.join(', ')}`);
     }
+    // A chunk of 0 bytes would never finish writing the image (the sweep would hang).
+    const chunk = typeof f.chunk === 'string' ? parseSize(f.chunk, '--chunk') : 4096;
+    if (chunk < 1 || chunk > 16 * 1024 * 1024) throw new CliError(`--chunk ${chunk} must be between 1 byte and 16 MiB`);
     const layout: ProveLayout = {
       name: 'user',
       table,
@@ -103,7 +106,7 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
       eraseSize: profile.sectorSize,
       blockEraseSizes: profile.blockErase.map((b) => b.size),
       images: { old: oldImage, new: newImage, third },
-      chunk: typeof f.chunk === 'string' ? parseSize(f.chunk, '--chunk') : 4096,
+      chunk,
       chip,
       hashes: nodeHashes,
     };

@@ -256,6 +256,10 @@ test('wrong labels, slots, sizes, options: exit 2, one line, nothing changed or 
   refused(2, /unknown command 'frobnicate'/, ['frobnicate']);
   refused(2, /unknown --scenario 'nope'/, ['prove', '--table', TABLE_CSV, '--image', APP, '--scenario', 'nope']);
   refused(2, /--image NEW\.bin is required/, ['prove', '--table', TABLE_CSV]);
+  // Once a hang: a 0-byte chunk never finished writing the image.
+  refused(2, /--chunk 0 must be between 1 byte and 16 MiB/, ['prove', '--table', TABLE_CSV, '--image', APP, '--chunk', '0']);
+  refused(2, /--table-offset '0x100000000' is beyond 32-bit flash addresses/, ['boot', flash, '--table-offset', '0x100000000'], keep);
+  refused(2, /flash\.bin: not a CSV, and no binary table .* at its start or at --offset 0x9000/, ['partition-table', 'show', flash, '--offset', '0x9000']);
 });
 
 test('bad --size values for flash create: refused, no file', () => {
