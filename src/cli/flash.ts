@@ -234,6 +234,9 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
     if (size > 0x10000000) throw new CliError(`--size ${hex(size)} is larger than 256 MiB, the largest ESP flash`);
     const tableOffset = tableOffsetFlag(args.flags);
     const apps = args.lists.app ?? [];
+    // An option that would be ignored is a mistake the user should hear about.
+    if (args.flags['bootloader-offset'] !== undefined && args.flags.bootloader === undefined) throw new CliError('--bootloader-offset needs --bootloader');
+    if (args.flags['table-offset'] !== undefined && args.flags.table === undefined) throw new CliError('--table-offset needs --table');
     if (fs.existsSync(file) && !args.flags.force) throw new CliError(`'${file}' exists; pass --force to overwrite it`);
 
     // Read and check every input before the file is touched, so a bad input leaves nothing behind.

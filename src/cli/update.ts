@@ -32,9 +32,12 @@ function chipFlag(flags: Record<string, string | true>): number | undefined {
 
 function bootOptionsFrom(flags: Record<string, string | true>): BootOptions {
   const opts: BootOptions = { rollback: flags.rollback === true, chip: chipFlag(flags) };
+  const efuse = flags['efuse-secure-version'];
+  if (efuse !== undefined && flags['anti-rollback'] !== true) throw new CliError('--efuse-secure-version is only used with --anti-rollback');
   if (flags['anti-rollback'] === true) {
     opts.antiRollback = true;
-    opts.efuseSecureVersion = flags['efuse-secure-version'] !== undefined ? parseSize(String(flags['efuse-secure-version']), '--efuse-secure-version') : 0;
+    if (efuse !== undefined && !/^\d{1,10}$/.test(String(efuse))) throw new CliError(`--efuse-secure-version '${String(efuse)}' is not a whole number`);
+    opts.efuseSecureVersion = efuse !== undefined ? Number(efuse) : 0;
   }
   return opts;
 }

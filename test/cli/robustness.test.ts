@@ -247,7 +247,10 @@ test('wrong labels, slots, sizes, options: exit 2, one line, nothing changed or 
   refused(2, /OTA_RUNNING_FACTORY/, ['confirm', flash], keep);
   refused(2, /OTA_ROLLBACK_FAILED/, ['rollback', flash], keep);
   refused(2, /IMAGE_/, ['otadata', 'switch', flash, '--slot', '1'], keep); // ota_1 is empty
-  refused(2, /--efuse-secure-version: 'x' is not a size/, ['boot', flash, '--anti-rollback', '--efuse-secure-version', 'x'], keep);
+  refused(2, /--efuse-secure-version 'x' is not a whole number/, ['boot', flash, '--anti-rollback', '--efuse-secure-version', 'x'], keep);
+  refused(2, /--efuse-secure-version is only used with --anti-rollback/, ['boot', flash, '--efuse-secure-version', '2'], keep);
+  refused(2, /--bootloader-offset needs --bootloader/, ['flash', 'create', tmpPath('b.bin'), '--size', '1MB', '--bootloader-offset', '0x1000']);
+  refused(2, /--table-offset needs --table/, ['flash', 'create', tmpPath('t.bin'), '--size', '1MB', '--table-offset', '0x9000']);
   refused(2, /--slots: '17' is not a slot count from 1 to 16/, ['otadata', 'show', OTADATA_VEC, '--slots', '17']);
   refused(2, /--slots N is required/, ['otadata', 'show', OTADATA_VEC]);
   refused(2, /--chip: unknown chip 'foo'/, ['image', 'info', APP, '--chip', 'foo']);
