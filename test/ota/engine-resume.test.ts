@@ -31,15 +31,19 @@ interface Cut {
   begun: boolean;
   /** end() was called (it closes the log). */
   ending: boolean;
+  /** Slot bytes erased by eraseStep() calls that returned. */
+  erasedSteps: number;
 }
 
-function cutDownload(r: Rig, img: Uint8Array, chunk: number, wopts: OtaWriteOptions, cutAt: number, mode: (typeof FAULT_MODES)[number]): Cut | null {
+function cutDownload(r: Rig, img: Uint8Array, chunk: number, wopts: OtaWriteOptions, preErase: boolean, cutAt: number, mode: (typeof FAULT_MODES)[number]): Cut | null {
   const dev = new FaultyFlash(r.flash.clone(), { cutAt, mode, seed: cutAt * 13 + 5 });
   let completed = 0;
   let begun = false;
   let ending = false;
+  let erasedSteps = 0;
   try {
     const w = OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes }).begin(undefined, wopts);
+    if (preErase) while (w.eraseStep() > 0) erasedSteps = w.erased;
     begun = true;
     for (let o = 0; o < img.length; o += chunk) {
       w.write(img.subarray(o, Math.min(img.length, o + chunk)));
@@ -50,16 +54,17 @@ function cutDownload(r: Rig, img: Uint8Array, chunk: number, wopts: OtaWriteOpti
   } catch (err) {
     if (!(err instanceof OtaflashError && err.code === 'POWER_LOSS')) throw err;
   }
-  return dev.tripped ? { after: dev.reboot(), completed, begun, ending } : null;
+  return dev.tripped ? { after: dev.reboot(), completed, begun, ending, erasedSteps } : null;
 }
 
-function sweep(name: string, writeSize: number, chunk: number, wopts: OtaWriteOptions, resendBound: (completed: number) => number): void {
+function sweep(name: string, writeSize: number, chunk: number, wopts: OtaWriteOptions, resendBound: (completed: number) => number, preErase = false): void {
   test(`${name}: at every cut, resume() continues from the last write call and re-erases nothing it logged`, () => {
     const r = fresh({ writeSize });
     const img = image(APP_B);
     const ota1 = r.p.ota_1;
     const ops = countFlashOperations(r.flash.clone(), (dev) => {
       const w = OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes }).begin(undefined, wopts);
+      if (preErase) while (w.eraseStep() > 0);
       for (let o = 0; o < img.length; o += chunk) w.write(img.subarray(o, Math.min(img.length, o + chunk)));
       w.end();
     });
@@ -67,15 +72,16 @@ function sweep(name: string, writeSize: number, chunk: number, wopts: OtaWriteOp
     for (const mode of FAULT_MODES) {
       for (let cut = 0; cut < ops; cut++) {
         const where = `cut at op ${cut}/${ops}, ${mode}`;
-        const c = cutDownload(r, img, chunk, wopts, cut, mode);
+        const c = cutDownload(r, img, chunk, wopts, preErase, cut, mode);
         assert.ok(c, `${where}: the run did not reach the cut`);
         const e = OtaEngine.open(c!.after, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
         const pending = e.pendingUpdate();
         if (!pending) {
-          assert.not.ok(c!.begun && c!.completed > 0 && !c!.ending, `${where}: ${c!.completed} write calls returned but nothing is recorded to resume`);
+          assert.not.ok(((c!.begun && c!.completed > 0) || c!.erasedSteps > 0) && !c!.ending, `${where}: ${c!.completed} write calls and ${c!.erasedSteps} erased bytes returned but nothing is recorded to resume`);
           continue;
         }
         const need = resendBound(c!.completed);
+        assert.ok(pending.erased >= c!.erasedSteps, `${where}: ${c!.erasedSteps} bytes erased by returned eraseStep() calls, the log says ${pending.erased}`);
         assert.ok(pending.written >= need, `${where}: resume point ${pending.written}, but ${c!.completed} write calls had returned (${need} bytes the caller may not be asked for again)`);
         if (wopts.erase !== 'sequential' && c!.begun && wopts.size !== undefined) {
           assert.is(pending.erased, Math.ceil(wopts.size / 4096) * 4096, `${where}: begin() erased the whole plan, the log must say so`);
@@ -109,6 +115,8 @@ sweep("4 KiB chunks, erase 'sequential'", 1, 4096, { erase: 'sequential' }, (k) 
 sweep("4 KiB chunks, erase 'all' with the size declared", 1, 4096, { erase: 'all', size: LEN }, (k) => floorTo(Math.min(k * 4096, LEN), G));
 // 16-byte program units (internal flash): bitmap bytes are reprogrammed a unit at a time.
 sweep("4 KiB chunks, 16-byte write units, erase 'sequential'", 16, 4096, { erase: 'sequential' }, (k) => Math.min(k * 4096, floorTo(LEN, 4096)));
+// Pre-erase in 8 KiB steps (a watchdog-fed device): every step that returned is in the log.
+sweep("4 KiB chunks, erase 'all' in 8 KiB eraseStep() calls first", 1, 4096, { erase: 'all', size: LEN, maxEraseBytesPerStep: 8192 }, (k) => floorTo(Math.min(k * 4096, LEN), G), true);
 // checkpointBytes 0: every write call that completes a granule is logged.
 sweep('1000-byte chunks, checkpointBytes 0', 1, 1000, { erase: 'sequential', checkpointBytes: 0 }, (k) => floorTo(Math.min(k * 1000, LEN), G));
 // Default interval with unaligned chunks: at most one sector plus one call behind.
