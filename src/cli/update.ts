@@ -139,6 +139,16 @@ app, or ota_0 when there is no factory app.`,
 
 // --- commands that go through the OTA engine ---------------------------------------------------
 
+/** Runs an engine step, naming the flash file in its errors (the engine knows only a device). */
+function inFile<T>(file: string, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof OtaflashError && e.message.indexOf(file) !== 0) throw new OtaflashError(e.code, `${file}: ${e.message}`, e.info as Record<string, unknown>);
+    throw e;
+  }
+}
+
 function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags)): OtaEngine {
   const tableOffset = tableOffsetFlag(flags);
   try {
@@ -223,7 +233,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       const progress = createProgress(io, { label: `update ${target.label}`, total: app.length });
       let verdict;
       try {
-        const writer = engine.begin(target, { size: app.length });
+        const writer = inFile(file, () => engine.begin(target, { size: app.length }));
         for (let at = 0; at < app.length; at += chunkSize) {
           writer.write(app.subarray(at, Math.min(at + chunkSize, app.length)));
           progress.update(Math.min(at + chunkSize, app.length));
@@ -276,7 +286,7 @@ What esp_ota_mark_app_valid_cancel_rollback does on the device: the app the boot
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const engine = openEngine(image, args.flags);
-      engine.markValid();
+      inFile(file, () => engine.markValid());
       image.device.sync();
       const running = engine.running!;
       const state = engine.slotState(running);
@@ -299,7 +309,7 @@ INVALID and the previous valid app is selected for the next boot.`,
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const engine = openEngine(image, args.flags);
-      engine.markInvalidAndRollback();
+      inFile(file, () => engine.markInvalidAndRollback());
       image.device.sync();
       const running = engine.running!;
       // What esp_ota_get_boot_partition says now, read back from flash by a fresh engine.
