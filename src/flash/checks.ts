@@ -5,6 +5,13 @@ function isCount(n: number): boolean {
   return typeof n === 'number' && n >= 0 && n === Math.floor(n) && n <= 0x1fffffffffffff;
 }
 
+/** Data and read buffers must be Uint8Arrays: a string or number would otherwise be copied as garbage or crash. */
+export function checkBytes(op: string, data: unknown): void {
+  if (!(data instanceof Uint8Array)) {
+    throw new OtaflashError('FLASH_BAD_ARGUMENT', `${op}: expected a Uint8Array, got ${data === null ? 'null' : typeof data}`, { op });
+  }
+}
+
 /** Bounds check shared by every driver: [offset, offset + length) must lie inside [0, size). */
 export function checkRange(dev: FlashGeometry, op: string, offset: number, length: number): void {
   if (!isCount(offset) || !isCount(length)) {
@@ -72,6 +79,10 @@ export interface ResolvedGeometry {
  * the result. Drivers that do sector arithmetic with 32-bit shifts are limited to 2 GiB.
  */
 export function resolveGeometry(opts: GeometryOptions): ResolvedGeometry {
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('FLASH_BAD_GEOMETRY', `flash options must be an object with a size, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts.blockEraseSizes != null && !Array.isArray(opts.blockEraseSizes)) {
+    throw new OtaflashError('FLASH_BAD_GEOMETRY', `blockEraseSizes must be an array of sizes, got ${typeof opts.blockEraseSizes}`);
+  }
   const g = {
     size: opts.size,
     eraseSize: opts.eraseSize ?? 4096,

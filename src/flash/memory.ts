@@ -1,5 +1,5 @@
 import { OtaflashError, hex } from '../errors';
-import { checkErase, checkRange, checkWrite, resolveGeometry } from './checks';
+import { checkBytes, checkErase, checkRange, checkWrite, resolveGeometry } from './checks';
 import { ErasedMap } from './erased-map';
 import { type FlashStats, countErase, createFlashStats } from './stats';
 import type { BlockDevice, FlashGeometry } from './types';
@@ -82,7 +82,8 @@ export class MemoryFlash implements BlockDevice {
     for (let s = 0; s < sectors; s++) this.frozen[s] = this.erasedSector;
     this.inDirty = new Uint8Array(sectors);
     this.erased = new ErasedMap(sectors, this.eraseSize, this.sectorShift, true);
-    if (opts.contents) {
+    if (opts.contents != null) {
+      checkBytes('contents', opts.contents);
       const c = opts.contents.subarray(0, this.size);
       this.bytes.set(c);
       if (c.length > 0) this.markChanged(0, c.length);
@@ -90,13 +91,17 @@ export class MemoryFlash implements BlockDevice {
   }
 
   read(offset: number, into: Uint8Array): void {
-    if (!((offset | 0) === offset && offset >= 0 && offset + into.length <= this.size)) checkRange(this, 'read', offset, into.length);
+    if (!(into instanceof Uint8Array && (offset | 0) === offset && offset >= 0 && offset + into.length <= this.size)) {
+      checkBytes('read', into);
+      checkRange(this, 'read', offset, into.length);
+    }
     into.set(this.bytes.subarray(offset, offset + into.length));
     this.stats.reads++;
     this.stats.bytesRead += into.length;
   }
 
   write(offset: number, data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) checkBytes('write', data);
     const len = data.length;
     // Inline test for the common valid call; anything else goes through the full check (which throws).
     if (!((offset | 0) === offset && offset >= 0 && offset + len <= this.size && ((offset | len) & (this.writeSize - 1)) === 0)) {
@@ -193,6 +198,7 @@ export class MemoryFlash implements BlockDevice {
    * the only sanctioned way to change `bytes` behind the chip's back.
    */
   poke(offset: number, data: Uint8Array): void {
+    checkBytes('poke', data);
     checkRange(this, 'poke', offset, data.length);
     this.bytes.set(data, offset);
     if (data.length > 0) this.markChanged(offset, data.length);

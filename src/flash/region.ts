@@ -1,5 +1,5 @@
 import { OtaflashError, hex } from '../errors';
-import { checkErase, checkRange, checkWrite } from './checks';
+import { checkBytes, checkErase, checkRange, checkWrite } from './checks';
 import type { BlockDevice } from './types';
 
 /**
@@ -20,7 +20,11 @@ export class RegionFlash implements BlockDevice {
     size: number,
     readonly name = 'region',
   ) {
-    if (!(offset >= 0 && size >= 0 && offset + size <= parent.size) || offset % 1 !== 0 || size % 1 !== 0) {
+    if (parent === null || typeof parent !== 'object' || typeof parent.size !== 'number') {
+      throw new OtaflashError('FLASH_BAD_ARGUMENT', `${name}: the parent must be a block device`);
+    }
+    // typeof checks first: null and '16' would otherwise pass the arithmetic below by coercion.
+    if (typeof offset !== 'number' || typeof size !== 'number' || !(offset >= 0 && size >= 0 && offset + size <= parent.size) || offset % 1 !== 0 || size % 1 !== 0) {
       throw new OtaflashError('FLASH_OUT_OF_RANGE', `${name} ${hex(offset)}+${hex(size)} does not fit in a device of ${hex(parent.size)} bytes`, { offset, size });
     }
     this.size = size;
@@ -33,11 +37,13 @@ export class RegionFlash implements BlockDevice {
   }
 
   read(offset: number, into: Uint8Array): void {
+    checkBytes('read', into);
     checkRange(this, 'read', offset, into.length);
     this.parent.read(this.offset + offset, into);
   }
 
   write(offset: number, data: Uint8Array): void {
+    checkBytes('write', data);
     checkWrite(this, offset, data.length);
     this.parent.write(this.offset + offset, data);
   }

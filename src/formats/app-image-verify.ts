@@ -161,6 +161,7 @@ class StreamingImageVerifier implements ImageVerifier {
 
   update(chunk: Uint8Array): void {
     if (this.error) throw this.error;
+    if (!(chunk instanceof Uint8Array)) throw new OtaflashError('IMAGE_BAD_ARGUMENT', `image chunk must be a Uint8Array, got ${chunk === null ? 'null' : typeof chunk}`);
     // Large chunks go through in pieces, so the checksum pass leaves each piece in cache for the hash.
     if (chunk.length > CACHE_PIECE) {
       for (let at = 0; at < chunk.length; at += CACHE_PIECE) this.updatePiece(chunk.subarray(at, at + CACHE_PIECE));
@@ -500,7 +501,12 @@ const DEVICE_CHUNK = 16384;
 export function verifyImageOnDevice(device: BlockDevice, opts: ImageVerifierOptions & { chunkSize?: number } = {}): ImageVerdict {
   const maxSize = Math.min(opts.maxSize ?? device.size, device.size);
   const v = createImageVerifier({ ...opts, maxSize });
-  const buf = new Uint8Array(opts.chunkSize ?? DEVICE_CHUNK);
+  const chunk = opts.chunkSize ?? DEVICE_CHUNK;
+  // A zero-length buffer would never advance the signed-image digest pass; a huge one is a typo.
+  if (typeof chunk !== 'number' || !(chunk >= 1 && chunk <= 0x4000000) || chunk % 1 !== 0) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `chunkSize ${String(chunk)} must be a whole number of bytes from 1 to 64 MiB`, { chunkSize: chunk });
+  }
+  const buf = new Uint8Array(chunk);
   let off = 0;
   while (!v.complete && off < maxSize) {
     // Read no further than the verifier can use: the image end, then the signature sector.

@@ -265,6 +265,9 @@ function checkOptions(opts: PartitionCsvOptions): number {
  * (the duplicate check sees them whole, as in the tool) and cut when encoded.
  */
 export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsvOptions = {}): ParsedPartitionCsv {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw new OtaflashError('PARTITION_BAD_ARGUMENT', `Partition CSV must be a string or a Uint8Array, got ${input === null ? 'null' : typeof input}`);
+  }
   let text = typeof input === 'string' ? input : decodeCsvBytes(input);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const tableOffset = checkOptions(opts);

@@ -94,6 +94,7 @@ function decodeRecord(bytes: Uint8Array, at: number, index: number): Partition {
  * records before it (PARTITION_BAD_MD5). Unknown flag bits are kept in `flags`.
  */
 export function decodePartitionTable(bytes: Uint8Array, opts: DecodePartitionTableOptions = {}): PartitionTable {
+  if (!(bytes instanceof Uint8Array)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `Partition table must be a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   if (bytes.length % PARTITION_RECORD_SIZE !== 0) {
     throw new OtaflashError('PARTITION_BAD_LENGTH', `Partition table length must be a multiple of 32 bytes (got ${bytes.length})`, { length: bytes.length });
   }
@@ -195,7 +196,10 @@ export function partitionTableMd5(partitions: readonly Partition[], hashes?: Has
 
 /** Reads and decodes the 0xC00-byte table area at `offset` of a device (MD5 verified when present). */
 export function readPartitionTable(device: BlockDevice, offset = PARTITION_TABLE_OFFSET, opts: DecodePartitionTableOptions = {}): PartitionTable {
-  if (!(offset >= 0 && offset % 1 === 0 && offset + PARTITION_TABLE_MAX_LENGTH <= device.size)) {
+  if (device === null || typeof device !== 'object' || typeof device.size !== 'number') {
+    throw new OtaflashError('FLASH_BAD_ARGUMENT', `readPartitionTable needs a block device, got ${device === null ? 'null' : typeof device}`);
+  }
+  if (typeof offset !== 'number' || !(offset >= 0 && offset % 1 === 0 && offset + PARTITION_TABLE_MAX_LENGTH <= device.size)) {
     throw new OtaflashError('FLASH_OUT_OF_RANGE', `partition table at ${hex(offset)} does not fit in a device of ${hex(device.size)} bytes`, { offset });
   }
   const bytes = new Uint8Array(PARTITION_TABLE_MAX_LENGTH);
