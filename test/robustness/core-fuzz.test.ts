@@ -295,6 +295,42 @@ test('OtaEngine.open and its calls over random flash states write only inside ot
   }
 });
 
+/** A table object as a JS caller might pass it: odd sizes, overlaps, parts past the device end, duplicates. */
+function randomTable(rand: () => number): PartitionTable {
+  const parts = [];
+  const n = 1 + randomBelow(rand, 6);
+  const pick = <T>(a: T[]) => a[randomBelow(rand, a.length)];
+  for (let i = 0; i < n; i++) {
+    const kind = randomBelow(rand, 4);
+    const type = kind === 0 ? 1 : 0;
+    const subtype = kind === 0 ? pick([0, 0, 2, 0x80]) : kind === 1 ? 0 : kind === 2 ? 0x20 : 0x10 + randomBelow(rand, 17);
+    parts.push({
+      label: kind === 0 ? 'otadata' : `p${i}`,
+      type,
+      subtype,
+      offset: pick([0xd000, 0x10000, 0x50000, 0x90000, 0xff000, 0x100000, 0x8000, 0xd800, randomBelow(rand, 0x120000)]),
+      size: pick([0x1000, 0x2000, 0x3000, 0x40000, 0, 0x200000, 0x40, randomBelow(rand, 0x50000)]),
+      flags: randomBelow(rand, 4),
+    });
+  }
+  return { partitions: parts, md5: null };
+}
+
+test('decideBoot and OtaEngine over hand-made (unverified) table objects', () => {
+  const rand = seededRandom(SEED + 6);
+  for (let i = 0; i < 60; i++) {
+    const dev = randomFlash(rand);
+    const table = randomTable(rand);
+    expectClean(SEED + 6, `decideBoot(table) #${i}`, () => decideBoot(readOnly(dev, SEED + 6), table, { rollback: rand() < 0.5 }));
+    const od = table.partitions.filter((p) => p.type === 1 && p.subtype === 0)[0];
+    const fence = od ? fenced(dev, od.offset, od.offset + od.size, SEED + 6) : readOnly(dev, SEED + 6);
+    const e = expectClean(SEED + 6, `OtaEngine.open(table) #${i}`, () => OtaEngine.open(fence, { table, hashes: portableHashes }));
+    if (!e) continue;
+    expectClean(SEED + 6, `engine(table) markValid #${i}`, () => e.markValid());
+    expectClean(SEED + 6, `engine(table) rollbackPossible #${i}`, () => e.rollbackPossible());
+  }
+});
+
 test('every entry point both returned and refused at least once (the fuzz reached past the first check)', () => {
   const names = Object.keys(returned).concat(Object.keys(refused)).filter((k, i, a) => a.indexOf(k) === i).sort();
   const report = names.map((k) => `${k}: ${returned[k] ?? 0} returned, ${refused[k] ?? 0} refused`).join('\n');
