@@ -23,6 +23,8 @@ import {
   verifyImageOnDevice,
   inspectImage,
   readResumeLog,
+  RESUME_MAGIC,
+  RESUME_LOG_OFFSET,
   decideBoot,
   OtaEngine,
   portableHashes,
@@ -331,11 +333,89 @@ test('decideBoot and OtaEngine over hand-made (unverified) table objects', () =>
   }
 });
 
+/** A resume header with a valid CRC and random fields, so the reader and the engine get past the CRC gate. */
+function forgedResumeSector(rand: () => number, slot: { offset: number; size: number; subtype: number }): Uint8Array {
+  const sec = new Uint8Array(0x1000).fill(0xff);
+  const h = new Uint8Array(32);
+  const put = (o: number, v: number) => { for (let i = 0; i < 4; i++) h[o + i] = (v >>> (8 * i)) & 0xff; };
+  const edge = (good: number) => [good, good, good, 0, 0xffffffff, good + 0x1000, good - 1, randomBelow(rand, 0x100000000)][randomBelow(rand, 8)] >>> 0;
+  put(0, RESUME_MAGIC);
+  h[4] = 2;
+  h[5] = randomBelow(rand, 3);
+  h[6] = rand() < 0.8 ? slot.subtype : randomBelow(rand, 256);
+  put(8, rand() < 0.8 ? slot.offset : edge(slot.offset));
+  put(12, rand() < 0.8 ? slot.size : edge(slot.size));
+  put(16, [0xffffffff, randomBelow(rand, slot.size), slot.size, slot.size + 1][randomBelow(rand, 4)]);
+  put(20, [slot.size, randomBelow(rand, slot.size + 1), 0x1000 * randomBelow(rand, slot.size / 0x1000 + 2), 0xffffffff][randomBelow(rand, 4)]);
+  // The granule the reader expects for this slot size (w = 1): the finest whose two bitmaps fit.
+  let g = 1;
+  const room = 0x1000 - (RESUME_LOG_OFFSET + 32);
+  while (2 * Math.ceil(Math.ceil(slot.size / g) / 8) > room) g *= 2;
+  put(24, rand() < 0.9 ? g : edge(g));
+  put(28, portableHashes.crc32(h.subarray(0, 28)));
+  sec.set(h, RESUME_LOG_OFFSET);
+  // Bitmaps: a cleared prefix of random length, then noise or erased bytes.
+  const start = RESUME_LOG_OFFSET + 32;
+  for (let i = start; i < sec.length; i++) {
+    const r = rand();
+    sec[i] = r < 0.6 ? 0 : r < 0.9 ? 0xff : randomBelow(rand, 256);
+  }
+  return sec;
+}
+
+test('readResumeLog, pendingUpdate and resume over forged logs with valid CRCs: writes stay in otadata and the logged slot', () => {
+  const rand = seededRandom(SEED + 7);
+  const slots = LAYOUT.partitions.filter((p) => p.type === 0 && p.subtype >= 0x10);
+  let trusted = 0;
+  for (let i = 0; i < 40; i++) {
+    const c = new Uint8Array(0x100000).fill(0xff);
+    c.set(LAYOUT_BIN, 0x8000);
+    const slot = slots[randomBelow(rand, slots.length)];
+    const sector = randomBelow(rand, 2);
+    // The other otadata sector: a valid entry or erased.
+    const od = otadataBins[randomBelow(rand, otadataBins.length)];
+    c.set(od.subarray(0, 0x2000), OTADATA_AT);
+    c.set(forgedResumeSector(rand, slot), OTADATA_AT + sector * 0x1000);
+    const img = appImages[randomBelow(rand, 3)];
+    c.set(img.subarray(0, randomBelow(rand, Math.min(img.length, slot.size) + 1)), slot.offset);
+    const dev = new MemoryFlash({ size: 0x100000, contents: c, mode: rand() < 0.5 ? 'nor' : 'strict' });
+    const region = new RegionFlash(dev, OTADATA_AT, 0x2000, 'otadata');
+    if (expectClean(SEED + 7, `readResumeLog(forged) #${i}`, () => readResumeLog(readOnly(region, SEED + 7), sector as 0 | 1, portableHashes))) trusted++;
+    const inOtadataOrSlot = (o: number, n: number) =>
+      (o >= OTADATA_AT && o + n <= OTADATA_AT + 0x2000) || (o >= slot.offset && o + n <= slot.offset + slot.size);
+    const fence: BlockDevice = {
+      size: dev.size, eraseSize: dev.eraseSize, writeSize: dev.writeSize, eraseValue: dev.eraseValue, blockEraseSizes: dev.blockEraseSizes,
+      read: (o, into) => dev.read(o, into),
+      write: (o, d) => { if (!inOtadataOrSlot(o, d.length)) assert.unreachable(`seed ${SEED + 7} ${caseName}: write at ${o}+${d.length} outside otadata and ${slot.label}`); dev.write(o, d); },
+      erase: (o, n) => { if (!inOtadataOrSlot(o, n)) assert.unreachable(`seed ${SEED + 7} ${caseName}: erase at ${o}+${n} outside otadata and ${slot.label}`); dev.erase(o, n); },
+      sync: () => dev.sync(),
+    };
+    const running = LAYOUT.partitions.filter((p) => p.label === 'factory')[0];
+    const e = expectClean(SEED + 7, `OtaEngine.open(forged) #${i}`, () => OtaEngine.open(fence, { hashes: portableHashes, running }));
+    if (!e) continue;
+    expectClean(SEED + 7, `pendingUpdate(forged) #${i}`, () => e.pendingUpdate());
+    expectClean(SEED + 7, `resume(forged) #${i}`, () => {
+      const w = e.resume();
+      let at = w.offset;
+      while (at < img.length) {
+        const n = 1 + randomBelow(rand, 8192);
+        w.write(img.subarray(at, at + n));
+        at += n;
+      }
+      if (rand() < 0.8) w.end();
+      else w.abort();
+      return null;
+    });
+  }
+  // The forged logs must mostly pass the reader's own checks, or this test fuzzes nothing past them.
+  assert.ok(trusted >= 10, `seed ${SEED + 7}: only ${trusted} of 40 forged logs were read as valid`);
+});
+
 test('every entry point both returned and refused at least once (the fuzz reached past the first check)', () => {
   const names = Object.keys(returned).concat(Object.keys(refused)).filter((k, i, a) => a.indexOf(k) === i).sort();
   const report = names.map((k) => `${k}: ${returned[k] ?? 0} returned, ${refused[k] ?? 0} refused`).join('\n');
   if (process.env.OTAFLASH_FUZZ_REPORT) process.stdout.write(report + '\n');
-  for (const k of ['decodePartitionTable', 'parsePartitionCsv(bytes)', 'decodeOtadata', 'readOtadata', 'readPartitionTable', 'parseAppImage', 'createImageVerifier', 'verifyImageOnDevice', 'update']) {
+  for (const k of ['decodePartitionTable', 'parsePartitionCsv(bytes)', 'decodeOtadata', 'readOtadata', 'readPartitionTable', 'parseAppImage', 'createImageVerifier', 'verifyImageOnDevice', 'update', 'resume(forged)']) {
     assert.ok((returned[k] ?? 0) > 0 && (refused[k] ?? 0) > 0, `seed ${SEED}: ${k} did not take both paths\n${report}`);
   }
 });
