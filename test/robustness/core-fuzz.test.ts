@@ -121,18 +121,31 @@ function fenced(dev: BlockDevice, lo: number, hi: number, seed: number): BlockDe
   const check = (op: string, off: number, len: number) => {
     if (!(off >= lo && off + len <= hi)) assert.unreachable(`seed ${seed} ${caseName}: ${op} at ${off}+${len} outside [${lo}, ${hi})`);
   };
+  // A loop that never ends almost always keeps touching the device: a budget of calls turns a
+  // hang into a failure with the seed. The budget allows two byte-at-a-time passes over the device
+  // (verifyImageOnDevice with chunkSize 1 re-reads a signed image) and no more.
+  let calls = 0;
+  const budget = 4 * dev.size + 100000;
+  const tick = () => {
+    if (++calls > budget) assert.unreachable(`seed ${seed} ${caseName}: over ${budget} device calls, probably an unbounded loop`);
+  };
   return {
     size: dev.size,
     eraseSize: dev.eraseSize,
     writeSize: dev.writeSize,
     eraseValue: dev.eraseValue,
     blockEraseSizes: dev.blockEraseSizes,
-    read: (o, into) => dev.read(o, into),
+    read: (o, into) => {
+      tick();
+      dev.read(o, into);
+    },
     write: (o, d) => {
+      tick();
       check('write', o, d.length);
       dev.write(o, d);
     },
     erase: (o, n) => {
+      tick();
       check('erase', o, n);
       dev.erase(o, n);
     },
