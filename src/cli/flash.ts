@@ -22,7 +22,7 @@ export interface FlashImage {
 }
 
 /** Opens an existing flash image file as a block device (sync positional I/O, 4 KiB sectors). */
-export function openFlashImage(path: string): FlashImage {
+export function openFlashImage(path: string, access: 'read' | 'write' = 'write'): FlashImage {
   let st: fs.Stats;
   try {
     st = fs.statSync(path);
@@ -35,17 +35,20 @@ export function openFlashImage(path: string): FlashImage {
   }
   let device: FileFlash;
   try {
-    device = new FileFlash(path);
+    device = new FileFlash(path, { readOnly: access === 'read' });
   } catch (e) {
-    if (e instanceof OtaflashError) throw e;
-    throw new CliError(`cannot open flash image '${path}' for reading and writing: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (e instanceof OtaflashError && e.code !== 'FLASH_FILE_IO') throw e;
+    throw new CliError(`cannot open flash image '${path}' for ${access === 'read' ? 'reading' : 'reading and writing'}: ${errnoOf(e)}`);
   }
   return { device, path, close: () => device.close() };
 }
 
-/** Runs `body` with the image open and always closes it (the fd must not leak on an error). */
-export function withFlashImage<T>(path: string, body: (image: FlashImage) => T): T {
-  const image = openFlashImage(path);
+/**
+ * Runs `body` with the image open and always closes it (the fd must not leak on an error).
+ * Commands that only look open it with access 'read', so a read-only file works and a bug cannot write.
+ */
+export function withFlashImage<T>(path: string, body: (image: FlashImage) => T, access: 'read' | 'write' = 'write'): T {
+  const image = openFlashImage(path, access);
   try {
     return body(image);
   } finally {
@@ -289,8 +292,8 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
       dev = new FileFlash(temp, { size, create: 'always' });
     } catch (e) {
       removeQuietly(temp);
-      if (e instanceof OtaflashError) throw e;
-      throw new CliError(`cannot create '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if (e instanceof OtaflashError && e.code !== 'FLASH_FILE_IO') throw e;
+      throw new CliError(`cannot create '${file}': ${errnoOf(e)}`);
     }
     const image: FlashImage = { device: dev, path: file, close: () => dev.close() };
     let done = false;
@@ -337,4 +340,10 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
 
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** The errno name of a file-system failure (raw Node error or FileFlash's FLASH_FILE_IO), else its message. */
+function errnoOf(e: unknown): string {
+  if (e instanceof OtaflashError && e.info && typeof e.info.errno === 'string') return e.info.errno;
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }

@@ -201,6 +201,6 @@ would boot next (--rollback: as a bootloader with app rollback enabled). Read-on
       out.push(decision.boot ? `next boot: ${decision.label} (${decision.reason})` : `next boot: nothing bootable (${decision.reason})`);
       io.stdout(out.map((l) => l.replace(/\s+$/, '')).join('\n') + '\n');
       return 0;
-    });
+    }, 'read');
   },
 };

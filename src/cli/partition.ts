@@ -69,7 +69,7 @@ Copies the whole partition NAME (its full size, erased bytes included) to OUT.bi
       if (args.flags.json) printJson(io, { label: p.label, offset: p.offset, size: p.size, output: out });
       else if (out !== '-') io.stdout(`read ${p.size} bytes of '${p.label}' (${hex(p.offset)}) into ${out}\n`);
       return 0;
-    });
+    }, 'read');
   },
 };
 

@@ -1,6 +1,8 @@
 import { FAULT_MODES, type FaultMode } from '../flash/faults';
 import { W25Q32JV, type ChipProfile } from '../flash/timing';
+import { verifyImage } from '../formats/app-image-verify';
 import { chipIdFromName } from '../formats/chips';
+import { OtaflashError } from '../errors';
 import type { PartitionTable } from '../formats/partition-types';
 import { nodeHashes } from '../node/hash';
 import { parseReplayId, proveScenario, replayCase, type ProveReport } from '../ota/prove';
@@ -96,6 +98,19 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
       modes = f.modes.split(',').map((m) => m.trim()) as FaultMode[];
       for (const m of modes) if (FAULT_MODES.indexOf(m) < 0) throw new CliError(`unknown fault mode '${m}'; known: ${FAULT_MODES.join(', ')}`);
     }
+    // The proof needs images the engine accepts: an unusable one is the caller's input error, said once,
+    // not a failure of every scenario.
+    const checkImage = (path: string, bytes: Uint8Array) => {
+      try {
+        verifyImage(bytes, { hashes: nodeHashes, expectedChip: chip, requireHash: true });
+      } catch (e) {
+        if (e instanceof OtaflashError) throw new CliError(`${path} cannot be proved with: the OTA engine would refuse it (${e.message}) [${e.code}]`);
+        throw e;
+      }
+    };
+    checkImage(f.image, newImage);
+    if (typeof f.old === 'string') checkImage(f.old, oldImage);
+    if (typeof f.third === 'string' && third) checkImage(f.third, third);
     // A chunk of 0 bytes would never finish writing the image (the sweep would hang).
     const chunk = typeof f.chunk === 'string' ? parseSize(f.chunk, '--chunk') : 4096;
     if (chunk < 1 || chunk > 16 * 1024 * 1024) throw new CliError(`--chunk ${chunk} must be between 1 byte and 16 MiB`);

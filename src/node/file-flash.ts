@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { OtaflashError, hex } from '../errors';
-import { checkErase, checkRange, checkWrite, resolveGeometry } from '../flash/checks';
+import { checkBytes, checkErase, checkRange, checkWrite, resolveGeometry } from '../flash/checks';
 import { ErasedMap } from '../flash/erased-map';
 import type { ProgramMode } from '../flash/memory';
 import type { BlockDevice, FlashGeometry } from '../flash/types';
@@ -14,6 +14,8 @@ export interface FileFlashOptions extends Partial<FlashGeometry> {
   create?: 'never' | 'if-missing' | 'always';
   /** 'strict' (default) throws FLASH_WRITE_NOT_ERASED on a 0->1 program; 'nor' stores old AND new. */
   mode?: ProgramMode;
+  /** Open the file read-only: write/erase throw FLASH_READ_ONLY and the file is never modified. */
+  readOnly?: boolean;
 }
 
 const ERASE_CHUNK = 1 << 20;
@@ -36,6 +38,7 @@ export class FileFlash implements BlockDevice {
   readonly blockEraseSizes?: readonly number[];
   readonly mode: ProgramMode;
   readonly path: string;
+  readonly readOnly: boolean;
   /** Writes that had to read the old bytes first (the rest went straight into known-erased space). */
   readsBeforeWrite = 0;
   private fd: number;
@@ -51,12 +54,21 @@ export class FileFlash implements BlockDevice {
     if (create !== 'never' && create !== 'if-missing' && create !== 'always') {
       throw new OtaflashError('FLASH_BAD_ARGUMENT', `create must be 'never', 'if-missing' or 'always', not ${String(create)}`);
     }
+    if (typeof path !== 'string' || path === '') {
+      throw new OtaflashError('FLASH_BAD_ARGUMENT', `a flash image path must be a non-empty string, not ${typeof path === 'string' ? "''" : typeof path}`);
+    }
+    this.readOnly = opts.readOnly === true;
+    if (this.readOnly && create !== 'never') {
+      throw new OtaflashError('FLASH_BAD_ARGUMENT', `a read-only flash image cannot be created (${path})`, { path });
+    }
     const exists = fs.existsSync(path);
     const fresh = create === 'always' || (create === 'if-missing' && !exists);
     let size = opts.size;
     if (!fresh) {
       if (!exists) throw new OtaflashError('FLASH_FILE_MISSING', `flash image ${path} does not exist (pass create: 'if-missing' to make one)`, { path });
-      const fileSize = fs.statSync(path).size;
+      const st = fileOp(path, 'stat', () => fs.statSync(path));
+      if (!st.isFile()) throw new OtaflashError('FLASH_FILE_NOT_REGULAR', `flash image ${path} is not a regular file`, { path });
+      const fileSize = st.size;
       if (size !== undefined && size !== fileSize) {
         throw new OtaflashError('FLASH_BAD_GEOMETRY', `flash image ${path} is ${fileSize} bytes, expected ${size}`, { path, fileSize, size });
       }
@@ -73,7 +85,7 @@ export class FileFlash implements BlockDevice {
     this.mode = g.mode;
     this.sectorShift = g.sectorShift;
     this.erased = new ErasedMap(this.size / this.eraseSize, this.eraseSize, this.sectorShift, fresh);
-    this.fd = fs.openSync(path, fresh ? 'w+' : 'r+');
+    this.fd = fileOp(path, 'open', () => fs.openSync(path, fresh ? 'w+' : this.readOnly ? 'r' : 'r+'));
     if (fresh) {
       try {
         this.fillErased(0, this.size);
@@ -101,12 +113,15 @@ export class FileFlash implements BlockDevice {
   }
 
   read(offset: number, into: Uint8Array): void {
+    checkBytes('read', into);
     checkRange(this, 'read', offset, into.length);
     this.readAt(offset, into);
   }
 
   write(offset: number, data: Uint8Array): void {
+    checkBytes('write', data);
     checkWrite(this, offset, data.length);
+    this.checkWritable('write');
     const len = data.length;
     if (len === 0) return;
     if (this.erased.covers(offset, len)) {
@@ -136,12 +151,13 @@ export class FileFlash implements BlockDevice {
 
   erase(offset: number, length: number): void {
     checkErase(this, offset, length);
+    this.checkWritable('erase');
     this.fillErased(offset, length);
   }
 
   sync(): void {
     this.checkOpen();
-    fs.fsyncSync(this.fd);
+    if (!this.readOnly) fileOp(this.path, 'fsync', () => fs.fsyncSync(this.fd));
   }
 
   /** Closes the descriptor; later calls throw FLASH_CLOSED. Idempotent. */
@@ -152,6 +168,10 @@ export class FileFlash implements BlockDevice {
     }
   }
 
+  private checkWritable(op: string): void {
+    if (this.readOnly) throw new OtaflashError('FLASH_READ_ONLY', `${op} refused: flash image ${this.path} was opened read-only`, { path: this.path });
+  }
+
   private checkOpen(): void {
     if (this.fd < 0) throw new OtaflashError('FLASH_CLOSED', `flash image ${this.path} is closed`, { path: this.path });
   }
@@ -160,7 +180,7 @@ export class FileFlash implements BlockDevice {
     this.checkOpen();
     let done = 0;
     while (done < into.length) {
-      const n = fs.readSync(this.fd, into, done, into.length - done, offset + done);
+      const n = fileOp(this.path, 'read', () => fs.readSync(this.fd, into, done, into.length - done, offset + done));
       if (n === 0) {
         throw new OtaflashError('FLASH_FILE_SHORT', `flash image ${this.path} ends at ${hex(offset + done)}, before the device end ${hex(this.size)}`, { path: this.path });
       }
@@ -171,7 +191,7 @@ export class FileFlash implements BlockDevice {
   private writeAt(offset: number, data: Uint8Array): void {
     this.checkOpen();
     let done = 0;
-    while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+    while (done < data.length) done += fileOp(this.path, 'write', () => fs.writeSync(this.fd, data, done, data.length - done, offset + done));
   }
 
   private fillErased(offset: number, length: number): void {
@@ -190,5 +210,17 @@ export class FileFlash implements BlockDevice {
   private scratchOf(n: number): Uint8Array {
     if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, 2 * this.scratch.length));
     return this.scratch.subarray(0, n);
+  }
+}
+
+/** Runs a file-system call, turning its Node error (EISDIR, EACCES, ENOSPC...) into an OtaflashError. */
+function fileOp<T>(path: string, op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof OtaflashError) throw e;
+    const code = (e as { code?: string }).code ?? 'unknown';
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new OtaflashError('FLASH_FILE_IO', `${op} of flash image ${path} failed: ${msg}`, { path, op, errno: code });
   }
 }

@@ -192,6 +192,7 @@ export class OtaEngine {
 
   /** ESP-IDF's esp_ota_get_next_update_partition: the OTA slot after `start` (default: running), wrapping. */
   nextUpdatePartition(start: Partition | null = this.running): Partition {
+    if (start !== null) checkPartitionArg('nextUpdatePartition', start);
     const slots = otaAppSlots(this.table);
     if (slots.length === 0) throw new OtaflashError('OTA_NO_SLOT', 'the partition table has no OTA app partition (ota_0..ota_15)');
     if (start && isOtaAppPartition(start)) {
@@ -204,6 +205,7 @@ export class OtaEngine {
 
   /** esp_ota_get_state_partition: the state of the first entry (sector 0 first) that maps to p's slot with a good CRC; null if none. */
   slotState(p: Partition): number | null {
+    checkPartitionArg('slotState', p);
     if (!isOtaAppPartition(p)) throw new OtaflashError('OTA_BAD_SLOT', `${p.label} is not an OTA app partition, it has no otadata state`);
     if (!this.otaRegion) return null;
     const n = this.slotCount();
@@ -216,7 +218,8 @@ export class OtaEngine {
     return null;
   }
 
-  private checkInTable(p: Partition): Partition {
+  private checkInTable(p: Partition, op: string): Partition {
+    checkPartitionArg(op, p);
     const list = this.table.partitions;
     for (let i = 0; i < list.length; i++) if (samePartition(list[i], p)) return list[i];
     throw new OtaflashError('OTA_NOT_FOUND', `partition ${p.label} at ${hex(p.offset)} is not in the partition table`);
@@ -268,7 +271,8 @@ export class OtaEngine {
    */
   begin(slot?: Partition, opts: OtaWriteOptions = {}): OtaWriter {
     this.checkNoWriter('begin');
-    const target = this.checkInTable(slot ?? this.nextUpdatePartition());
+    checkOptionsArg('begin', opts);
+    const target = this.checkInTable(slot ?? this.nextUpdatePartition(), 'begin');
     if (!isOtaAppPartition(target)) {
       throw new OtaflashError('OTA_BAD_SLOT', `${target.label} (type ${target.type}, subtype ${hex(target.subtype)}) is not an OTA app slot; only ota_0..ota_15 can be updated`);
     }
@@ -423,6 +427,7 @@ export class OtaEngine {
    */
   resume(opts: Omit<OtaWriteOptions, 'size' | 'erase'> = {}): OtaWriter {
     this.checkNoWriter('resume');
+    checkOptionsArg('resume', opts);
     const r = this.findResumeLog();
     const p = r ? this.resumeTarget(r) : null;
     if (!r || !p) throw new OtaflashError('OTA_NOTHING_TO_RESUME', r ? 'the interrupted update was for a partition no longer in the table' : 'no interrupted update is recorded on this device');
@@ -455,7 +460,8 @@ export class OtaEngine {
    */
   setBootPartition(p: Partition, opts: { verify?: boolean } = {}): void {
     this.checkNoWriter('setBootPartition');
-    const part = this.checkInTable(p);
+    checkOptionsArg('setBootPartition', opts);
+    const part = this.checkInTable(p, 'setBootPartition');
     if (part.type !== PARTITION_TYPE_APP) throw new OtaflashError('OTA_BAD_SLOT', `${part.label} is not an app partition`);
     const region = this.requireOtadata();
     let known = false;
@@ -598,4 +604,16 @@ export class OtaEngine {
     const { e, active } = this.activeRunning('markInvalidAndRollback');
     commitOtaEntry(this.otaRegion!, active, withOtaState(e[active], OTA_STATE.INVALID), this.hashes);
   }
+}
+
+/** A caller's partition argument must at least look like a Partition (JS callers pass anything). */
+function checkPartitionArg(op: string, p: unknown): void {
+  const q = p as Partition | null;
+  if (q === null || typeof q !== 'object' || typeof q.offset !== 'number' || typeof q.size !== 'number' || typeof q.type !== 'number' || typeof q.subtype !== 'number') {
+    throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: expected a partition from the table (with label, type, subtype, offset, size), got ${q === null ? 'null' : typeof q}`);
+  }
+}
+
+function checkOptionsArg(op: string, opts: unknown): void {
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
 }

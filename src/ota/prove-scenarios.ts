@@ -93,7 +93,12 @@ function baseDevice(layout: ProveLayout, rollback: boolean, selected: boolean, o
 // What the firmware does (flow steps and recovery), shared by the scenarios
 
 function chunkOf(layout: ProveLayout): number {
-  return layout.chunk ?? 4096;
+  const c = layout.chunk ?? 4096;
+  // A chunk of 0 (or NaN) would never advance the download loop.
+  if (!(typeof c === 'number' && c >= 1 && c === Math.floor(c))) {
+    throw new OtaflashError('PROVE_BAD_LAYOUT', `layout ${layout.name}: chunk ${String(c)} is not a positive whole number of bytes`);
+  }
+  return c;
 }
 
 function lastWriteStart(w: ProveWorld): { image: string; slot: string } | null {
@@ -225,6 +230,7 @@ function installNew(layout: ProveLayout, engine: () => OtaEngine): void {
 /** Every scenario of the proof on one layout. `third` scenarios need images.third. */
 export function proveScenarios(layout: ProveLayout): ProveScenario[] {
   slotsOf(layout);
+  chunkOf(layout);
   const list: ProveScenario[] = [];
   const plain = (rollback: boolean, writable: readonly number[]): ProveSetup => {
     const b = baseDevice(layout, rollback, true);

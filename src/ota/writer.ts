@@ -181,6 +181,9 @@ export class OtaWriter {
    */
   eraseStep(maxBytes?: number): number {
     this.checkOpen('eraseStep');
+    if (maxBytes !== undefined && !(typeof maxBytes === 'number' && maxBytes > 0)) {
+      throw new OtaflashError('OTA_BAD_ARGUMENT', `eraseStep: the byte budget must be a positive number (Infinity for no limit), got ${String(maxBytes)}`);
+    }
     try {
       this.eraseTo(this.ctx.eraseLimit, this.stepBudget(maxBytes), true);
     } catch (e) {

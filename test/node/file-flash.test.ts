@@ -143,4 +143,38 @@ test('sequential writes into erased space do not read back; other writes do', ()
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('bad arguments and file-system failures are OtaflashErrors, not Node errors', () => {
+  const p = tmp();
+  const f = FileFlash.create(p, 1 << 16);
+  assert.is(code(() => f.write(0, '16' as unknown as Uint8Array)), 'FLASH_BAD_ARGUMENT');
+  assert.is(code(() => f.write(0, null as unknown as Uint8Array)), 'FLASH_BAD_ARGUMENT');
+  assert.is(code(() => f.read(0, null as unknown as Uint8Array)), 'FLASH_BAD_ARGUMENT');
+  // The refused text write left the first bytes erased.
+  const head = new Uint8Array(2);
+  f.read(0, head);
+  assert.equal(Array.from(head), [0xff, 0xff]);
+  f.close();
+  assert.is(code(() => FileFlash.open(dir)), 'FLASH_FILE_NOT_REGULAR');
+  assert.is(code(() => FileFlash.create(path.join(dir, 'no-such-dir', 'x.bin'), 4096)), 'FLASH_FILE_IO');
+  assert.is(code(() => FileFlash.open('' as string)), 'FLASH_BAD_ARGUMENT');
+  assert.is(code(() => new FileFlash(p, { create: 'always', size: 4096, readOnly: true })), 'FLASH_BAD_ARGUMENT');
+});
+
+test('readOnly: reads work, write/erase are refused, the file is untouched', () => {
+  const p = tmp();
+  const bytes = new Uint8Array(1 << 14).map((_, i) => i & 0xff);
+  fs.writeFileSync(p, bytes);
+  const f = FileFlash.open(p, { readOnly: true });
+  assert.is(f.readOnly, true);
+  const got = new Uint8Array(16);
+  f.read(4096, got);
+  assert.equal(Array.from(got), Array.from(bytes.subarray(4096, 4112)));
+  assert.is(code(() => f.write(0, new Uint8Array(4))), 'FLASH_READ_ONLY');
+  assert.is(code(() => f.erase(0, 4096)), 'FLASH_READ_ONLY');
+  f.sync();
+  f.close();
+  assert.ok(Buffer.from(fs.readFileSync(p)).equals(Buffer.from(bytes)));
+});
+
 test.run();

@@ -208,4 +208,15 @@ test('every scenario of the issue exists on a layout', () => {
   assert.ok(proveScenarios(realisticLayout(nodeHashes)).some((s) => s.name === 'from-factory'));
 });
 
+test('a layout whose download chunk is 0, NaN or fractional is refused up front (a 0 chunk would loop forever)', () => {
+  for (const chunk of [0, NaN, -4096, 0.5]) {
+    try {
+      proveScenarios({ ...layout, chunk });
+      assert.unreachable(`chunk ${chunk} accepted`);
+    } catch (e) {
+      assert.ok(e instanceof OtaflashError && e.code === 'PROVE_BAD_LAYOUT', `chunk ${chunk}: ${String(e)}`);
+    }
+  }
+});
+
 test.run();

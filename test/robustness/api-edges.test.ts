@@ -2,6 +2,8 @@
 // objects) must end as OtaflashError with a stable code, never a TypeError/RangeError or a silent
 // coercion (RegionFlash(dev, null, ...) once meant offset 0; a string size was accepted).
 import { test } from 'uvu';
+import { rig } from '../ota/engine-fixtures';
+import { OtaEngine } from '../../src/ota/engine';
 import * as assert from 'uvu/assert';
 import {
   OtaflashError,
@@ -90,6 +92,43 @@ test('decoders and verifiers refuse inputs that are not bytes', () => {
   for (const v of [-1, NaN, '0x8000', 0.5]) {
     refuses(`readPartitionTable(dev, ${show(v)})`, () => readPartitionTable(m, v as number), FLASH_CODES);
   }
+});
+
+test('OtaEngine methods refuse arguments that are not partitions, options or budgets', () => {
+  const r = rig({ factory: true });
+  const engine = OtaEngine.open(r.flash, { table: r.table });
+  const before = r.flash.snapshot();
+  const NOT_PARTS: unknown[] = [null, 'ota_0', 0, {}, { label: 'ota_0' }];
+  for (const v of NOT_PARTS) {
+    refuses(`slotState(${show(v)})`, () => engine.slotState(v as never), ['OTA_BAD_ARGUMENT']);
+    // null is a valid start for nextUpdatePartition (no running app: the first slot).
+    if (v !== null) refuses(`nextUpdatePartition(${show(v)})`, () => engine.nextUpdatePartition(v as never), ['OTA_BAD_ARGUMENT']);
+    refuses(`setBootPartition(${show(v)})`, () => engine.setBootPartition(v as never), ['OTA_BAD_ARGUMENT']);
+    if (v !== null) refuses(`begin(${show(v)})`, () => engine.begin(v as never), ['OTA_BAD_ARGUMENT']);
+  }
+  refuses('setBootPartition(undefined)', () => engine.setBootPartition(undefined as never), ['OTA_BAD_ARGUMENT']);
+  for (const o of [null, 'fast', 7]) {
+    refuses(`begin(undefined, ${show(o)})`, () => engine.begin(undefined, o as never), ['OTA_BAD_ARGUMENT']);
+    refuses(`resume(${show(o)})`, () => engine.resume(o as never), ['OTA_BAD_ARGUMENT']);
+    refuses(`setBootPartition(ota_0, ${show(o)})`, () => engine.setBootPartition(r.p.ota_0, o as never), ['OTA_BAD_ARGUMENT']);
+  }
+  // Nothing above may have touched the flash.
+  const after = r.flash.snapshot();
+  const a = new Uint8Array(r.flash.size);
+  r.flash.read(0, a);
+  r.flash.restore(before);
+  const b = new Uint8Array(r.flash.size);
+  r.flash.read(0, b);
+  r.flash.restore(after);
+  assert.ok(a.every((x, i) => x === b[i]), 'a refused call changed the flash');
+
+  const w = engine.begin(undefined, { maxEraseBytesPerStep: 4096 });
+  for (const v of [NaN, -1, 0, '4096', {}, null]) {
+    refuses(`eraseStep(${show(v)})`, () => w.eraseStep(v as never), ['OTA_BAD_ARGUMENT']);
+  }
+  assert.ok(w.isOpen, 'a refused eraseStep budget must not end the update');
+  assert.ok(w.eraseStep(Infinity) === 0);
+  w.abort();
 });
 
 test.run();
