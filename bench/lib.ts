@@ -58,7 +58,7 @@ export function mbps(bytes: number, ms: number): number {
 }
 
 export function formatTable(rows: BenchRow[]): string {
-  const head = ['suite', 'measure', 'value', 'baseline', 'baseline value', 'ratio', 'target', 'ok'];
+  const head = ['suite', 'measure', 'value', 'baseline', 'baseline value', 'speed vs baseline', 'target', 'ok'];
   const body = rows.map((r) => [
     r.suite,
     r.name,

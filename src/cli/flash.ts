@@ -116,6 +116,11 @@ function nonEmpty(table: PartitionTable, path: string): PartitionTable {
  * (numbers as numbers, as issue 3 asks) plus the type and subtype names people read.
  */
 export function partitionJson(p: Partition) {
+  return { ...partitionFieldsJson(p), typeName: typeName(p.type), subtypeName: subtypeName(p.type, p.subtype) };
+}
+
+/** Exactly the fields `partition-table show --json` promises, numbers as numbers. */
+export function partitionFieldsJson(p: Partition) {
   return {
     label: p.label,
     type: p.type,
@@ -124,8 +129,6 @@ export function partitionJson(p: Partition) {
     size: p.size,
     encrypted: (p.flags & PARTITION_FLAG_ENCRYPTED) !== 0,
     readonly: (p.flags & PARTITION_FLAG_READONLY) !== 0,
-    typeName: typeName(p.type),
-    subtypeName: subtypeName(p.type, p.subtype),
   };
 }
 

@@ -5,6 +5,7 @@ import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_MAX_LENGTH,
 import { formatPartitionFlags, formatPartitionSize, verifyPartitionTable, type SecureBootVersion } from '../formats/partition-verify';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, type Partition, type PartitionTable } from '../formats/partition-types';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput, writeOutput } from './io';
+import { partitionFieldsJson } from './flash';
 
 const KNOWN_FLAGS = PARTITION_FLAG_ENCRYPTED | PARTITION_FLAG_READONLY;
 
@@ -269,15 +270,7 @@ ${SHARED_HELP}`,
     const { table } = loadTable(bytes, f, io, false);
     if (args.flags.json === true) {
       const json = {
-        partitions: table.partitions.map((p) => ({
-          label: p.label,
-          type: p.type,
-          subtype: p.subtype,
-          offset: p.offset,
-          size: p.size,
-          encrypted: (p.flags & PARTITION_FLAG_ENCRYPTED) !== 0,
-          readonly: (p.flags & PARTITION_FLAG_READONLY) !== 0,
-        })),
+        partitions: table.partitions.map(partitionFieldsJson),
         md5: md5Hex(table.md5),
       };
       io.stdout(JSON.stringify(json, null, 2) + '\n');

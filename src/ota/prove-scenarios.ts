@@ -227,6 +227,15 @@ function installNew(layout: ProveLayout, engine: () => OtaEngine): void {
   e.setBootPartition(wr.partition);
 }
 
+/** Recovery of the rollback flows: ask for the rollback and reboot until the old app runs. */
+function rollBackUntilOld(w: ProveWorld): void {
+  for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) {
+    rollBack(w);
+    w.reboot();
+  }
+  if (w.running !== 'old') throw new ProveViolation('no-progress', `${w.running} still boots after ${MAX_ROUNDS} rollbacks`);
+}
+
 /** Every scenario of the proof on one layout. `third` scenarios need images.third. */
 export function proveScenarios(layout: ProveLayout): ProveScenario[] {
   slotsOf(layout);
@@ -290,13 +299,7 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
         rollBack(w);
         w.reboot();
       },
-      (w) => {
-        for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) {
-          rollBack(w);
-          w.reboot();
-        }
-        if (w.running !== 'old') throw new ProveViolation('no-progress', `${w.running} still boots after ${MAX_ROUNDS} rollbacks`);
-      },
+      rollBackUntilOld,
     ),
   );
 
@@ -310,14 +313,8 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
         rollBack(w);
         w.reboot();
       },
-      (w) => {
-        // The new app fails its self-test on every boot, so it asks for the rollback again.
-        for (let i = 0; i < MAX_ROUNDS && w.running !== 'old'; i++) {
-          rollBack(w);
-          w.reboot();
-        }
-        if (w.running !== 'old') throw new ProveViolation('no-progress', `${w.running} still boots after ${MAX_ROUNDS} rollbacks`);
-      },
+      // The new app fails its self-test on every boot, so it asks for the rollback again.
+      rollBackUntilOld,
     ),
   );
 
