@@ -92,6 +92,12 @@ export interface OtaEngineOptions {
   antiRollback?: boolean;
   /** eFuse secure version (anti-rollback). */
   efuseSecureVersion?: number;
+  /**
+   * With anti-rollback: called by markValid() once the confirmation is on flash, with the running
+   * app's secure_version when it is above `efuseSecureVersion`. This is where a device burns the
+   * eFuse (ESP-IDF raises it at the same point); the engine itself cannot write eFuses.
+   */
+  onSecureVersionConfirmed?: (secureVersion: number) => void;
   /** Chip id images must be built for (CHIP_IDS); unset accepts any. */
   chip?: number;
   /** Refuse images without an appended SHA-256 (default true). */
@@ -545,6 +551,7 @@ export class OtaEngine {
       // its kill step until its CRC lands the bootloader picks O, exactly the rollback it would
       // have done anyway at the next boot.
       commitOtaEntry(region, active, withOtaState(e[active], OTA_STATE.VALID), this.hashes);
+      this.reportConfirmedSecureVersion();
       return;
     }
     const cur = e[active].seq;
@@ -559,6 +566,14 @@ export class OtaEngine {
     const keep = previous.seq !== OTA_SEQ_EMPTY && isOtaEntryCrcOk(previous, this.hashes) && slotOfSeq(previous.seq, n) !== runningSlot;
     const restore = keep ? previous : makeOtaEntry(seq, OTA_STATE.VALID, e[active].seqLabel, this.hashes);
     commitOtaEntry(region, active, restore, this.hashes);
+    this.reportConfirmedSecureVersion();
+  }
+
+  private reportConfirmedSecureVersion(): void {
+    const report = this.opts.onSecureVersionConfirmed;
+    if (!this.antiRollback || !report || !this.running) return;
+    const v = this.storedSecureVersion(this.running);
+    if (v !== null && v > (this.opts.efuseSecureVersion ?? 0)) report(v);
   }
 
   /**

@@ -154,4 +154,30 @@ test('nextUpdatePartition walks ota_0..ota_15 by subtype, skipping missing ones,
   assert.is(e.nextUpdatePartition().label, 'ota_0');
 });
 
+test('markValid with anti-rollback reports the confirmed secure_version once it is on flash (where a device raises the eFuse)', () => {
+  // ota_1 (secure_version 3) selected as PENDING_VERIFY: the first boot of a new app.
+  const r = twoApps({ svA: 1, svB: 3 });
+  setOtadata(r, [1, OTA_STATE.VALID], [2, OTA_STATE.PENDING_VERIFY]);
+  const seen: Array<{ v: number; state: number | null }> = [];
+  const e = OtaEngine.open(r.flash, {
+    chip: ESP32,
+    antiRollback: true,
+    efuseSecureVersion: 1,
+    onSecureVersionConfirmed: (v) => seen.push({ v, state: OtaEngine.open(r.flash, { chip: ESP32 }).slotState(r.p.ota_1) }),
+  });
+  e.markValid();
+  assert.equal(seen, [{ v: 3, state: OTA_STATE.VALID }], 'reported once, after the VALID state landed');
+  e.markValid();
+  assert.is(seen.length, 1, 'an already confirmed app is not reported again');
+
+  // Not above the eFuse value, or anti-rollback off: nothing to raise.
+  for (const opts of [{ antiRollback: true, efuseSecureVersion: 3 }, { antiRollback: false, efuseSecureVersion: 0 }]) {
+    const r2 = twoApps({ svA: 1, svB: 3 });
+    setOtadata(r2, [1, OTA_STATE.VALID], [2, OTA_STATE.PENDING_VERIFY]);
+    const got: number[] = [];
+    OtaEngine.open(r2.flash, { chip: ESP32, ...opts, onSecureVersionConfirmed: (v) => got.push(v) }).markValid();
+    assert.equal(got, [], JSON.stringify(opts));
+  }
+});
+
 test.run();
