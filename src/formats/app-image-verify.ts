@@ -42,7 +42,7 @@ const AT_TRAILER = 5;
 
 const SIGNATURE_SPAN = SIGNATURE_BLOCK_SIZE * SIGNATURE_MAX_BLOCKS;
 /** Bytes checksummed then hashed together; small enough to stay in L2 between the two passes. */
-const CACHE_PIECE = 32768;
+const CACHE_PIECE = 65536;
 
 /**
  * XOR of data[start, end) folded into a 32-bit accumulator. Byte positions do not matter for the
