@@ -27,7 +27,9 @@ export function makeBenchImage(total = 1 << 20): Uint8Array {
   const payload = total - 24 - 4 * 8 - 32 - 16;
   const q = (payload >> 2) & ~3;
   const sizes = [q, q, q, payload - 3 * q];
-  const segments = sizes.map((n, i) => ({ loadAddress: [0x3c000020, 0x3fc88000, 0x40380000, 0x42000020][i], data: seg(n) }));
+  // The code segment is flash-mapped: its load address must match its flash offset modulo 64 KiB.
+  const codeAt = 24 + 4 * 8 + 3 * q;
+  const segments = sizes.map((n, i) => ({ loadAddress: [0x3c000020, 0x3fc88000, 0x40380000, 0x42000000 + (codeAt % 0x10000)][i], data: seg(n) }));
   return buildAppImage({ chip: 5, entry: 0x40380080, segments, hashes: nodeHashes });
 }
 

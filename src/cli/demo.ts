@@ -53,6 +53,8 @@ function syntheticApp(version: string): Uint8Array {
     ],
     appDesc: desc,
     hashAppended: true,
+    // The code segment is flash-mapped: elf2image-style padding puts it at its page offset.
+    alignMapped: 'pad',
   });
 }
 

@@ -142,6 +142,12 @@ export interface ImageVerifierOptions {
   maxSize?: number;
   /** Refuse images without an appended SHA-256 (the OTA engine's default policy). */
   requireHash?: boolean;
+  /**
+   * Flash address of the image's first byte, for the bootloader's check that flash-mapped segments
+   * agree with their load address modulo the MMU page. Default 0: the image starts on a page
+   * boundary, as every app partition does (they are 64 KiB aligned).
+   */
+  flashOffset?: number;
   /** Checksum kernel (acc, data, start, end) -> acc; defaults to the one set with setChecksumXor. */
   xor?: (acc: number, data: Uint8Array, start: number, end: number) => number;
 }

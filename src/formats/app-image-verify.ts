@@ -21,6 +21,7 @@ import {
   SIGNATURE_BLOCK_SIZE,
   SIGNATURE_MAX_BLOCKS,
   SIGNATURE_SECTOR_SIZE,
+  type AppDescription,
   type ImageHeader,
   type ImageReport,
   type ImageSegment,
@@ -29,7 +30,7 @@ import {
   type ImageVerifierOptions,
   type SignatureBlock,
 } from './app-image-types';
-import { ESP8266_CHIP, chipName } from './chips';
+import { ESP8266_CHIP, chipFlashMapping, chipName, isFlashMapped } from './chips';
 import { u32 } from './bytes';
 
 // Where the reader is. Plain numbers: const enums do not survive isolatedModules.
@@ -106,6 +107,7 @@ class StreamingImageVerifier implements ImageVerifier {
   private readonly requireHash: boolean;
   private readonly chipRevision: number | undefined;
   private readonly xorFn: ChecksumXor;
+  private readonly flashOffset: number;
 
   private pos = 0;
   private state = AT_HEADER;
@@ -145,6 +147,11 @@ class StreamingImageVerifier implements ImageVerifier {
     this.requireHash = opts.requireHash ?? false;
     this.chipRevision = opts.chipRevision;
     this.xorFn = opts.xor ?? defaultXor;
+    const at = opts.flashOffset ?? 0;
+    if (!(typeof at === 'number' && at >= 0 && at <= 0xffffffff && at === Math.floor(at))) {
+      throw new OtaflashError('IMAGE_BAD_ARGUMENT', `flashOffset ${String(at)} is not a flash address (a whole number from 0 to 0xffffffff)`);
+    }
+    this.flashOffset = at;
   }
 
   get bytesRead(): number {
@@ -437,14 +444,44 @@ class StreamingImageVerifier implements ImageVerifier {
       signatures,
       signatureOffset: signatures.length > 0 ? this.signatureOffset : null,
     };
-    let verdictError: OtaflashError | null = null;
-    // The loader checks the checksum before the hash, so a bad checksum is the reason given.
-    if (!checksumValid) {
+    // The loader checks each segment header (mapping included) before the checksum, and the
+    // checksum before the hash: the first failure in that order is the reason given.
+    let verdictError: OtaflashError | null = this.misalignedSegment(h, base.appDesc);
+    if (verdictError === null && !checksumValid) {
       verdictError = new OtaflashError('IMAGE_BAD_CHECKSUM', `checksum byte at ${hex(this.checksumOffset)} is ${hex(this.checksumStored)}, the segment data gives ${hex(checksumCalculated)}`, { offset: this.checksumOffset });
-    } else if (hashValid === false) {
+    } else if (verdictError === null && hashValid === false) {
       verdictError = new OtaflashError('IMAGE_BAD_HASH', `appended SHA-256 at ${hex(this.checksumOffset + 1)} does not match the SHA-256 of bytes 0..${hex(this.checksumOffset)}`, { offset: this.checksumOffset + 1 });
     }
     return { ...base, error: verdictError, verdict, checksumValid, hashAppended: verdict.hashAppended, hashValid };
+  }
+
+  /**
+   * The bootloader's mapping rule: a segment loaded at a flash-mapped address must lie in flash at
+   * the same offset modulo the MMU page, or the cache cannot map it. Null when every segment obeys.
+   */
+  private misalignedSegment(h: ImageHeader, desc: AppDescription | null): OtaflashError | null {
+    if (h.format !== 'esp32') return null;
+    const mapping = chipFlashMapping(h.chipId);
+    if (!mapping) return null;
+    let page = mapping.pageSizes[0];
+    // An app built for a configurable page size records it (log2) in its description.
+    if (desc && desc.mmuPageSizeLog2 >= 13 && desc.mmuPageSizeLog2 <= 16) {
+      const own = 1 << desc.mmuPageSizeLog2;
+      if (mapping.pageSizes.indexOf(own) >= 0) page = own;
+    }
+    for (let i = 0; i < this.segments.length; i++) {
+      const s = this.segments[i];
+      if (s.length === 0 || !isFlashMapped(mapping, s.loadAddress)) continue;
+      const flashAt = this.flashOffset + s.dataOffset;
+      if (flashAt % page !== s.loadAddress % page) {
+        return new OtaflashError(
+          'IMAGE_SEGMENT_MISALIGNED',
+          `segment ${i} is mapped from flash at ${hex(s.loadAddress)} but its data starts at flash ${hex(flashAt)} (image offset ${hex(s.dataOffset)}): the two must agree modulo the ${page / 1024} KiB MMU page, so the bootloader refuses this image`,
+          { offset: s.dataOffset - SEGMENT_HEADER_SIZE, segment: i },
+        );
+      }
+    }
+    return null;
   }
 
   finish(): ImageVerdict {

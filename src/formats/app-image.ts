@@ -21,7 +21,7 @@ import {
   type SignatureBlock,
 } from './app-image-types';
 import { inspectImage, xorInto } from './app-image-verify';
-import { ESP8266_CHIP } from './chips';
+import { ESP8266_CHIP, chipFlashMapping, isFlashMapped, type ChipFlashMapping } from './chips';
 import { putU32 } from './bytes';
 
 /** A segment with its bytes (a view into the parsed buffer, not a copy). */
@@ -84,6 +84,15 @@ export interface AppImageParts {
   /** Written over the first 256 bytes of segment 0's data (on a copy), where the app expects it. */
   appDesc?: AppDescription;
   hashes?: HashProvider;
+  /**
+   * Segments loaded at flash-mapped addresses must sit in flash at the same offset modulo the MMU
+   * page (the bootloader refuses the image otherwise). 'check' (default) throws
+   * IMAGE_SEGMENT_MISALIGNED; 'pad' inserts zero-filled padding segments (load address 0) before
+   * such segments, as elf2image does; 'none' builds exactly what was given.
+   */
+  alignMapped?: 'check' | 'pad' | 'none';
+  /** Flash address the image will be written at (default 0: a page boundary, as app partitions are). */
+  flashOffset?: number;
 }
 
 /**
@@ -96,9 +105,20 @@ export function buildAppImage(parts: AppImageParts): Uint8Array {
   const h = parts.header ?? {};
   const chip = parts.chip ?? h.chipId ?? 0;
   const format = chip === ESP8266_CHIP ? 'esp8266' : (h.format ?? 'esp32');
-  const segments = parts.segments;
+  if (parts.segments.length > IMAGE_MAX_SEGMENTS) {
+    throw new OtaflashError('IMAGE_TOO_MANY_SEGMENTS', `${parts.segments.length} segments given; an image holds at most ${IMAGE_MAX_SEGMENTS}`);
+  }
+  const align = parts.alignMapped ?? 'check';
+  if (align !== 'check' && align !== 'pad' && align !== 'none') {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `alignMapped must be 'check', 'pad' or 'none', not ${String(align)}`);
+  }
+  const flashOffset = parts.flashOffset ?? 0;
+  checkField('flashOffset', flashOffset, 0xffffffff);
+  const mapping = format === 'esp32' && align !== 'none' ? chipFlashMapping(chip) : undefined;
+  const segments = mapping && align === 'pad' ? padMappedSegments(parts.segments, mapping, flashOffset) : parts.segments;
+  if (mapping && align === 'check') checkMappedSegments(segments, mapping, flashOffset, parts.appDesc);
   if (segments.length > IMAGE_MAX_SEGMENTS) {
-    throw new OtaflashError('IMAGE_TOO_MANY_SEGMENTS', `${segments.length} segments given; an image holds at most ${IMAGE_MAX_SEGMENTS}`);
+    throw new OtaflashError('IMAGE_TOO_MANY_SEGMENTS', `${segments.length} segments with the padding the flash mapping needs; an image holds at most ${IMAGE_MAX_SEGMENTS}`);
   }
   const hashAppended = format === 'esp8266' ? false : (parts.hashAppended ?? (h.hashAppendedByte === undefined ? true : h.hashAppendedByte !== 0));
   const header: ImageHeader = {
@@ -157,6 +177,55 @@ export function buildAppImage(parts: AppImageParts): Uint8Array {
     out.set(sha.update(out.subarray(0, checksumOffset + 1)).digest(), checksumOffset + 1);
   }
   return out;
+}
+
+/** Zero-filled padding segments before each flash-mapped segment whose data would sit off its page offset. */
+function padMappedSegments(segments: readonly AppImageSegment[], mapping: ChipFlashMapping, flashOffset: number): AppImageSegment[] {
+  // The largest page the chip supports: an offset right for it is right for every smaller page.
+  const page = mapping.pageSizes[mapping.pageSizes.length - 1];
+  const out: AppImageSegment[] = [];
+  let pos = IMAGE_HEADER_SIZE;
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    checkField(`segment ${i} load address`, s.loadAddress, 0xffffffff);
+    if (s.data.length > 0 && isFlashMapped(mapping, s.loadAddress) && (flashOffset + pos + SEGMENT_HEADER_SIZE) % page !== s.loadAddress % page) {
+      if (out.length === 0) {
+        // Padding first would move segment 0, whose data must start at 0x20 (the app description).
+        throw new OtaflashError('IMAGE_SEGMENT_MISALIGNED', `segment 0 is mapped from flash at ${hex(s.loadAddress)}, but its data starts at image offset 0x20: its load address must be ${hex(0x20)} modulo the ${page / 1024} KiB MMU page`, { segment: 0 });
+      }
+      // The padding segment's own header comes first, then its data, then this segment's header.
+      const minDataAt = flashOffset + pos + 2 * SEGMENT_HEADER_SIZE;
+      let dataAt = minDataAt - (minDataAt % page) + (s.loadAddress % page);
+      if (dataAt < minDataAt) dataAt += page;
+      const padLength = dataAt - minDataAt;
+      if ((padLength & 3) !== 0) {
+        throw new OtaflashError('IMAGE_SEGMENT_MISALIGNED', `segment ${i} load address ${hex(s.loadAddress)} is not a multiple of 4, so no padding can align it`);
+      }
+      out.push({ loadAddress: 0, data: new Uint8Array(padLength) });
+      pos += SEGMENT_HEADER_SIZE + padLength;
+    }
+    out.push(s);
+    pos += SEGMENT_HEADER_SIZE + s.data.length;
+  }
+  return out;
+}
+
+function checkMappedSegments(segments: readonly AppImageSegment[], mapping: ChipFlashMapping, flashOffset: number, desc: AppDescription | undefined): void {
+  let page = mapping.pageSizes[0];
+  if (desc && desc.mmuPageSizeLog2 >= 13 && desc.mmuPageSizeLog2 <= 16 && mapping.pageSizes.indexOf(1 << desc.mmuPageSizeLog2) >= 0) page = 1 << desc.mmuPageSizeLog2;
+  let pos = IMAGE_HEADER_SIZE;
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    const dataAt = flashOffset + pos + SEGMENT_HEADER_SIZE;
+    if (s.data.length > 0 && isFlashMapped(mapping, s.loadAddress) && dataAt % page !== s.loadAddress % page) {
+      throw new OtaflashError(
+        'IMAGE_SEGMENT_MISALIGNED',
+        `segment ${i} is mapped from flash at ${hex(s.loadAddress)} but its data would start at flash ${hex(dataAt)}: they must agree modulo the ${page / 1024} KiB MMU page or the bootloader refuses the image (pass alignMapped: 'pad' to insert padding segments)`,
+        { segment: i },
+      );
+    }
+    pos += SEGMENT_HEADER_SIZE + s.data.length;
+  }
 }
 
 function checkField(what: string, v: number, max: number): void {

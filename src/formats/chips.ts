@@ -45,3 +45,53 @@ export function chipIdFromName(name: string): number | undefined {
   const key = t.replace(/[-_ ]/g, '');
   return Object.prototype.hasOwnProperty.call(CHIP_IDS, key) ? CHIP_IDS[key] : undefined;
 }
+
+/**
+ * Where a chip maps flash into its address space through the cache MMU, for the bootloader's
+ * segment check: a segment whose load address lies in `windows` must sit in flash at the same
+ * offset modulo the MMU page as its load address.
+ */
+export interface ChipFlashMapping {
+  /** [start, end) address windows mapped from flash (instruction and data). */
+  readonly windows: ReadonlyArray<readonly [number, number]>;
+  /** MMU page sizes (bytes) the chip can be built with, smallest first. */
+  readonly pageSizes: readonly number[];
+}
+
+const K = 1024;
+const FIXED_64K = [64 * K];
+const PAGES_16K_UP = [16 * K, 32 * K, 64 * K];
+const PAGES_8K_UP = [8 * K, 16 * K, 32 * K, 64 * K];
+const C6_FAMILY: ChipFlashMapping = { windows: [[0x42000000, 0x43000000]], pageSizes: PAGES_8K_UP };
+
+// Windows are the part both esptool's elf2image (which places such segments) and the ESP-IDF
+// bootloader (which checks them) treat as flash-mapped, so no image esptool built correctly is
+// refused. Chips whose ranges could not be confirmed (ESP32-C61, ESP32-H4, ...) are not checked;
+// where the page size is configurable and the image does not say, the smallest page is used,
+// which is the weakest check and never refuses a correct image.
+const FLASH_MAPPINGS: Readonly<Record<number, ChipFlashMapping>> = {
+  0x0000: { windows: [[0x400d0000, 0x40400000], [0x3f400000, 0x3f800000]], pageSizes: FIXED_64K }, // ESP32
+  0x0002: { windows: [[0x40080000, 0x40800000], [0x3f000000, 0x3f3f0000]], pageSizes: FIXED_64K }, // ESP32-S2
+  0x0005: { windows: [[0x42000000, 0x42800000], [0x3c000000, 0x3c800000]], pageSizes: FIXED_64K }, // ESP32-C3
+  0x0009: { windows: [[0x42000000, 0x44000000], [0x3c000000, 0x3d000000]], pageSizes: FIXED_64K }, // ESP32-S3
+  0x000c: { windows: [[0x42000000, 0x42400000], [0x3c000000, 0x3c400000]], pageSizes: PAGES_16K_UP }, // ESP32-C2
+  0x000d: C6_FAMILY, // ESP32-C6
+  0x0010: C6_FAMILY, // ESP32-H2
+  0x0019: C6_FAMILY, // ESP32-H21
+  0x0012: { windows: [[0x40000000, 0x44000000]], pageSizes: FIXED_64K }, // ESP32-P4
+  0x0017: { windows: [[0x42000000, 0x43000000]], pageSizes: PAGES_8K_UP }, // ESP32-C5
+};
+
+/** The flash mapping the bootloader checks segments against, or undefined when otaflash does not know the chip's. */
+export function chipFlashMapping(chipId: number): ChipFlashMapping | undefined {
+  return Object.prototype.hasOwnProperty.call(FLASH_MAPPINGS, chipId) ? FLASH_MAPPINGS[chipId] : undefined;
+}
+
+/** True when `address` is inside one of the mapping's flash windows. */
+export function isFlashMapped(mapping: ChipFlashMapping, address: number): boolean {
+  for (let i = 0; i < mapping.windows.length; i++) {
+    const w = mapping.windows[i];
+    if (address >= w[0] && address < w[1]) return true;
+  }
+  return false;
+}

@@ -192,7 +192,7 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
     }
     if (opts.checkImage) return opts.checkImage(region, p);
     try {
-      verifyImageOnDevice(region, { hashes, expectedChip: opts.chip, maxSize: p.size });
+      verifyImageOnDevice(region, { hashes, expectedChip: opts.chip, maxSize: p.size, flashOffset: p.offset });
       return null;
     } catch (e) {
       if (e instanceof OtaflashError) return errorText(e);

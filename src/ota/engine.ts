@@ -254,6 +254,7 @@ export class OtaEngine {
       hashes: this.hashes,
       expectedChip: this.opts.chip,
       maxSize: p.size,
+      flashOffset: p.offset,
       requireHash: this.opts.requireHash ?? true,
     });
   }

@@ -110,7 +110,7 @@ export class OtaWriter {
     this.region = ctx.region;
     this.opts = opts;
     this.unit = Math.max(1, this.region.writeSize);
-    this.verifier = createImageVerifier({ hashes: ctx.hashes, expectedChip: ctx.chip, maxSize: ctx.slot.size, requireHash: ctx.requireHash });
+    this.verifier = createImageVerifier({ hashes: ctx.hashes, expectedChip: ctx.chip, maxSize: ctx.slot.size, requireHash: ctx.requireHash, flashOffset: ctx.slot.offset });
     this.accepted = ctx.written;
     this.flushed = ctx.written;
     this.erasedTo = ctx.erased;
