@@ -16,7 +16,7 @@ export * from './formats/partition-table';
 export * from './formats/partition-lookup';
 export * from './formats/partition-csv';
 export * from './formats/partition-verify';
-export { typeName as partitionTypeName, subtypeName as partitionSubtypeName } from './formats/partition-keywords';
+export { typeName as partitionTypeName, subtypeName as partitionSubtypeName, extendSubtypeKeywords, type SubtypeKeywordTables } from './formats/partition-keywords';
 export { utf8Encode, utf8Decode, utf8DecodeLossy } from './formats/utf8';
 export * from './formats/otadata';
 export { decideBoot, applyBootWrites, simulateReboot, type BootOptions, type BootDecision, type BootWrite, type BootAttempt } from './ota/bootloader';

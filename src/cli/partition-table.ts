@@ -1,5 +1,5 @@
 import { hex } from '../errors';
-import { subtypeName as partitionSubtypeName, typeName as partitionTypeName } from '../formats/partition-keywords';
+import { type SubtypeKeywordTables, extendSubtypeKeywords, subtypeName as partitionSubtypeName, typeName as partitionTypeName } from '../formats/partition-keywords';
 import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../formats/partition-csv';
 import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from '../formats/partition-table';
 import { formatPartitionFlags, formatPartitionSize, verifyPartitionTable, type SecureBootVersion } from '../formats/partition-verify';
@@ -17,11 +17,14 @@ interface TableFlags {
   recoveryBootloaderOffset?: number;
   secure: SecureBootVersion | null;
   verify: boolean;
+  /** --extra-partition-subtypes entries (raw) and the keyword tables they make. */
+  extraSubtypes?: string[];
+  subtypes?: SubtypeKeywordTables;
 }
 
 const TABLE_VALUE_FLAGS = ['offset', 'flash-size', 'primary-bootloader-offset', 'recovery-bootloader-offset', 'secure'];
 
-function tableFlags(flags: Record<string, string | true>): TableFlags {
+function tableFlags(flags: Record<string, string | true>, lists: Record<string, string[]> = {}): TableFlags {
   const num = (name: string): number | undefined => {
     const v = flags[name];
     if (typeof v !== 'string') return undefined;
@@ -40,8 +43,12 @@ function tableFlags(flags: Record<string, string | true>): TableFlags {
     recoveryBootloaderOffset: num('recovery-bootloader-offset'),
     secure: secure === 'v1' || secure === 'v2' ? secure : null,
     verify: flags['no-verify'] !== true,
+    extraSubtypes: lists['extra-partition-subtypes'],
+    subtypes: lists['extra-partition-subtypes'] ? extendSubtypeKeywords(lists['extra-partition-subtypes']) : undefined,
   };
 }
+
+const TABLE_REPEAT_FLAGS = ['extra-partition-subtypes'];
 
 /** Same test as the tool: a binary table starts with the record magic AA 50. */
 function isBinaryTable(bytes: Uint8Array): boolean {
@@ -70,6 +77,7 @@ function csvOptions(f: TableFlags, io: CliIo): PartitionCsvOptions {
     recoveryBootloaderOffset: f.recoveryBootloaderOffset,
     secure: f.secure,
     verify: f.verify,
+    extraSubtypes: f.extraSubtypes,
     env: process.env,
     onWarning: (m) => io.stderr(m + '\n'),
   };
@@ -81,7 +89,7 @@ function loadTable(bytes: Uint8Array, f: TableFlags, io: CliIo, verifyBinary: bo
     const table = decodePartitionTable(bytes);
     warnUnknownFlags(table, io);
     if (verifyBinary && f.verify) {
-      verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, onWarning: (m) => io.stderr(m + '\n') });
+      verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, subtypes: f.subtypes, onWarning: (m) => io.stderr(m + '\n') });
     }
     return { table, binary: true };
   }
@@ -94,7 +102,10 @@ const SHARED_HELP = `  --offset OFF                      flash address of the ta
   --primary-bootloader-offset OFF   needed by 'bootloader' rows (0x0, 0x1000 or 0x2000 by chip)
   --recovery-bootloader-offset OFF  needed by 'bootloader, recovery' rows
   --secure v1|v2                    Secure Boot: v1 makes app sizes 64 KiB aligned
-  --no-verify                       skip the table checks (like the tool's --no-verify)`;
+  --no-verify                       skip the table checks (like the tool's --no-verify)
+  --extra-partition-subtypes "TYPE, NAME, HEX"
+                                    an extra subtype keyword (TYPE app or data), as ESP-IDF's build
+                                    passes EXTRA_PARTITION_SUBTYPES; repeat for more`;
 
 export const partitionTableConvertCommand: Command = {
   summary: 'convert a partition table CSV <-> binary, byte-exact with gen_esp32part.py',
@@ -108,14 +119,14 @@ Options:
 ${SHARED_HELP}
   --quiet, -q                       accepted for gen_esp32part.py compatibility (only errors and warnings are printed anyway)`,
   run(argv, io) {
-    const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, booleans: ['disable-md5sum', 'no-verify', 'q', 'quiet'] });
+    const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, repeat: TABLE_REPEAT_FLAGS, booleans: ['disable-md5sum', 'no-verify', 'q', 'quiet'] });
     if (args.positional.length < 1 || args.positional.length > 2) throw new CliError('usage: otaflash partition-table convert IN [OUT]');
-    const f = tableFlags(args.flags);
+    const f = tableFlags(args.flags, args.lists);
     const input = args.positional[0];
     const output = args.positional[1] !== undefined ? args.positional[1] : '-';
     const { table, binary } = loadTable(readInput(input), f, io, true);
     if (binary) {
-      writeOutput(output, formatPartitionCsv(table), io);
+      writeOutput(output, formatPartitionCsv(table, { extraSubtypes: f.extraSubtypes }), io);
     } else {
       writeOutput(output, encodePartitionTable(table, { md5: !f.disableMd5 }), io);
     }
@@ -217,7 +228,7 @@ function showText(table: PartitionTable, f: TableFlags): string {
     markOf(i),
     p.label,
     partitionTypeName(p.type),
-    partitionSubtypeName(p.type, p.subtype),
+    partitionSubtypeName(p.type, p.subtype, f.subtypes),
     hex(p.offset),
     hex(p.offset + p.size),
     formatPartitionSize(p.size),
@@ -254,9 +265,9 @@ Options:
   --json                            machine-readable output
 ${SHARED_HELP}`,
   run(argv, io) {
-    const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, booleans: ['json', 'disable-md5sum', 'no-verify'] });
+    const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, repeat: TABLE_REPEAT_FLAGS, booleans: ['json', 'disable-md5sum', 'no-verify'] });
     if (args.positional.length !== 1) throw new CliError('usage: otaflash partition-table show IN [--json]');
-    const f = tableFlags(args.flags);
+    const f = tableFlags(args.flags, args.lists);
     // A binary read off a device is shown as it is; a CSV must pass the tool's checks to become a table.
     let bytes = readInput(args.positional[0]);
     // A whole flash dump (e.g. a merged firmware image): take the table at --offset.

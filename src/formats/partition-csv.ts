@@ -1,6 +1,6 @@
 import { OtaflashError, hex } from '../errors';
 import type { HashProvider } from '../hash/types';
-import { TYPE_KEYWORDS, type KeywordTable, keywordValue, subtypeKeywords } from './partition-keywords';
+import { TYPE_KEYWORDS, type KeywordTable, type SubtypeKeywordTables, extendSubtypeKeywords, keywordValue, subtypeKeywords } from './partition-keywords';
 import { PARTITION_RECORD_SIZE, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, partitionTableMd5 } from './partition-table';
 import {
   PARTITION_FLAG_ENCRYPTED,
@@ -29,6 +29,8 @@ export interface PartitionCsvOptions {
   secure?: SecureBootVersion | null;
   /** Variables for `$NAME` / `${NAME}` expansion (the tool uses the environment). Default: none set. */
   env?: { readonly [name: string]: string | undefined };
+  /** --extra-partition-subtypes entries, each "type, name, hexvalue" (type app or data). */
+  extraSubtypes?: readonly string[];
   /** Run the tool's table checks (default true; false is the tool's --no-verify). */
   verify?: boolean;
   onWarning?: (message: string) => void;
@@ -155,7 +157,7 @@ function isPrimaryRow(r: Row): boolean {
 }
 
 /** One CSV line (already stripped, not a comment) into a row, following PartitionDefinition.from_csv. */
-function parseRow(line: string, lineNo: number, tableOffset: number, opts: PartitionCsvOptions): Row {
+function parseRow(line: string, lineNo: number, tableOffset: number, opts: PartitionCsvOptions, subtypes: SubtypeKeywordTables | undefined): Row {
   const fields = (line + ',,,,').split(',').map(pyStrip);
   const name = fields[0];
   if (fields[1] === '') throw new LineError('PARTITION_EMPTY_FIELD', "Field 'type' can't be left empty.");
@@ -165,7 +167,7 @@ function parseRow(line: string, lineNo: number, tableOffset: number, opts: Parti
     if (type === PARTITION_TYPE_APP) throw new LineError('PARTITION_EMPTY_FIELD', 'App partition cannot have an empty subtype');
     subtype = 0x06; // data "undefined", for every non-app type
   } else {
-    subtype = parseCsvInt(fields[2], subtypeKeywords(type));
+    subtype = parseCsvInt(fields[2], subtypeKeywords(type, subtypes));
   }
 
   const needPrimary = (): number => {
@@ -271,6 +273,7 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   let text = typeof input === 'string' ? input : decodeCsvBytes(input);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const tableOffset = checkOptions(opts);
+  const subtypes = opts.extraSubtypes !== undefined ? extendSubtypeKeywords(opts.extraSubtypes) : undefined;
   const lines = pySplitLines(text);
   const rows: Row[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -281,7 +284,7 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
     const line = pyStrip(expanded);
     if (line.length === 0 || line[0] === '#') continue;
     try {
-      rows.push(parseRow(line, lineNo, tableOffset, opts));
+      rows.push(parseRow(line, lineNo, tableOffset, opts, subtypes));
     } catch (e) {
       if (e instanceof LineError) throw new OtaflashError(e.code, `Error at line ${lineNo}: ${e.message}`, { line: lineNo, text: line });
       throw e;
@@ -321,7 +324,7 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   const table = { partitions: Object.freeze(partitions), md5: null as Uint8Array | null, lines: Object.freeze(lineNumbers) };
 
   if (opts.verify !== false) {
-    verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers });
+    verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers, subtypes });
     const used = (partitions.length + (opts.disableMd5 ? 0 : 1)) * PARTITION_RECORD_SIZE;
     if (used >= PARTITION_TABLE_MAX_LENGTH) {
       throw new OtaflashError(
@@ -336,8 +339,9 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
 }
 
 /** The table as CSV text, byte for byte what gen_esp32part.py prints for a binary input. */
-export function formatPartitionCsv(table: PartitionTable): string {
+export function formatPartitionCsv(table: PartitionTable, opts: { extraSubtypes?: readonly string[] } = {}): string {
+  const subtypes = opts.extraSubtypes !== undefined ? extendSubtypeKeywords(opts.extraSubtypes) : undefined;
   const rows = ['# ESP-IDF Partition Table', '# Name, Type, SubType, Offset, Size, Flags'];
-  for (const p of table.partitions) rows.push(formatPartitionRow(p));
+  for (const p of table.partitions) rows.push(formatPartitionRow(p, subtypes));
   return rows.join('\n') + '\n';
 }

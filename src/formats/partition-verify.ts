@@ -1,5 +1,5 @@
 import { OtaflashError, hex } from '../errors';
-import { TYPE_KEYWORDS, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, typeName } from './partition-keywords';
+import { TYPE_KEYWORDS, type SubtypeKeywordTables, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, typeName } from './partition-keywords';
 import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from './partition-table';
 import {
   DATA_SUBTYPE_NVS,
@@ -35,6 +35,8 @@ export interface VerifyPartitionTableOptions {
    * Without it messages name the record index.
    */
   lines?: readonly number[];
+  /** Subtype keywords with --extra-partition-subtypes applied (extendSubtypeKeywords); default the tool's own. */
+  subtypes?: SubtypeKeywordTables;
 }
 
 /** Offset alignment: app 64 KiB, everything else (data, bootloader, partition_table, custom) 4 KiB. */
@@ -68,8 +70,8 @@ export function formatPartitionFlags(flags: number): string {
 }
 
 /** One partition as a CSV row, exactly as gen_esp32part.py writes it. */
-export function formatPartitionRow(p: Partition): string {
-  return [p.label, typeName(p.type), subtypeName(p.type, p.subtype), hex(p.offset), formatPartitionSize(p.size), formatPartitionFlags(p.flags)].join(',');
+export function formatPartitionRow(p: Partition, subtypes?: SubtypeKeywordTables): string {
+  return [p.label, typeName(p.type), subtypeName(p.type, p.subtype, subtypes), hex(p.offset), formatPartitionSize(p.size), formatPartitionFlags(p.flags)].join(',');
 }
 
 function where(opts: VerifyPartitionTableOptions, index: number): string {
@@ -98,8 +100,8 @@ function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOption
     if (asType !== undefined && p.label === p.label.toLowerCase() && asType !== p.type) {
       opts.onWarning(`WARNING: Partition has name '${p.label}' which is a partition type, but does not match this partition's type (${hex(p.type)}). Mistake in partition table?`);
     }
-    if (allSubtypeKeywords().indexOf(p.label) >= 0) {
-      const own = subtypeKeywords(p.type);
+    if (allSubtypeKeywords(opts.subtypes).indexOf(p.label) >= 0) {
+      const own = subtypeKeywords(p.type, opts.subtypes);
       let matches = false;
       for (let i = 0; i < own.length; i++) if (own[i][0] === p.label && own[i][1] === p.subtype) matches = true;
       if (!matches) {
@@ -127,7 +129,7 @@ function checkSingleOtadata(table: PartitionTable, opts: VerifyPartitionTableOpt
     if (p.type === PARTITION_TYPE_DATA && p.subtype === subtype) found.push(i);
   });
   const list = found.map((i) => `${table.partitions[i].label} at ${where(opts, i)}`).join(', ');
-  const rows = found.map((i) => formatPartitionRow(table.partitions[i]));
+  const rows = found.map((i) => formatPartitionRow(table.partitions[i], opts.subtypes));
   if (found.length > 1) fail('PARTITION_MULTIPLE_OTADATA', `${multiple} (${list})`, { rows });
   if (found.length === 1 && table.partitions[found[0]].size !== OTADATA_SIZE) {
     const p = table.partitions[found[0]];
@@ -162,7 +164,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
   if (dupNames.length > 0) {
     const rows: string[] = [];
     const sorted = parts.map((_p, i) => i).sort((a, b) => (parts[a].label < parts[b].label ? -1 : parts[a].label > parts[b].label ? 1 : a - b));
-    for (const i of sorted) if (seen['#' + parts[i].label].length > 1) rows.push(formatPartitionRow(parts[i]));
+    for (const i of sorted) if (seen['#' + parts[i].label].length > 1) rows.push(formatPartitionRow(parts[i], opts.subtypes));
     const detail = dupNames.map((n) => `'${n}' at ${seen['#' + n].map((i) => where(opts, i)).join(' and ')}`).join('; ');
     fail('PARTITION_DUPLICATE_NAME', `Partition names must be unique: ${detail}`, { rows, names: dupNames });
   }

@@ -174,4 +174,28 @@ test('a real process: CSV to stdout is the tool binary; a bad CSV exits 2 with o
 
 test.after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
+test('convert and show take --extra-partition-subtypes (repeatable), like the tool; a bad entry is exit 2 with one line', () => {
+  const csvPath = path.join(TMP, 'extra.csv');
+  fs.writeFileSync(csvPath, 'nvs, data, nvs, 0x9000, 0x6000,\nmine, data, my_sub, 0xf000, 0x1000,\nfactory, app, factory, 0x10000, 1M,\n');
+  const binPath = path.join(TMP, 'extra.bin');
+  const flags = ['--extra-partition-subtypes', 'data, my_sub, 0x40', '--extra-partition-subtypes', 'app, spare, 0x42'];
+  const toBin = cli('partition-table', 'convert', csvPath, binPath, ...flags);
+  assert.is(toBin.code, 0, toBin.err);
+  const bin = new Uint8Array(fs.readFileSync(binPath));
+  assert.is(bin[32 + 3], 0x40, 'subtype byte of the second record');
+  const back = cli('partition-table', 'convert', binPath, '-', ...flags);
+  assert.is(back.code, 0, back.err);
+  assert.ok(text(back.out).includes('mine,data,my_sub,0xf000,4K,'), text(back.out));
+  const show = cli('partition-table', 'show', binPath, ...flags);
+  assert.is(show.code, 0, show.err);
+  assert.match(text(show.out), /mine\s+data\s+my_sub/);
+  const plain = cli('partition-table', 'convert', csvPath, path.join(TMP, 'x.bin'));
+  assert.is(plain.code, 2);
+  assert.match(plain.err, /my_sub/);
+  const dup = cli('partition-table', 'convert', csvPath, path.join(TMP, 'y.bin'), '--extra-partition-subtypes', 'data, my_sub, 0x01');
+  assert.is(dup.code, 2);
+  assert.is(dup.err.trim().split('\n').length, 1, dup.err);
+  assert.match(dup.err, /Found duplicate value in partition subtype/);
+});
+
 test.run();

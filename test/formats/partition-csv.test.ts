@@ -244,4 +244,43 @@ test('format: header, sizes M/K/hex, 0 prints 0M, decimal unknown types, trailin
   );
 });
 
+test('--extra-partition-subtypes: new keywords parse, print back, and follow the tool\'s collision and override rules', () => {
+  const csv = NVS + 'mine, data, my_sub, 0xf000, 0x1000,\nfw2, app, MyApp, 0x10000, 1M,\n';
+  const extra = ['data, my_sub, 0x40', 'app,myapp,41'];
+  const t = parsePartitionCsv(csv, { extraSubtypes: extra });
+  assert.equal(t.partitions.map((p) => p.subtype), [0x02, 0x40, 0x41]);
+  // Without them the keywords are unknown, as in the tool.
+  rejects(csv, 'PARTITION_UNKNOWN_KEYWORD', "Value 'my_sub' is not valid");
+  // Binary -> CSV names the value, and the CSV parses back to the same bytes.
+  const bin = encodePartitionTable(t);
+  const text = formatPartitionCsv(decodePartitionTable(bin), { extraSubtypes: extra });
+  assert.ok(text.includes('mine,data,my_sub,0xf000,4K,'), text);
+  assert.ok(text.includes('fw2,app,myapp,0x10000,1M,'), text);
+  assert.ok(formatPartitionCsv(decodePartitionTable(bin)).includes('mine,data,64,0xf000,4K,'));
+  assert.equal(encodePartitionTable(parsePartitionCsv(text, { extraSubtypes: extra })), bin);
+  // A name the tool already knows takes the new value; its old value then prints as a number.
+  const moved = formatPartitionCsv(decodePartitionTable(encodePartitionTable(parsePartitionCsv(NVS))), { extraSubtypes: ['data, nvs, 0x44'] });
+  assert.ok(moved.includes('nvs,data,2,0x9000,24K,'), moved);
+  const bad = (entries: string[], phrase: string) => {
+    try {
+      parsePartitionCsv(NVS, { extraSubtypes: entries });
+    } catch (e) {
+      assert.instance(e, OtaflashError);
+      assert.is((e as OtaflashError).code, 'PARTITION_BAD_EXTRA_SUBTYPE');
+      assert.ok((e as OtaflashError).message.includes(phrase), (e as OtaflashError).message);
+      return;
+    }
+    assert.unreachable(`accepted ${entries.join(' | ')}`);
+  };
+  bad(['data, mine, 0x02'], 'Found duplicate value in partition subtype');
+  bad(['app, mine, 0x10'], 'Found duplicate value in partition subtype');
+  bad(['data, a, 0x40', 'data, b, 40'], 'Found duplicate value in partition subtype');
+  bad(['bootloader, mine, 0x40'], 'Invalid partition type');
+  bad(['data, mine'], 'expected "type, name, value"');
+  bad(['data, mine, 0xzz'], 'is not a hex number');
+  bad(['data, mine, 0x100'], 'does not fit in a byte');
+  // The same value is fine for another type.
+  assert.is(one('x, app, dup, 0x10000, 1M', { extraSubtypes: ['app, dup, 0x02'] }).subtype, 0x02);
+});
+
 test.run();
