@@ -263,7 +263,11 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
         }
         if (antiRollback && cur[active].state === OTA_STATE.VALID) raiseEfuse(s.ota[start]);
       } else {
-        reason = s.factory !== null ? 'no valid otadata entry (bad CRCs): factory' : 'no valid otadata entry (bad CRCs) and no factory: trying every OTA slot from ota_0';
+        // With anti-rollback an entry can be intact but name an image below the eFuse secure version.
+        const why = antiRollback && (isOtaEntryValid(cur[0], hashes) || isOtaEntryValid(cur[1], hashes))
+          ? 'no acceptable otadata entry (bad CRCs, or images below the eFuse secure version)'
+          : 'no valid otadata entry (bad CRCs)';
+        reason = s.factory !== null ? `${why}: factory` : `${why} and no factory: trying every OTA slot from ota_0`;
       }
     }
   }

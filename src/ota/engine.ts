@@ -75,7 +75,7 @@ import { readPartitionTable } from '../formats/partition-table';
 import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
-import { commitOtaEntry, eraseOtaSector } from './otadata-commit';
+import { commitOtaEntry, eraseOtaSector, killOtaEntry } from './otadata-commit';
 import { roundUp } from './erase-plan';
 import { RESUME_LOG_OFFSET, type ResumeState, readResumeLog, reopenResumeLog, startResumeLog } from './progress-record';
 import { OtaWriter, type OtaWriteOptions, type WriterContext, checkWriteOptions } from './writer';
@@ -563,10 +563,12 @@ export class OtaEngine {
     const confirmed = makeOtaEntry(seq, OTA_STATE.VALID, e[other].seqLabel, this.hashes);
     const previous = e[other];
     commitOtaEntry(region, other, confirmed, this.hashes);
-    // Put the previous app's entry back into A so a later rollback still has a target.
     const keep = previous.seq !== OTA_SEQ_EMPTY && isOtaEntryCrcOk(previous, this.hashes) && slotOfSeq(previous.seq, n) !== runningSlot;
-    const restore = keep ? previous : makeOtaEntry(seq, OTA_STATE.VALID, e[active].seqLabel, this.hashes);
-    commitOtaEntry(region, active, restore, this.hashes);
+    // Put the previous app's entry back into A so a later rollback still has a target. Without one
+    // (the previous app was factory), A's old entry for this slot is retired instead: a second
+    // entry naming the running slot would survive a later rollback and boot it again.
+    if (keep) commitOtaEntry(region, active, previous, this.hashes);
+    else killOtaEntry(region, active, this.hashes);
     this.reportConfirmedSecureVersion();
   }
 
@@ -617,7 +619,11 @@ export class OtaEngine {
   markInvalidAndRollback(): void {
     this.checkNoWriter('markInvalidAndRollback');
     if (!this.rollbackPossible()) throw new OtaflashError('OTA_ROLLBACK_FAILED', 'no other valid app to roll back to (the other otadata entry is not valid or its image does not verify, and there is no factory app)');
-    const { e, active } = this.activeRunning('markInvalidAndRollback');
+    const { e, active, n } = this.activeRunning('markInvalidAndRollback');
+    const other: OtaSector = active === 0 ? 1 : 0;
+    // Another valid entry for the running slot (left by an older otaflash or a torn erase) would be
+    // the bootloader's next choice: retire it first, so no instant boots the rejected app "validly".
+    if (isOtaEntryValid(e[other], this.hashes) && slotOfSeq(e[other].seq, n) === slotOfSeq(e[active].seq, n)) killOtaEntry(this.otaRegion!, other, this.hashes);
     commitOtaEntry(this.otaRegion!, active, withOtaState(e[active], OTA_STATE.INVALID), this.hashes);
   }
 }

@@ -271,6 +271,16 @@ test('anti-rollback: an entry whose app has secure_version below the eFuse does 
   assert.is(d.efuseSecureVersionAfter, 0);
 });
 
+test('anti-rollback: intact entries whose images are all below the eFuse are named as such, not as bad CRCs', () => {
+  const l = layout(2, false);
+  putSecureVersion(l, 'ota_0', 1);
+  putSecureVersion(l, 'ota_1', 1);
+  setEntries(l, makeOtaEntry(1, OTA_STATE.VALID), makeOtaEntry(2, OTA_STATE.VALID));
+  const d = decideBoot(l.flash, l.table, { antiRollback: true, verifyImages: false, efuseSecureVersion: 5 });
+  assert.match(d.reason, /no acceptable otadata entry \(bad CRCs, or images below the eFuse secure version\)/);
+  assert.not.match(d.reason, /no valid otadata entry/);
+});
+
 test('anti-rollback: blank otadata boots the first acceptable slot, writes it, and raises the eFuse', () => {
   const l = layout(2, false);
   putSecureVersion(l, 'ota_0', 1);

@@ -3,8 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OtaEngine } from '../../src/ota/engine';
+import { decideBoot } from '../../src/ota/bootloader';
 import { OtaflashError } from '../../src/errors';
-import { OTA_STATE, encodeOtadata, makeOtaEntry } from '../../src/formats/otadata';
+import { OTA_STATE, encodeOtadata, isOtaEntryCrcOk, makeOtaEntry } from '../../src/formats/otadata';
 import { buildAppImage, parseAppImage } from '../../src/formats/app-image';
 import type { Partition, PartitionTable } from '../../src/formats/partition-types';
 import { MemoryFlash } from '../../src/flash/memory';
@@ -178,6 +179,32 @@ test('markValid with anti-rollback reports the confirmed secure_version once it 
     OtaEngine.open(r2.flash, { chip: ESP32, ...opts, onSecureVersionConfirmed: (v) => got.push(v) }).markValid();
     assert.equal(got, [], JSON.stringify(opts));
   }
+});
+
+test('markValid on a trusted app whose previous app was factory leaves no second entry for it: a later rollback reaches factory', () => {
+  // ota_1 selected without rollback (state UNDEFINED), nothing else in otadata: the previous app is factory.
+  const r = twoApps({ factory: true });
+  setOtadata(r, [2, OTA_STATE.UNDEFINED], null);
+  const boots = () => decideBoot(r.flash, r.table, { rollback: true, chip: ESP32 }).label;
+  assert.is(boots(), 'ota_1');
+  OtaEngine.open(r.flash, { chip: ESP32 }).markValid();
+  assert.is(boots(), 'ota_1');
+  const [a, b] = otadataEntries(r.flash);
+  const naming = [a, b].filter((x) => x.seq !== 0xffffffff && isOtaEntryCrcOk(x) && (x.seq - 1) % 2 === 1);
+  assert.is(naming.length, 1, `entries naming ota_1 after markValid: ${JSON.stringify([a, b].map((x) => [x.seq, x.state, x.crc]))}`);
+  const e = OtaEngine.open(r.flash, { chip: ESP32 });
+  assert.ok(e.rollbackPossible());
+  e.markInvalidAndRollback();
+  assert.is(boots(), 'factory');
+});
+
+test('markInvalidAndRollback also retires a second valid entry for the running slot (written by older versions or a torn erase)', () => {
+  const r = twoApps({ factory: true });
+  setOtadata(r, [2, OTA_STATE.VALID], [4, OTA_STATE.VALID]); // both name ota_1
+  const boots = () => decideBoot(r.flash, r.table, { rollback: true, chip: ESP32 }).label;
+  assert.is(boots(), 'ota_1');
+  OtaEngine.open(r.flash, { chip: ESP32 }).markInvalidAndRollback();
+  assert.is(boots(), 'factory');
 });
 
 test.run();
