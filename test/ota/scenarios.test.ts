@@ -424,4 +424,43 @@ test('the resume log on flash has the documented layout (progress-record.ts head
   assert.is(e.pendingUpdate(), null);
 });
 
+test('power cut at every operation of confirming an update from factory (rollback off) and then rolling it back: ota_0 until the rollback commits, factory from then on, and a retried rollback always reaches factory', () => {
+  // Factory runs APP_A from blank otadata; ota_0 gets APP_B without rollback (UNDEFINED), is confirmed, then rejected.
+  const r = rig({ factory: true, slotSize: 0x40000, size: 0xd0000 });
+  flashImage(r.flash, r.p.factory, image(APP_A));
+  const noRollback = { rollback: false, chip: ESP32, hashes: nodeHashes };
+  const first = OtaEngine.open(r.flash, { table: r.table, chip: ESP32, rollback: false, hashes: nodeHashes });
+  assert.is(first.running!.label, 'factory');
+  update(first, image(APP_B));
+  assert.is(simulateReboot(r.flash, r.table, noRollback).label, 'ota_0');
+  const open = (dev: FaultyFlash | MemoryFlash) => OtaEngine.open(dev, { table: r.table, running: r.p.ota_0, chip: ESP32, rollback: false, hashes: nodeHashes });
+  const op = (dev: FaultyFlash | MemoryFlash) => {
+    open(dev).markValid();
+    open(dev).markInvalidAndRollback();
+  };
+  const done = r.flash.clone();
+  op(done);
+  assert.is(simulateReboot(done, r.table, noRollback).label, 'factory', 'uninterrupted: the rollback reaches factory');
+  const ops = countFlashOperations(r.flash.clone(), op);
+  for (const mode of FAULT_MODES) {
+    let rolledAt = -1;
+    for (let cut = 0; cut < ops; cut++) {
+      const dev = new FaultyFlash(r.flash.clone(), { cutAt: cut, mode, seed: cut + 23 });
+      assert.throws(() => op(dev));
+      const after = dev.reboot();
+      const b = simulateReboot(after, r.table, noRollback);
+      const where = `cut at op ${cut}/${ops}, ${mode}`;
+      assert.ok(b.label === 'ota_0' || b.label === 'factory', `${where}: booted ${b.label} (${b.reason})`);
+      if (b.label === 'factory') {
+        if (rolledAt < 0) rolledAt = cut;
+      } else {
+        assert.is(rolledAt, -1, `${where}: ota_0 boots again after the rollback committed at op ${rolledAt}`);
+        // The app, running again, asks for the rollback once more: it must land on factory.
+        open(after).markInvalidAndRollback();
+        assert.is(simulateReboot(after, r.table, noRollback).label, 'factory', `${where}: the retried rollback`);
+      }
+    }
+  }
+});
+
 test.run();
