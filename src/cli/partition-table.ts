@@ -1,4 +1,4 @@
-import { hex } from '../errors';
+import { OtaflashError, hex } from '../errors';
 import { type SubtypeKeywordTables, extendSubtypeKeywords, subtypeName as partitionSubtypeName, typeName as partitionTypeName } from '../formats/partition-keywords';
 import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../formats/partition-csv';
 import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from '../formats/partition-table';
@@ -61,6 +61,20 @@ function looksBinary(bytes: Uint8Array): boolean {
   return false;
 }
 
+/** A whole flash dump (e.g. a merged firmware image) with the table at the flash offset of the table. */
+function hasTableAt(bytes: Uint8Array, offset: number): boolean {
+  return !isBinaryTable(bytes) && bytes.length >= offset + PARTITION_TABLE_MAX_LENGTH && isBinaryTable(bytes.subarray(offset));
+}
+
+function inputName(path: string): string {
+  return path === '-' ? 'stdin' : path;
+}
+
+// NUL or 0xFF bytes never occur in a CSV but fill every flash dump: say what was looked for.
+function notATableError(path: string, offset: number): CliError {
+  return new CliError(`${inputName(path)}: not a CSV, and no binary table (records start AA 50) at its start or at --offset ${hex(offset)}`);
+}
+
 function warnUnknownFlags(table: PartitionTable, io: CliIo): void {
   for (const p of table.partitions) {
     const unknown = (p.flags & ~KNOWN_FLAGS) >>> 0;
@@ -83,17 +97,27 @@ function csvOptions(f: TableFlags, io: CliIo): PartitionCsvOptions {
   };
 }
 
-/** Reads a table from CSV or binary; binaries go through the tool's checks too (like gen_esp32part.py). */
-function loadTable(bytes: Uint8Array, f: TableFlags, io: CliIo, verifyBinary: boolean): { table: PartitionTable; binary: boolean } {
+/**
+ * Reads a table from CSV or binary; binaries go through the tool's checks too (like gen_esp32part.py).
+ * 'report' returns a failed check of a binary instead of throwing: a table read off a device is
+ * still worth seeing when it breaks a rule.
+ */
+function loadTable(bytes: Uint8Array, f: TableFlags, io: CliIo, binaryChecks: 'throw' | 'report'): { table: PartitionTable; binary: boolean; problem: OtaflashError | null } {
   if (isBinaryTable(bytes)) {
     const table = decodePartitionTable(bytes);
     warnUnknownFlags(table, io);
-    if (verifyBinary && f.verify) {
-      verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, subtypes: f.subtypes, onWarning: (m) => io.stderr(m + '\n') });
+    let problem: OtaflashError | null = null;
+    if (f.verify) {
+      try {
+        verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, subtypes: f.subtypes, onWarning: (m) => io.stderr(m + '\n') });
+      } catch (e) {
+        if (binaryChecks === 'throw' || !(e instanceof OtaflashError)) throw e;
+        problem = e;
+      }
     }
-    return { table, binary: true };
+    return { table, binary: true, problem };
   }
-  return { table: parsePartitionCsv(bytes, csvOptions(f, io)), binary: false };
+  return { table: parsePartitionCsv(bytes, csvOptions(f, io)), binary: false, problem: null };
 }
 
 const SHARED_HELP = `  --offset OFF                      flash address of the table (default 0x8000)
@@ -124,7 +148,19 @@ ${SHARED_HELP}
     const f = tableFlags(args.flags, args.lists);
     const input = args.positional[0];
     const output = args.positional[1] !== undefined ? args.positional[1] : '-';
-    const { table, binary } = loadTable(readInput(input), f, io, true);
+    const bytes = readInput(input);
+    if (!isBinaryTable(bytes)) {
+      // The CSV parser would only say "not valid UTF-8": name the file and what it is instead.
+      if (hasTableAt(bytes, f.offset)) {
+        const offsetFlag = f.offset === PARTITION_TABLE_OFFSET ? '' : ` --offset ${hex(f.offset)}`;
+        const cut = f.offset % PARTITION_TABLE_SECTOR_SIZE === 0 ? `bs=4096 skip=${f.offset / PARTITION_TABLE_SECTOR_SIZE} count=1` : `bs=1 skip=${f.offset} count=${PARTITION_TABLE_MAX_LENGTH}`;
+        throw new CliError(
+          `${inputName(input)} is a whole flash image with its partition table at ${hex(f.offset)}, not a table: see it with 'otaflash partition-table show ${input}${offsetFlag}', or cut the table out first (dd if=${input} of=table.bin ${cut})`,
+        );
+      }
+      if (looksBinary(bytes)) throw notATableError(input, f.offset);
+    }
+    const { table, binary } = loadTable(bytes, f, io, 'throw');
     if (binary) {
       writeOutput(output, formatPartitionCsv(table, { extraSubtypes: f.extraSubtypes }), io);
     } else {
@@ -146,11 +182,20 @@ function md5Hex(md5: Uint8Array | null): string | null {
   return s;
 }
 
-/** Flash size for the map: the given one, else the table's end rounded up to a power-of-two MiB. */
-function mapSize(table: PartitionTable, tableOffset: number, flashSize?: number): number {
-  if (flashSize !== undefined && flashSize > 0) return flashSize;
+/** Where the table's flash use ends: its own sector or the furthest partition end. */
+function tableEnd(table: PartitionTable, tableOffset: number): number {
   let end = tableOffset + PARTITION_TABLE_SECTOR_SIZE;
   for (const p of table.partitions) end = Math.max(end, p.offset + p.size);
+  return end;
+}
+
+/**
+ * Flash size for the map: the given one, else the table's end rounded up to a power-of-two MiB.
+ * Partitions past a given flash size stretch the map to their end, so none drops out of it.
+ */
+function mapSize(table: PartitionTable, tableOffset: number, flashSize?: number): number {
+  const end = tableEnd(table, tableOffset);
+  if (flashSize !== undefined && flashSize > 0) return Math.max(flashSize, end);
   let size = 0x100000;
   while (size < end && size < 0x100000000) size *= 2;
   return Math.max(size, end);
@@ -243,14 +288,39 @@ function showText(table: PartitionTable, f: TableFlags): string {
   out.push(line(head));
   for (const r of rows) out.push(line(r));
   const total = mapSize(table, f.offset, f.flashSize);
+  const flashEnd = f.flashSize !== undefined && f.flashSize > 0 ? Math.min(f.flashSize, total) : total;
   const width = 64;
+  const cell = Math.max(1, Math.floor(total / width));
+  const past = flashEnd < total ? `, past the ${formatPartitionSize(flashEnd)} flash to the table's end` : '';
   out.push('');
-  out.push(`Flash map 0x0-${hex(total)} (${formatPartitionSize(total)}), one cell = ${formatPartitionSize(Math.max(1, Math.floor(total / width)))}; # below the table, T table, . free:`);
+  out.push(`Flash map 0x0-${hex(total)} (${formatPartitionSize(total)}${past}), one cell = ${formatPartitionSize(cell)}; # below the table, T table, . free:`);
   out.push('|' + flashMap(table, f.offset, total, width) + '|');
-  const gaps = freeGaps(table, f.offset + PARTITION_TABLE_SECTOR_SIZE, total);
+  if (flashEnd < total) out.push(pad('', 1 + Math.floor((flashEnd / total) * width)) + `^ ${hex(flashEnd)}: the ${formatPartitionSize(flashEnd)} flash ends here`);
+  const gaps = freeGaps(table, f.offset + PARTITION_TABLE_SECTOR_SIZE, flashEnd);
   if (gaps.length === 0) out.push('Free: none');
   else out.push('Free: ' + gaps.map((g) => `${hex(g.start)}-${hex(g.end)} (${formatPartitionSize(g.end - g.start)})`).join(', '));
+  // A garbage table can overlap everywhere: a few lines say enough.
+  const shared = overlaps(table);
+  for (const o of shared.slice(0, 8)) {
+    const [a, b] = [table.partitions[o.a], table.partitions[o.b]];
+    out.push(`Overlap: ${markOf(o.a)} ${a.label} and ${markOf(o.b)} ${b.label} share ${hex(o.start)}-${hex(o.end)} (${formatPartitionSize(o.end - o.start)})`);
+  }
+  if (shared.length > 8) out.push(`Overlap: ${shared.length - 8} more pairs`);
   return out.join('\n') + '\n';
+}
+
+/** Every pair of partitions sharing flash: one cell of the map can show only one of them. */
+function overlaps(table: PartitionTable): Array<{ a: number; b: number; start: number; end: number }> {
+  const parts = table.partitions;
+  const found: Array<{ a: number; b: number; start: number; end: number }> = [];
+  for (let a = 0; a < parts.length; a++) {
+    for (let b = a + 1; b < parts.length; b++) {
+      const start = Math.max(parts[a].offset, parts[b].offset);
+      const end = Math.min(parts[a].offset + parts[a].size, parts[b].offset + parts[b].size);
+      if (start < end) found.push({ a, b, start, end });
+    }
+  }
+  return found;
 }
 
 export const partitionTableShowCommand: Command = {
@@ -258,7 +328,9 @@ export const partitionTableShowCommand: Command = {
   help: `Usage: otaflash partition-table show IN [--json] [options]
 
 Prints the partitions of IN (binary table, CSV, or a whole flash dump with the table at --offset) as a table, then a proportional map of the
-flash and its free space. With --json prints
+flash and its free space. A binary table that breaks one of the tool's rules (overlap, alignment,
+--flash-size ...) is still printed, with a WARNING line on stderr and exit code 1; a CSV that
+breaks one is refused (exit 2), as by convert. With --json prints
 { "partitions": [ { "label", "type", "subtype", "offset", "size", "encrypted", "readonly" } ], "md5": "<hex or null>" }.
 
 Options:
@@ -268,17 +340,15 @@ ${SHARED_HELP}`,
     const args = parseArgs(argv, { values: TABLE_VALUE_FLAGS, repeat: TABLE_REPEAT_FLAGS, booleans: ['json', 'disable-md5sum', 'no-verify'] });
     if (args.positional.length !== 1) throw new CliError('usage: otaflash partition-table show IN [--json]');
     const f = tableFlags(args.flags, args.lists);
-    // A binary read off a device is shown as it is; a CSV must pass the tool's checks to become a table.
-    let bytes = readInput(args.positional[0]);
-    // A whole flash dump (e.g. a merged firmware image): take the table at --offset.
-    if (!isBinaryTable(bytes) && bytes.length >= f.offset + PARTITION_TABLE_MAX_LENGTH && isBinaryTable(bytes.subarray(f.offset))) {
-      bytes = bytes.subarray(f.offset, f.offset + PARTITION_TABLE_MAX_LENGTH);
-    }
-    // NUL or 0xFF bytes never occur in a CSV but fill every flash dump: say what was looked for.
-    if (!isBinaryTable(bytes) && looksBinary(bytes)) {
-      throw new CliError(`${args.positional[0]}: not a CSV, and no binary table (records start AA 50) at its start or at --offset ${hex(f.offset)}`);
-    }
-    const { table } = loadTable(bytes, f, io, false);
+    const input = args.positional[0];
+    let bytes = readInput(input);
+    // An empty CSV is a valid empty table to the tool, but here it is almost surely the wrong file.
+    if (bytes.length === 0) throw new CliError(`${inputName(input)} is empty`);
+    if (hasTableAt(bytes, f.offset)) bytes = bytes.subarray(f.offset, f.offset + PARTITION_TABLE_MAX_LENGTH);
+    if (!isBinaryTable(bytes) && looksBinary(bytes)) throw notATableError(input, f.offset);
+    // A binary read off a device is shown even when it breaks a rule (exit 1 and a warning);
+    // a CSV must pass the tool's checks to become a table at all.
+    const { table, problem } = loadTable(bytes, f, io, 'report');
     if (args.flags.json === true) {
       const json = {
         partitions: table.partitions.map(partitionFieldsJson),
@@ -288,6 +358,8 @@ ${SHARED_HELP}`,
     } else {
       io.stdout(showText(table, f));
     }
-    return 0;
+    if (problem === null) return 0;
+    io.stderr(`WARNING: ${problem.message.replace(/\s*\n\s*/g, ' ')} [${problem.code}]\n`);
+    return 1;
   },
 };
