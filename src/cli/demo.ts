@@ -58,6 +58,11 @@ function syntheticApp(version: string): Uint8Array {
   });
 }
 
+/** A path as a POSIX shell reads it back, so the printed commands can be pasted as they are. */
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_\/.,:=+@%-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 function bootLine(d: BootDecision): string {
   const state = d.activeStateAfterBoot === null ? '' : `, state ${otaStateName(d.activeStateAfterBoot)}`;
   const writes = d.writes.map((w) => `sector ${w.sector} <- seq ${w.entry.seq} ${otaStateName(w.entry.state)}`).join('; ');
@@ -66,7 +71,7 @@ function bootLine(d: BootDecision): string {
 
 export const demoCommand: Command = {
   summary: 'create a flash image, lay out a partition table, run an update, print what happened',
-  help: `Usage: otaflash demo [--dir DIR]
+  help: `Usage: otaflash demo [--dir DIR] [--force]
 
 A guided tour on a 4 MiB flash image file in DIR (default: a new temporary folder):
   1. create the image (erased) and write a partition table with two OTA slots and otadata
@@ -76,9 +81,9 @@ A guided tour on a 4 MiB flash image file in DIR (default: a new temporary folde
   5. the app confirms itself: VALID
   6. reboot again, then inspect the image
 The apps are a real ESP32-S3 hello_world pair from ../shared/vectors (old build -> new build), or
-two built images when that folder is missing.`,
+two built images when that folder is missing. An existing DIR/flash.bin is kept unless --force.`,
   run(argv, io: CliIo) {
-    const args = parseArgs(argv, { values: ['dir'] });
+    const args = parseArgs(argv, { values: ['dir'], booleans: ['force'] });
     if (args.positional.length > 0) throw new CliError(`unexpected argument '${args.positional[0]}'`);
     let dir: string;
     try {
@@ -88,6 +93,8 @@ two built images when that folder is missing.`,
       throw new CliError(`cannot use demo folder: ${(e as Error).message}`);
     }
     const file = path.join(dir, 'flash.bin');
+    // The tour starts from erased flash: an image someone made there would be silently lost.
+    if (fs.existsSync(file) && args.flags.force !== true) throw new CliError(`'${file}' exists; pass --force to overwrite it, or pick another --dir`);
     const say = (s: string) => io.stdout(s + '\n');
 
     const vectors = vectorsDir();
@@ -149,9 +156,10 @@ two built images when that folder is missing.`,
       dev.close();
     }
 
-    say(`\n$ otaflash inspect ${file}`);
+    const shown = shellQuote(file);
+    say(`\n$ otaflash inspect ${shown}`);
     const rc = inspectCommand.run([file], io);
-    say(`\nNext: otaflash update ${file} APP.bin, otaflash boot ${file} --rollback --apply, otaflash confirm ${file}`);
+    say(`\nNext: otaflash update ${shown} APP.bin, otaflash boot ${shown} --rollback --apply, otaflash confirm ${shown}`);
     return rc;
   },
 };

@@ -6,6 +6,7 @@ import type { ImageVerdict } from '../formats/app-image-types';
 import { chipName } from '../formats/chips';
 import { parsePartitionCsv } from '../formats/partition-csv';
 import { typeName, subtypeName } from '../formats/partition-keywords';
+import { verifyPartitionTable } from '../formats/partition-verify';
 import { findPartition, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, decodePartitionTable, encodePartitionTable, readPartitionTable } from '../formats/partition-table';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
@@ -91,18 +92,56 @@ export function requirePartition(table: PartitionTable, label: string, where: st
 /**
  * A partition table from a file: binary when it starts with the record magic AA 50 (written back
  * exactly as given), CSV otherwise (encoded with the MD5 record, as gen_esp32part does by default).
+ * With `offset` (where the table will sit in flash), a CSV is laid out after that offset and a
+ * binary table is checked as gen_esp32part would check it there, so a table that overlaps itself
+ * or another partition is refused instead of written.
  */
-export function loadTableFile(path: string): { table: PartitionTable; bytes: Uint8Array } {
+export function loadTableFile(path: string, offset?: number): { table: PartitionTable; bytes: Uint8Array } {
   const bytes = readInput(path, 'partition table');
   if (bytes.length >= 2 && bytes[0] === 0xaa && bytes[1] === 0x50) {
     if (bytes.length !== 0xc00 && bytes.length !== 0x1000) {
       throw new CliError(`partition table '${path}' is ${bytes.length} bytes; a binary table is 3072 (0xC00) or 4096 bytes`);
     }
     const area = new Uint8Array(bytes.subarray(0, 0xc00));
-    return { table: nonEmpty(decodePartitionTable(area), path), bytes: area };
+    const table = nonEmpty(decodePartitionTable(area), path);
+    if (offset !== undefined) inTableFile(path, () => verifyPartitionTable(table, { offset }));
+    return { table, bytes: area };
   }
-  const table = nonEmpty(parsePartitionCsv(bytes), path);
+  const table = nonEmpty(parsePartitionCsv(bytes, offset !== undefined ? { offset } : {}), path);
   return { table, bytes: encodePartitionTable(table, { md5: true }) };
+}
+
+/** Names the table file in the errors of a check that knows only the table. */
+function inTableFile<T>(path: string, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `partition table '${path}': ${e.message}`, e.info as Record<string, unknown>);
+    throw e;
+  }
+}
+
+/**
+ * True when both paths name the same existing file (another spelling, a symlink, a hard link):
+ * writing one of them would destroy the other.
+ */
+export function sameFile(a: string, b: string): boolean {
+  if (a === '-' || b === '-') return false;
+  let sa: fs.Stats;
+  let sb: fs.Stats;
+  try {
+    sa = fs.statSync(a);
+    sb = fs.statSync(b);
+  } catch {
+    return false;
+  }
+  if (sa.ino !== 0 || sb.ino !== 0) return sa.dev === sb.dev && sa.ino === sb.ino;
+  // Some file systems report no inode numbers: fall back to the resolved paths.
+  try {
+    return fs.realpathSync(a) === fs.realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 /** The bootloader refuses a table whose first record is the end marker, so a file of one is no table. */
@@ -185,6 +224,12 @@ interface AppPlacement {
   bytes: Uint8Array;
 }
 
+/** The file an `--app` spec names: `BIN`, or `LABEL=BIN` unless a file is literally called that. */
+function appFileOf(spec: string): string {
+  const eq = spec.indexOf('=');
+  return eq > 0 && !fs.existsSync(spec) ? spec.slice(eq + 1) : spec;
+}
+
 /** `--app BIN` fills the app partitions in table order; `--app LABEL=BIN` names the target. */
 function placeApps(table: PartitionTable, specs: string[]): AppPlacement[] {
   const apps = table.partitions.filter((p) => p.type === PARTITION_TYPE_APP);
@@ -244,12 +289,27 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
     if (args.flags['bootloader-offset'] !== undefined && args.flags.bootloader === undefined) throw new CliError('--bootloader-offset needs --bootloader');
     if (args.flags['table-offset'] !== undefined && args.flags.table === undefined) throw new CliError('--table-offset needs --table');
     if (fs.existsSync(file) && !args.flags.force) throw new CliError(`'${file}' exists; pass --force to overwrite it`);
+    // With --force, an input that is FILE itself would be read, then replaced by the new image.
+    const inputs: Array<[string, string]> = [];
+    if (args.flags.table !== undefined) inputs.push(['--table', String(args.flags.table)]);
+    if (args.flags.bootloader !== undefined) inputs.push(['--bootloader', String(args.flags.bootloader)]);
+    for (const spec of apps) inputs.push(['--app', appFileOf(spec)]);
+    for (const [flag, input] of inputs) {
+      if (sameFile(input, file)) throw new CliError(`${flag} '${input}' is '${file}' itself, the image being created: pick another output file`);
+    }
+    let bootloaderOffset: number | undefined;
+    if (args.flags['bootloader-offset'] !== undefined) {
+      // The bootloader's sectors are erased before it is written: it must start on a sector.
+      bootloaderOffset = parseSize(String(args.flags['bootloader-offset']), '--bootloader-offset');
+      if (bootloaderOffset % 0x1000 !== 0) throw new CliError(`--bootloader-offset ${hex(bootloaderOffset)} must be a multiple of 4 KiB (0x1000), the flash sector size`);
+      if (bootloaderOffset >= size) throw new CliError(`--bootloader-offset ${hex(bootloaderOffset)} is past the end of ${hex(size)} bytes of flash`);
+    }
 
     // Read and check every input before the file is touched, so a bad input leaves nothing behind.
     let table: PartitionTable | null = null;
     let tableBytes: Uint8Array | null = null;
     if (args.flags.table !== undefined) {
-      const loaded = loadTableFile(String(args.flags.table));
+      const loaded = loadTableFile(String(args.flags.table), tableOffset);
       table = loaded.table;
       tableBytes = loaded.bytes;
       if (tableOffset + PARTITION_TABLE_SECTOR_SIZE > size) throw new CliError(`the partition table at ${hex(tableOffset)} does not fit in ${hex(size)} bytes of flash`);
@@ -269,7 +329,7 @@ otadata is left erased, so the bootloader starts the factory app (or ota_0).
       const bfile = String(args.flags.bootloader);
       const bytes = readInput(bfile, 'bootloader');
       const verdict = verifyFileImage(bytes, `--bootloader ${bfile}`, size);
-      const offset = args.flags['bootloader-offset'] !== undefined ? parseSize(String(args.flags['bootloader-offset']), '--bootloader-offset') : bootloaderOffsetFor(verdict.chip);
+      const offset = bootloaderOffset ?? bootloaderOffsetFor(verdict.chip);
       if (offset + bytes.length > tableOffset) {
         throw new CliError(`--bootloader ${bfile}: ${bytes.length} bytes at ${hex(offset)} run into the partition table at ${hex(tableOffset)}`);
       }

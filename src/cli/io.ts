@@ -125,12 +125,56 @@ export function parseSize(text: string, what: string): number {
   return v;
 }
 
-export function readInput(path: string, what = 'input'): Uint8Array {
+/**
+ * The largest input file the CLI reads: app images are at most 16 MiB and tables a few KiB, so
+ * anything bigger is the wrong file, or an endless one (/dev/zero, a pipe that never ends).
+ */
+export const INPUT_LIMIT = 64 * 1024 * 1024;
+
+function tooLarge(path: string, what: string, limit: number): CliError {
+  return new CliError(`${what} '${path}' is larger than ${limit / (1024 * 1024)} MiB, more than any input otaflash takes (app images are at most 16 MiB)`);
+}
+
+/**
+ * Reads a whole input file ('-' for stdin) in chunks, refusing it once it passes `limit`, so an
+ * endless input is refused instead of read until memory runs out.
+ */
+export function readInput(path: string, what = 'input', limit = INPUT_LIMIT): Uint8Array {
+  let fd = 0;
+  const chunks: Buffer[] = [];
+  let total = 0;
   try {
-    return path === '-' ? fs.readFileSync(0) : fs.readFileSync(path);
+    if (path !== '-') {
+      fd = fs.openSync(path, 'r');
+      const st = fs.fstatSync(fd);
+      if (st.isFile() && st.size > limit) throw tooLarge(path, what, limit);
+    }
+    for (;;) {
+      // One byte past the limit is enough to know the input is too large.
+      const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EOF') break;
+        // A non-blocking stdin with nothing yet: wait for the writer, then go on.
+        if (code !== 'EAGAIN') throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if (n === 0) break;
+      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+      total += n;
+      if (total > limit) throw tooLarge(path, what, limit);
+    }
   } catch (e) {
+    if (e instanceof CliError) throw e;
     throw new CliError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    if (path !== '-' && fd !== 0) fs.closeSync(fd);
   }
+  return Buffer.concat(chunks, total);
 }
 
 export function writeOutput(path: string, data: Uint8Array | string, io: CliIo): void {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { OtaflashError, hex } from '../errors';
 import { partitionRegion } from '../formats/partition-lookup';
-import { eraseAndWrite, printJson, readTableOf, removeQuietly, requirePartition, tableOffsetFlag, withFlashImage } from './flash';
+import { eraseAndWrite, printJson, readTableOf, removeQuietly, requirePartition, sameFile, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs, readInput } from './io';
 
 // parttool.py's read_partition / write_partition / erase_partition, on a flash image file.
@@ -27,6 +27,8 @@ Copies the whole partition NAME (its full size, erased bytes included) to OUT.bi
     const out = args.flags.output;
     if (typeof out !== 'string') throw new CliError('--output FILE is required (- for stdout)');
     if (out === '-' && args.flags.json) throw new CliError('--json and --output - both want stdout; pick one');
+    // OUT is replaced by the partition's bytes: if it is the image itself, the image is lost.
+    if (sameFile(out, file)) throw new CliError(`--output '${out}' is the flash image '${file}' itself: writing the partition there would replace the image; pick another file`);
     return withFlashImage(file, (image) => {
       const table = readTableOf(image, tableOffset);
       const p = requirePartition(table, label, file);
@@ -83,6 +85,7 @@ IN.bin must fit in the partition; the rest of the partition is left as it was.`,
     const { args, file, label, tableOffset } = common(argv, { values: ['input'] });
     const input = args.flags.input;
     if (typeof input !== 'string') throw new CliError('--input FILE is required');
+    if (sameFile(input, file)) throw new CliError(`--input '${input}' is the flash image '${file}' itself: pick the file to write into partition '${label}'`);
     const data = readInput(input, 'input');
     // Almost surely the wrong file; 'partition erase' is the way to clear a partition.
     if (data.length === 0) throw new CliError(`input '${input}' is empty: nothing to write (to clear the partition, use 'otaflash partition erase')`);

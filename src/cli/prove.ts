@@ -89,7 +89,9 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
       if (typeof v !== 'string' || !/^[0-9]+$/.test(v)) throw new CliError(`--${name} needs a whole number, got '${String(v)}'`);
       return parseInt(v, 10);
     };
-    const every = Math.max(1, num('every', 1));
+    const every = num('every', 1);
+    // "Every 0th operation" means nothing; quietly sweeping every one would hide the typo.
+    if (every < 1) throw new CliError('--every must be at least 1 (1 cuts at every operation)');
     const depth2 = num('depth2', 0);
     const chains = num('chains', 0);
     const seed = num('seed', 1);
@@ -139,6 +141,8 @@ Exit code 1 when any invariant broke; each failure prints its replay id.`,
       const s = proveScenarios(layout).find((x) => x.key === id.key);
       if (!s) throw new CliError(`no scenario '${id.key}' on this layout`);
       const t = replayCase(s, id, { hashes: nodeHashes });
+      // A cut at an operation the flow (or a recovery) never makes is a wrong id, not a failed proof.
+      if (t.failure && t.failure.rule === 'replay') throw new CliError(`replay id '${f.replay}' does not fit this flow: ${t.failure.message}`);
       io.stdout(t.lines.join('\n') + '\n');
       return t.failure ? 1 : 0;
     }

@@ -2,12 +2,14 @@ import { OtaflashError, hex } from '../errors';
 import { decodeImageHeader, looksLikeExtendedHeader } from '../formats/app-image-header';
 import { chipIdFromName } from '../formats/chips';
 import type { BlockDevice } from '../flash/types';
-import { otaStateName, type OtaSelectEntry } from '../formats/otadata';
-import { otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
+import { activeOtaSector, otaStateName, type OtaSelectEntry } from '../formats/otadata';
+import { factoryPartition, isOtaAppPartition, otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
 import type { Partition, PartitionTable } from '../formats/partition-types';
 import { decideBoot, applyBootWrites, type BootDecision, type BootOptions } from '../ota/bootloader';
-import { OtaEngine } from '../ota/engine';
+import { OtaEngine, type OtaEngineOptions } from '../ota/engine';
 import { inspectImage } from '../formats/app-image-verify';
+import type { ImageReport } from '../formats/app-image-types';
+import { chipName } from '../formats/chips';
 import { nodeHashes } from '../node/hash';
 import { type FlashImage, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
@@ -149,14 +151,17 @@ function inFile<T>(file: string, step: () => T): T {
   }
 }
 
-function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags)): OtaEngine {
-  const tableOffset = tableOffsetFlag(flags);
+function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags), extra: OtaEngineOptions = {}): OtaEngine {
+  // Read as inspect and boot do, so an erased or broken table is reported as such, with the file,
+  // rather than as a table that merely lacks OTA slots or otadata.
+  const table = readTableOf(image, tableOffsetFlag(flags));
   try {
     return OtaEngine.open(image.device, {
-      tableOffset,
+      table,
       rollback: flags['no-rollback'] !== true,
       chip,
       requireHash: flags['allow-no-hash'] !== true,
+      ...extra,
     });
   } catch (e) {
     // Say which file: the engine knows only a device.
@@ -174,18 +179,45 @@ function chipOfStoredImage(dev: BlockDevice, p: Partition): number | undefined {
   return decodeImageHeader(h, 'esp32').chipId;
 }
 
+/** The first bytes of `p` are erased flash: no image was ever written there. */
+function isErasedStart(dev: BlockDevice, p: Partition): boolean {
+  const h = new Uint8Array(Math.min(32, p.size));
+  dev.read(p.offset, h);
+  return h.every((b) => b === dev.eraseValue);
+}
+
 /**
  * Like the device, which refuses images built for another chip (esp_image_verify compares chip_id
  * with the chip it runs on): without --chip, the running app's chip is the one to match.
  */
-function openEngineMatchingChip(image: FlashImage, flags: Record<string, string | true>): { engine: OtaEngine; chip: number | undefined; from: string } {
+function openEngineMatchingChip(image: FlashImage, flags: Record<string, string | true>, extra: OtaEngineOptions = {}): { engine: OtaEngine; chip: number | undefined; from: string } {
   const explicit = chipFlag(flags);
-  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit), chip: explicit, from: '--chip' };
-  const probe = openEngine(image, flags);
+  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit, extra), chip: explicit, from: '--chip' };
+  const probe = openEngine(image, flags, undefined, extra);
   const running = probe.running;
   const chip = running ? chipOfStoredImage(image.device, running) : undefined;
   if (chip === undefined) return { engine: probe, chip: undefined, from: 'any (no running app image to match)' };
-  return { engine: openEngine(image, flags, chip), chip, from: `the running app ${running!.label}` };
+  return { engine: openEngine(image, flags, chip, extra), chip, from: `the running app ${running!.label}` };
+}
+
+/** What `update --json` says about an image that failed verification: the error and what was read. */
+function failedUpdateJson(error: OtaflashError, target: Partition, bytes: number, report: ImageReport | null) {
+  const d = report ? report.appDesc : null;
+  const h = report ? report.header : null;
+  return {
+    error: { code: error.code, message: error.message },
+    slot: otaSlotNumber(target),
+    label: target.label,
+    offset: target.offset,
+    bytes,
+    chip: h ? chipName(h.chipId) : null,
+    version: d ? d.version : null,
+    project: d ? d.projectName : null,
+    secureVersion: d ? d.secureVersion : null,
+    checksumValid: report ? report.checksumValid : null,
+    sha256Valid: report ? report.hashValid : null,
+    selected: false,
+  };
 }
 
 export const updateCommand: Command = {
@@ -218,7 +250,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
     if (app.length === 0) throw new CliError(`app image '${appFile}' is empty`);
     return withFlashImage(file, (image) => {
       const { engine, chip, from } = openEngineMatchingChip(image, args.flags);
-      const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : engine.nextUpdatePartition();
+      const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : inFile(file, () => engine.nextUpdatePartition());
       if (app.length > target.size) {
         throw new OtaflashError('OTA_IMAGE_TOO_LARGE', `${appFile} is ${app.length} bytes (${hex(app.length)}), larger than ${target.label} (${hex(target.size)} bytes at ${hex(target.offset)})`);
       }
@@ -227,6 +259,8 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       const report = inspectImage(app, { hashes: nodeHashes, expectedChip: chip, maxSize: target.size, requireHash: args.flags['allow-no-hash'] !== true });
       if (!report.header) throw new OtaflashError(report.error ? report.error.code : 'IMAGE_TRUNCATED', `${appFile} is not an app image: ${report.error ? report.error.message : 'no header'}`);
       if (report.error) {
+        // A script reading --json gets the verdict on stdout too, not just an exit code.
+        if (args.flags.json) printJson(io, failedUpdateJson(report.error, target, app.length, report));
         io.stderr(`otaflash update: ${appFile} failed verification: ${report.error.message} [${report.error.code}]; ${file} was not changed\n`);
         return 1;
       }
@@ -244,6 +278,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       } catch (e) {
         progress.abandon();
         if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
+          if (args.flags.json) printJson(io, failedUpdateJson(e, target, app.length, report));
           io.stderr(`otaflash update: ${appFile} failed verification: ${e.message} [${e.code}]; slot '${target.label}' was not selected\n`);
           return 1;
         }
@@ -311,6 +346,21 @@ INVALID and the previous valid app is selected for the next boot.`,
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const engine = openEngine(image, args.flags);
+      const entries = inFile(file, () => engine.entries());
+      const from = engine.running;
+      if (!from) throw new OtaflashError('OTA_NO_SLOT', `${file}: the partition table has no app partition`);
+      // The engine's refusal reads "... and there is no factory app", which is false when the
+      // factory app is what runs: say what is actually the case.
+      if (!isOtaAppPartition(from) || activeOtaSector(entries) === -1) {
+        throw new OtaflashError('OTA_ROLLBACK_FAILED', `${file}: the running app is ${from.label}${isOtaAppPartition(from) ? ' (otadata selects no OTA slot)' : ''}; there is nothing to roll back to`);
+      }
+      if (!engine.rollbackPossible()) {
+        const factory = factoryPartition(engine.table);
+        throw new OtaflashError(
+          'OTA_ROLLBACK_FAILED',
+          `${file}: no other valid app to roll back to from ${from.label}: the other otadata entry is not valid or its image does not verify, and ${factory ? `the factory app '${factory.label}' does not verify` : 'there is no factory app'}`,
+        );
+      }
       inFile(file, () => engine.markInvalidAndRollback());
       image.device.sync();
       const running = engine.running!;
@@ -326,23 +376,44 @@ INVALID and the previous valid app is selected for the next boot.`,
 
 export const otadataSwitchCommand: Command = {
   summary: 'select OTA slot N for the next boot of a flash image (like otatool switch_ota_partition)',
-  help: `Usage: otaflash otadata switch FILE --slot N [--chip NAME] [--table-offset 0x8000] [--json]
+  help: `Usage: otaflash otadata switch FILE --slot N [--rollback] [--allow-no-hash] [--chip NAME]
+                                [--table-offset 0x8000] [--json]
 
 Writes otadata so that the bootloader starts ota_N, after checking that the image in ota_N is valid
-and built for chip NAME (default: the chip of the running app's image).`,
+and built for chip NAME (default: the chip of the running app's image). Like otatool.py
+switch_ota_partition, the new entry has no rollback state (ota_state 0xFFFFFFFF, UNDEFINED), and
+its sequence number and sector are the ones otatool writes.
+
+  --rollback        select as esp_ota_set_boot_partition does on a device with app rollback
+                    enabled: the entry is NEW, so the next boot must be confirmed ('otaflash confirm')
+  --allow-no-hash   accept an image without an appended SHA-256
+  --chip NAME       the chip the image must be for
+Exit code 1 when the image in ota_N fails verification (otadata is not changed then).`,
   run(argv, io) {
-    const args = parseArgs(argv, { values: ['table-offset', 'slot', 'chip'], booleans: ['json'] });
+    const args = parseArgs(argv, { values: ['table-offset', 'slot', 'chip'], booleans: ['rollback', 'allow-no-hash', 'json'] });
     const file = oneFile(args.positional);
     const slot = slotFlag(args.flags);
     if (slot === undefined) throw new CliError('--slot N is required');
+    const rollback = args.flags.rollback === true;
+    // otatool writes no ota_state and picks the sector by ESP-IDF v5's rule; --rollback is the
+    // device's own esp_ota_set_boot_partition.
+    const extra: OtaEngineOptions = rollback ? { rollback: true } : { rollback: false, variant: 'idf_v5' };
     return withFlashImage(file, (image) => {
-      const { engine } = openEngineMatchingChip(image, args.flags);
+      const { engine } = openEngineMatchingChip(image, args.flags, extra);
       const target = slotByNumber(engine.table, slot, file);
       try {
         engine.setBootPartition(target);
       } catch (e) {
         // The engine's image errors name a byte offset; say in which file and slot it is.
-        if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) throw new OtaflashError(e.code, `${file}: the image in ${target.label} is not valid: ${e.message}`, e.info as Record<string, unknown>);
+        if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
+          const message = `${file}: the image in ${target.label} is not valid: ${e.message}`;
+          // Like update: no app image at all (an erased slot) is a wrong --slot, exit 2; an image
+          // that fails verification is a verdict, exit 1.
+          if (e.code === 'IMAGE_BAD_MAGIC') throw new OtaflashError(e.code, `${message}${isErasedStart(image.device, target) ? ` (${target.label} is erased)` : ''}`, e.info as Record<string, unknown>);
+          if (args.flags.json) printJson(io, { error: { code: e.code, message }, selected: null, slot });
+          io.stderr(`otaflash otadata switch: ${message} [${e.code}]; otadata was not changed\n`);
+          return 1;
+        }
         throw e;
       }
       image.device.sync();
