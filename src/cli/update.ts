@@ -251,6 +251,10 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
     return withFlashImage(file, (image) => {
       const { engine, chip, from } = openEngineMatchingChip(image, args.flags);
       const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : inFile(file, () => engine.nextUpdatePartition());
+      // Selecting needs otadata: refuse before writing a slot that could never be selected.
+      if (args.flags['no-select'] !== true && !otadataPartition(engine.table)) {
+        throw new CliError(`${file}: the partition table has no otadata (data/ota) partition, so no slot can be selected for boot (pass --no-select to only write and verify)`);
+      }
       if (app.length > target.size) {
         throw new OtaflashError('OTA_IMAGE_TOO_LARGE', `${appFile} is ${app.length} bytes (${hex(app.length)}), larger than ${target.label} (${hex(target.size)} bytes at ${hex(target.offset)})`);
       }

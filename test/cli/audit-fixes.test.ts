@@ -347,4 +347,16 @@ test('flash create --bootloader-offset must be a multiple of 4 KiB', () => {
   assert.ok(same(read(f).subarray(0x1000, 0x1000 + b.length), b));
 });
 
+test('update refuses before writing when the table has OTA slots but no otadata (nothing could select the slot); --no-select still writes', () => {
+  const csv = tmpFile('no-otadata.csv');
+  fs.writeFileSync(csv, 'nvs, data, nvs, 0x9000, 0x6000,\nphy_init, data, phy, 0xf000, 0x1000,\nota_0, app, ota_0, 0x10000, 1M,\nota_1, app, ota_1, , 1M,\n');
+  const f = tmpFile('no-otadata.bin');
+  ok('flash create', f, '--size', '4MB', '--table', csv, '--app', `ota_0=${APP}`);
+  const before = fs.readFileSync(f);
+  const r = refused(2, /no otadata/, 'update', f, APP);
+  assert.ok(r.stderr.includes(f), r.stderr);
+  assert.ok(before.equals(fs.readFileSync(f)), 'the refused update changed the image');
+  ok('update', f, APP, '--no-select');
+});
+
 test.run();
