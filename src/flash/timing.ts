@@ -37,6 +37,9 @@ export interface ChipProfile {
  * tSE 45/400 ms, tBE1 (32 KiB) 120/1600 ms, tBE2 (64 KiB) 150/2000 ms, tCE 10/50 s, tPP 0.4/3 ms,
  * tBP1 30/50 us, tBP2 2.5/12 us. Read: Read Data (03h) at 50 MHz on one data line = 6.25 MB/s,
  * 32 clocks of opcode and address per command.
+ * Checked 2026-11-30 against a transcription of rev. G's section 9.6: tSE, tBE1, tBE2, tCE, tPP
+ * and fR agree (the 2014 preliminary rev. A1 had tPP 0.7 ms). tBP1/tBP2 were not found for the
+ * JV part (they are older W25X figures): they only shape programs shorter than a page.
  */
 export const W25Q32JV: ChipProfile = {
   name: 'W25Q32JV',
