@@ -584,18 +584,27 @@ export class OtaEngine {
    * image (with an acceptable secure_version), or, without anti-rollback, a factory app verifies.
    */
   rollbackPossible(): boolean {
-    if (!this.otaRegion) return false;
+    return this.rollbackTarget() !== null;
+  }
+
+  /**
+   * Where markInvalidAndRollback() would send the next boot: the app of the other otadata entry
+   * when it is valid, names another slot and verifies; else (without anti-rollback) a verifying
+   * factory app, which the bootloader falls back to once no entry is valid; else null.
+   */
+  rollbackTarget(): Partition | null {
+    if (!this.otaRegion) return null;
     const n = this.slotCount();
     const e = readOtadata(this.otaRegion);
     const active = activeOtaSector(e, this.hashes);
-    if (active === -1 || n === 0) return false;
+    if (active === -1 || n === 0) return null;
     const o = e[active === 0 ? 1 : 0];
     if (isOtaEntryValid(o, this.hashes) && slotOfSeq(o.seq, n) !== slotOfSeq(e[active].seq, n)) {
       const p = this.slotPartition(slotOfSeq(o.seq, n));
-      if (p && this.verifies(p, true)) return true;
+      if (p && this.verifies(p, true)) return p;
     }
     const f = factoryPartition(this.table);
-    return !this.antiRollback && f !== undefined && this.verifies(f, false);
+    return !this.antiRollback && f !== undefined && this.verifies(f, false) ? f : null;
   }
 
   private verifies(p: Partition, checkSecureVersion: boolean): boolean {

@@ -149,7 +149,8 @@ function confirm(w: ProveWorld): void {
 
 function rollBack(w: ProveWorld): void {
   const name = w.running as string;
-  w.mark('rollback-start', name);
+  const target = w.engine().rollbackTarget();
+  w.mark('rollback-start', name, target ? target.label : undefined);
   w.engine().markInvalidAndRollback();
   w.mark('rollback-done', name);
 }
@@ -397,6 +398,32 @@ export function proveScenarios(layout: ProveLayout): ProveScenario[] {
           confirm(w);
         },
         (w) => converge(w, layout, 'new', 'all', true),
+      ),
+    );
+    list.push(
+      scenario(
+        layout, 'factory-rollback', 'update from factory without rollback (UNDEFINED), new runs; markValid, then markInvalidAndRollback, reboot; goal: factory (old), new never again',
+        false, { image: 'old' },
+        () => {
+          const b = baseDevice(layout, false, false, false);
+          const dev = b.dev;
+          const bootOpts = { rollback: false, hashes: layout.hashes, chip: layout.chip };
+          const engine = OtaEngine.open(dev, { table: layout.table, running: decideBoot(dev, layout.table, bootOpts).boot ?? undefined, rollback: false, chip: layout.chip, hashes: layout.hashes });
+          const target = engine.nextUpdatePartition();
+          const bytes = layout.images.new;
+          const wr = engine.begin(target, { size: bytes.length });
+          writeFrom(wr, bytes, chunkOf(layout));
+          wr.end();
+          engine.setBootPartition(target);
+          applyBootWrites(dev, layout.table, decideBoot(dev, layout.table, bootOpts));
+          return { device: dev, table: layout.table, images: b.images, slots: { ...b.slots, [target.label]: 'new' }, writable: writableOf(layout, []) };
+        },
+        (w) => {
+          confirm(w);
+          rollBack(w);
+          w.reboot();
+        },
+        rollBackUntilOld,
       ),
     );
   }

@@ -64,7 +64,7 @@ export interface ProveEvent {
   readonly kind: 'boot' | 'write-start' | 'select-start' | 'select-done' | 'confirm-start' | 'confirm-done' | 'rollback-start' | 'rollback-done';
   readonly image: string;
   readonly at: number;
-  /** write-start: the partition written. boot: the partition booted. */
+  /** write-start: the partition written. boot: the partition booted. rollback-start: where the rollback goes (rollbackTarget). */
   readonly slot?: string;
   /** boot: the state of the selecting entry after the bootloader's writes (null when not booted from an entry). */
   readonly state?: number | null;
@@ -346,7 +346,11 @@ function checkBoot(ctx: ProveContext, dev: BlockDevice, d: BootDecision, image: 
   // from blank otadata and nothing was confirmed since, landing there again is the designed fallback.
   let factoryDefault = !ctx.setupHadValidEntry && d.boot.type === PARTITION_TYPE_APP && d.boot.subtype === APP_SUBTYPE_FACTORY;
   for (let i = 0; i < h.length && factoryDefault; i++) if (h[i].kind === 'confirm-done') factoryDefault = false;
-  if (live && !factoryDefault && d.entries && d.activeSector === null) {
+  // A rollback whose target is the factory app gets there by the bootloader's fallback once no
+  // entry is valid: that is its designed end, as long as nothing was selected since it started.
+  const rb = lastIndex(h, (e) => e.kind === 'rollback-start');
+  const rollbackToFactory = rb >= 0 && h[rb].slot === d.boot.label && d.boot.type === PARTITION_TYPE_APP && d.boot.subtype === APP_SUBTYPE_FACTORY && lastIndex(h, (e) => e.kind === 'select-start') < rb;
+  if (live && !factoryDefault && !rollbackToFactory && d.entries && d.activeSector === null) {
     const ents = d.entries;
     const anyValid = isOtaEntryValid(ents[0], ctx.hashes) || isOtaEntryValid(ents[1], ctx.hashes);
     throw new ProveViolation(

@@ -59,6 +59,7 @@ test('rollbackPossible: the other entry is valid and its image verifies', () => 
   const e = OtaEngine.open(r.flash, { chip: ESP32 });
   assert.is(e.running!.label, 'ota_1');
   assert.ok(e.rollbackPossible());
+  assert.is(e.rollbackTarget()!.label, 'ota_0');
   corrupt(r, r.p.ota_0);
   assert.not.ok(OtaEngine.open(r.flash, { chip: ESP32 }).rollbackPossible(), 'the other slot no longer verifies');
 });
@@ -194,6 +195,7 @@ test('markValid on a trusted app whose previous app was factory leaves no second
   assert.is(naming.length, 1, `entries naming ota_1 after markValid: ${JSON.stringify([a, b].map((x) => [x.seq, x.state, x.crc]))}`);
   const e = OtaEngine.open(r.flash, { chip: ESP32 });
   assert.ok(e.rollbackPossible());
+  assert.is(e.rollbackTarget()!.label, 'factory');
   e.markInvalidAndRollback();
   assert.is(boots(), 'factory');
 });
