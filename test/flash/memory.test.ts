@@ -4,15 +4,9 @@ import { OtaflashError } from '../../src/errors';
 import { MemoryFlash } from '../../src/flash/memory';
 import { seededRandom } from '../../src/flash/rng';
 import { maxSectorErases, resetFlashStats } from '../../src/flash/stats';
+import { errorCode } from '../helpers';
 
-function code(fn: () => void): string {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof OtaflashError ? e.code : `not an OtaflashError: ${String(e)}`;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 test('strict: a 0->1 program names the first offending offset and changes nothing', () => {
   const f = new MemoryFlash({ size: 8192 });

@@ -13,6 +13,7 @@ import { seededRandom } from '../../src/flash/rng';
 import { nodeHashes } from '../../src/node/hash';
 import { OtaEngine } from '../../src/ota/engine';
 import { rig } from '../ota/engine-fixtures';
+import { errorCode } from '../helpers';
 
 const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
 const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as {
@@ -20,15 +21,7 @@ const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as {
 };
 const read = (rel: string) => new Uint8Array(fs.readFileSync(DIR + rel));
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OtaflashError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 test('flash-mapped segments are exactly those esptool labels IROM/DROM, on every uncorrupted vector of a chip otaflash maps', () => {
   let checked = 0;

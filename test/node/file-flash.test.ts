@@ -9,19 +9,13 @@ import { MemoryFlash } from '../../src/flash/memory';
 import { seededRandom } from '../../src/flash/rng';
 import type { BlockDevice } from '../../src/flash/types';
 import { FileFlash } from '../../src/node/file-flash';
+import { errorCode } from '../helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-fileflash-'));
 let n = 0;
 const tmp = () => path.join(dir, `img-${n++}.bin`);
 
-function code(fn: () => void): string {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof OtaflashError ? e.code : `not an OtaflashError: ${String(e)}`;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 for (const mode of ['strict', 'nor'] as const) {
   test(`contract: FileFlash ${mode}, with durability across reopen`, () => {

@@ -4,24 +4,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OtaEngine } from '../../src/ota/engine';
 import { decideBoot } from '../../src/ota/bootloader';
-import { OtaflashError } from '../../src/errors';
 import { OTA_STATE, encodeOtadata, isOtaEntryCrcOk, makeOtaEntry } from '../../src/formats/otadata';
 import { buildAppImage, parseAppImage } from '../../src/formats/app-image';
 import type { Partition, PartitionTable } from '../../src/formats/partition-types';
 import { MemoryFlash } from '../../src/flash/memory';
 import { APP_A, APP_B, OTADATA_AT, equalBytes, flashImage, image, otadataEntries, rig, type Rig } from './engine-fixtures';
+import { errorCode } from '../helpers';
 
 const ESP32 = 0;
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OtaflashError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 function withSecureVersion(rel: string, sv: number): Uint8Array {
   const a = parseAppImage(image(rel));

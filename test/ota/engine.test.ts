@@ -9,18 +9,11 @@ import { OTA_STATE, decodeOtadata, encodeOtadata, otaSeqCrc } from '../../src/fo
 import { TimedFlash, W25Q32JV, eraseTimeMs, planErase } from '../../src/flash/timing';
 import { buildAppImage, parseAppImage } from '../../src/formats/app-image';
 import { APP_A, APP_B, APP_NOHASH, OTADATA_AT, equalBytes, esptoolSaysValid, feed, flashImage, image, otadataEntries, rig, rng } from './engine-fixtures';
+import { errorCode } from '../helpers';
 
 const ESP32 = 0;
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OtaflashError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 function slotBytes(flash: { read(o: number, b: Uint8Array): void }, offset: number, n: number): Uint8Array {
   const b = new Uint8Array(n);

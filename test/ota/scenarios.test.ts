@@ -13,20 +13,13 @@ import type { MemoryFlash } from '../../src/flash/memory';
 import { resetFlashStats } from '../../src/flash/stats';
 import type { PartitionTable } from '../../src/formats/partition-types';
 import { APP_A, APP_B, equalBytes, feed, flashImage, image, otadataEntries, rig, type Rig } from './engine-fixtures';
+import { errorCode } from '../helpers';
 
 const ESP32 = 0;
 // node:crypto keeps the power-cut sweeps fast; the portable hashes are covered by engine.test.ts.
 const BOOT = { rollback: true, chip: ESP32, hashes: nodeHashes };
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OtaflashError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 function reboot(flash: MemoryFlash, table: PartitionTable): { d: BootDecision; engine: OtaEngine } {
   const d = simulateReboot(flash, table, BOOT);
