@@ -23,7 +23,7 @@ const PAGE = 4096;
 const CHUNK = 4096;
 
 /** The ```js block under "### An update from a device runtime", split where the harness needs it. */
-function readmeExample(): { whole: string; driver: string; handlers: string; confirm: string } {
+function readmeExample(): { whole: string; driver: string; handlers: string; confirm: string; resumeOpen: string; resumeWriter: string } {
   const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const at = readme.indexOf('### An update from a device runtime');
   assert.ok(at >= 0, 'README has the section "An update from a device runtime"');
@@ -40,8 +40,10 @@ function readmeExample(): { whole: string; driver: string; handlers: string; con
   assert.ok(confirm, 'the example names the markValid() call to make after the reboot');
   assert.match(whole, "engine.begin(slot, { erase: 'sequential', maxEraseBytesPerStep: 4096 })");
   assert.match(whole, 'E.reboot();');
-  assert.match(whole, 'engine.resume()');
-  return { whole, driver: whole.slice(0, engineAt), handlers: whole.slice(handlersAt), confirm: confirm![1] };
+  // The resume recipe is commented out in the example: its code lines, uncommented, run as given.
+  const resume = /^\/\/ (var engine = OtaFlash\.OtaEngine\.open\(flash, \{ rollback: true \}\);)\n\/\/ (var writer = engine\.resume\(\{ maxEraseBytesPerStep: 4096 \}\); var slot = writer\.partition;)$/m.exec(whole);
+  assert.ok(resume, 'the example shows how to reopen the engine and resume');
+  return { whole, driver: whole.slice(0, engineAt), handlers: whole.slice(handlersAt), confirm: confirm![1], resumeOpen: resume![1], resumeWriter: resume![2] };
 }
 
 /**
@@ -309,10 +311,10 @@ test('README device example: power cut half way, engine.resume() continues from 
     const boot = after.value<Reboot>(REBOOT);
     assert.is(boot.label, 'factory', 'the device restarts in the factory app');
     after.run('__flashLog = [];', 'reset-log.js');
-    after.run('var engine = OtaFlash.OtaEngine.open(flash, { rollback: true });', 'open.js');
+    after.run(ex.resumeOpen, 'open.js');
     const pending = after.value<{ label: string; written: number } | null>('(function (p) { return p && { label: p.partition.label, written: p.written }; })(engine.pendingUpdate())');
     assert.equal(pending, { label: slotLabel, written: sent }, 'flash records how far the download got');
-    after.run('var writer = engine.resume();\nvar slot = writer.partition;\n' + ex.handlers, 'resume.js');
+    after.run(ex.resumeWriter + '\n' + ex.handlers, 'resume.js');
     const offset = after.value<number>('writer.offset');
     assert.is(offset, sent, 'resume() continues exactly after the last chunk received before the cut');
     assert.is(after.value<string>('slot.label'), slotLabel);
