@@ -76,6 +76,7 @@ import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type Partition
 import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
 import { commitOtaEntry, eraseOtaSector, killOtaEntry } from './otadata-commit';
+import { u32 } from '../formats/bytes';
 import { roundUp } from './erase-plan';
 import { RESUME_LOG_OFFSET, type ResumeState, readResumeLog, reopenResumeLog, startResumeLog } from './progress-record';
 import { OtaWriter, type OtaWriteOptions, type WriterContext, checkWriteOptions } from './writer';
@@ -120,9 +121,6 @@ export interface PendingUpdate {
 const APP_DESC_AT = 0x20;
 const APP_DESC_MAGIC = 0xabcd5432;
 
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
 
 function samePartition(a: Partition, b: Partition): boolean {
   return a.offset === b.offset && a.size === b.size && a.type === b.type && a.subtype === b.subtype;
@@ -301,7 +299,15 @@ export class OtaEngine {
     const region = partitionRegion(this.device, target);
     const es = region.eraseSize;
     const eraseLimit = Math.min(roundUp(size ?? target.size, es), Math.floor(target.size / es) * es);
-    const log = this.prepareOtadataForWrite(target, { eraseMode: mode, subtype: target.subtype, slotOffset: target.offset, slotSize: target.size, size, eraseLimit });
+    const log = this.prepareOtadataForWrite(target, {
+      eraseMode: mode,
+      subtype: target.subtype,
+      slotOffset: target.offset,
+      slotSize: target.size,
+      size,
+      eraseLimit,
+      eraseBudget: opts.maxEraseBytesPerStep ?? null,
+    });
     const w = this.makeWriter(target, region, opts, log, eraseLimit, size, 0, 0, 0);
     if (mode === 'all' && opts.maxEraseBytesPerStep === undefined && opts.maxEraseMsPerStep === undefined) w.eraseStep(Infinity);
     return w;
@@ -455,7 +461,10 @@ export class OtaEngine {
       }
     }
     const log = reopenResumeLog(this.otaRegion!, r);
+    // The erase budget is kept across the reset (as a power of two), so a resumed download stays
+    // within the watchdog budget the caller chose unless it passes another one.
     const merged: OtaWriteOptions = { erase: r.header.eraseMode, size: r.header.size ?? undefined };
+    if (r.header.eraseBudget) merged.maxEraseBytesPerStep = r.header.eraseBudget;
     for (const k in opts) (merged as Record<string, unknown>)[k] = (opts as Record<string, unknown>)[k];
     return this.makeWriter(p, region, merged, log, r.header.eraseLimit, r.header.size, r.written, r.erased, dirtyEnd);
   }

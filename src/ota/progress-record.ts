@@ -19,7 +19,8 @@
  *           +4  u8  version (2)
  *           +5  u8  erase mode (0 = 'all', 1 = 'sequential')
  *           +6  u8  partition subtype of the slot being written (0x10 + N)
- *           +7  u8  0xFF
+ *           +7  u8  erase budget per step as log2 bytes (maxEraseBytesPerStep rounded down to a
+ *                   power of two), 0xFF = none
  *           +8  u32 slot offset (absolute flash address)
  *           +12 u32 slot size
  *           +16 u32 declared image size, 0xFFFFFFFF = unknown
@@ -44,6 +45,7 @@ import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
 import { OTADATA_SECTOR_SIZE, type OtaSector } from '../formats/otadata';
 import { programInSector } from './otadata-commit';
+import { putU32 as put32, u32 } from '../formats/bytes';
 
 export const RESUME_MAGIC = 0x5253464f;
 export const RESUME_LOG_OFFSET = 0x40;
@@ -59,6 +61,11 @@ export interface ResumeHeader {
   /** Declared image size, or null when the caller did not give one. */
   readonly size: number | null;
   readonly eraseLimit: number;
+  /**
+   * The writer's maxEraseBytesPerStep, rounded down to a power of two so one byte holds it, so a
+   * resumed download keeps the caller's watchdog budget; null when there was none.
+   */
+  readonly eraseBudget?: number | null;
 }
 
 export interface ResumeState {
@@ -72,15 +79,14 @@ export interface ResumeState {
   readonly erased: number;
 }
 
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
+const NO_BUDGET = 0xff;
 
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
+/** log2 of the largest power of two not above `bytes` (a finite budget of at least 1 byte), else NO_BUDGET. */
+function budgetByte(bytes: number | null | undefined): number {
+  if (bytes === null || bytes === undefined || !(bytes >= 1) || bytes === Infinity) return NO_BUDGET;
+  let k = 0;
+  while (k < 31 && Math.pow(2, k + 1) <= bytes) k++;
+  return k;
 }
 
 function unitOf(region: BlockDevice): number {
@@ -113,6 +119,7 @@ function encodeHeader(h: ResumeHeader, granule: number, hashes: HashProvider): U
   b[4] = VERSION;
   b[5] = h.eraseMode === 'all' ? 0 : 1;
   b[6] = h.subtype;
+  b[7] = budgetByte(h.eraseBudget);
   put32(b, 8, h.slotOffset);
   put32(b, 12, h.slotSize);
   put32(b, 16, h.size === null ? UNKNOWN_SIZE : h.size);
@@ -246,6 +253,7 @@ export function readResumeLog(region: BlockDevice, sector: OtaSector, hashes: Ha
     slotSize: u32(head, 12),
     size: size === UNKNOWN_SIZE ? null : size,
     eraseLimit: u32(head, 20),
+    eraseBudget: head[7] === NO_BUDGET || head[7] > 31 ? null : Math.pow(2, head[7]),
   };
   const g = u32(head, 24);
   // A granule this device would not have chosen means the log is not ours to trust.

@@ -11,7 +11,9 @@ import { FAULT_MODES, FaultyFlash, countFlashOperations } from '../../src/flash/
 import type { MemoryFlash } from '../../src/flash/memory';
 import { resetFlashStats } from '../../src/flash/stats';
 import type { OtaWriteOptions } from '../../src/ota/writer';
-import { APP_A, APP_B, equalBytes, flashImage, image, rig, type Rig } from './engine-fixtures';
+import { APP_A, APP_B, OTADATA_AT, equalBytes, flashImage, image, rig, type Rig } from './engine-fixtures';
+import { RegionFlash } from '../../src/flash/region';
+import { readResumeLog } from '../../src/ota/progress-record';
 
 const ESP32 = 0;
 const BOOT = { rollback: true, chip: ESP32, hashes: nodeHashes };
@@ -133,6 +135,50 @@ test('checkpointBytes must be a non-negative integer', () => {
       assert.instance(err, OtaflashError);
       assert.is((err as OtaflashError).code, 'OTA_BAD_ARGUMENT');
     }
+  }
+});
+
+test('resume() keeps the erase budget of begin() (rounded down to a power of two) unless the caller passes another', () => {
+  const img = image(APP_B);
+  const run = (budget: number | undefined, resumeOpts: OtaWriteOptions = {}): number[] => {
+    const r = fresh();
+    const table = r.table;
+    const first = OtaEngine.open(r.flash, { table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes });
+    const w = first.begin(r.p.ota_1, { size: img.length, erase: 'sequential', maxEraseBytesPerStep: budget });
+    const half = Math.floor(img.length / 2 / 4096) * 4096;
+    for (let o = 0; o < half; o += 4096) w.write(img.subarray(o, o + 4096));
+    // Reset: nothing survives but the flash. The new engine sees the device through a recorder.
+    const erases: number[] = [];
+    const dev = r.flash;
+    const recorder = {
+      size: dev.size, eraseSize: dev.eraseSize, writeSize: dev.writeSize, eraseValue: dev.eraseValue, blockEraseSizes: dev.blockEraseSizes,
+      read: (o: number, into: Uint8Array) => dev.read(o, into),
+      write: (o: number, d: Uint8Array) => dev.write(o, d),
+      erase: (o: number, n: number) => {
+        if (o >= r.p.ota_1.offset && o < r.p.ota_1.offset + r.p.ota_1.size) erases.push(n);
+        dev.erase(o, n);
+      },
+      sync: () => dev.sync(),
+    };
+    const w2 = OtaEngine.open(recorder, { table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes }).resume(resumeOpts);
+    assert.is(w2.offset, half);
+    for (let o = w2.offset; o < img.length; o += 4096) w2.write(img.subarray(o, Math.min(img.length, o + 4096)));
+    w2.end();
+    assert.ok(erases.length > 0, 'the rest of the download erased something');
+    return erases;
+  };
+  assert.is(Math.max(...run(4096)), 4096, 'budget 4 KiB kept');
+  // The recorder does see block erases when no budget forbids them, and a budget given to resume() wins.
+  assert.ok(Math.max(...run(undefined)) > 4096, 'no budget: block erases');
+  assert.is(Math.max(...run(4096, { maxEraseBytesPerStep: 32768 })), 32768, 'the caller\'s new budget wins');
+  // On flash the budget is a power of two (one byte of the log header): 40000 is kept as 32 KiB.
+  for (const [given, kept] of [[40000, 32768], [4096, 4096], [undefined, null]] as const) {
+    const r = fresh();
+    OtaEngine.open(r.flash, { table: r.table, running: r.p.ota_0, chip: ESP32, hashes: nodeHashes }).begin(r.p.ota_1, { size: img.length, maxEraseBytesPerStep: given });
+    const region = new RegionFlash(r.flash, OTADATA_AT, 0x2000, 'otadata');
+    const logs = [readResumeLog(region, 0, nodeHashes), readResumeLog(region, 1, nodeHashes)].filter((x) => x !== null);
+    assert.is(logs.length, 1);
+    assert.is(logs[0]!.header.eraseBudget, kept, `budget ${given}`);
   }
 });
 
