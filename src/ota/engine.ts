@@ -155,6 +155,7 @@ export class OtaEngine {
 
   /** Builds an engine from what is on the device now. */
   static open(device: BlockDevice, opts: OtaEngineOptions = {}): OtaEngine {
+    checkEngineOptions(opts);
     const table = opts.table ?? readPartitionTable(device, opts.tableOffset);
     return new OtaEngine(device, table, opts);
   }
@@ -598,8 +599,11 @@ export class OtaEngine {
 
   /**
    * Where markInvalidAndRollback() would send the next boot: the app of the other otadata entry
-   * when it is valid, names another slot and verifies; else (without anti-rollback) a verifying
-   * factory app, which the bootloader falls back to once no entry is valid; else null.
+   * when it is valid, names another slot and verifies; when the other entry is not valid (without
+   * anti-rollback) a verifying factory app, which the bootloader falls back to; else null. As
+   * esp_ota_check_rollback_is_possible: a valid other entry whose image fails does not make factory
+   * the target, because the bootloader would try that slot, fail, and fall back through the OTA
+   * slots (the rejected app among them) before it reached factory.
    */
   rollbackTarget(): Partition | null {
     if (!this.otaRegion) return null;
@@ -608,9 +612,10 @@ export class OtaEngine {
     const active = activeOtaSector(e, this.hashes);
     if (active === -1 || n === 0) return null;
     const o = e[active === 0 ? 1 : 0];
+    // A second entry for the running slot is not a target: markInvalidAndRollback retires it.
     if (isOtaEntryValid(o, this.hashes) && slotOfSeq(o.seq, n) !== slotOfSeq(e[active].seq, n)) {
       const p = this.slotPartition(slotOfSeq(o.seq, n));
-      if (p && this.verifies(p, true)) return p;
+      return p && this.verifies(p, true) ? p : null;
     }
     const f = factoryPartition(this.table);
     return !this.antiRollback && f !== undefined && this.verifies(f, false) ? f : null;
@@ -636,7 +641,7 @@ export class OtaEngine {
    */
   markInvalidAndRollback(): void {
     this.checkNoWriter('markInvalidAndRollback');
-    if (!this.rollbackPossible()) throw new OtaflashError('OTA_ROLLBACK_FAILED', 'no other valid app to roll back to (the other otadata entry is not valid or its image does not verify, and there is no factory app)');
+    if (!this.rollbackPossible()) throw new OtaflashError('OTA_ROLLBACK_FAILED', 'nothing to roll back to: the other otadata entry names an app that does not verify (the bootloader would fall back through the OTA slots, this one included), or there is neither a valid other entry nor a verifying factory app');
     const { e, active, n } = this.activeRunning('markInvalidAndRollback');
     const other: OtaSector = active === 0 ? 1 : 0;
     // Another valid entry for the running slot (left by an older otaflash or a torn erase) would be
@@ -656,4 +661,29 @@ function checkPartitionArg(op: string, p: unknown): void {
 
 function checkOptionsArg(op: string, opts: unknown): void {
   if (opts === null || typeof opts !== 'object') throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+}
+
+/** Options from plain JS: a wrong type would otherwise be a TypeError deep inside, or silently truthy ('no' as rollback). */
+function checkEngineOptions(opts: unknown): void {
+  checkOptionsArg('OtaEngine.open', opts);
+  const o = opts as Record<string, unknown>;
+  const bad = (what: string): never => {
+    throw new OtaflashError('OTA_BAD_ARGUMENT', `OtaEngine.open: ${what}`);
+  };
+  for (const k of ['rollback', 'antiRollback', 'requireHash']) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(`${k} must be true or false, got ${typeof o[k] === 'string' ? `'${String(o[k])}'` : typeof o[k]}`);
+  }
+  for (const k of ['efuseSecureVersion', 'chip', 'tableOffset']) {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v === Math.floor(v) && v <= 0xffffffff)) bad(`${k} must be a whole number, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
+  }
+  const t = o.table as { partitions?: unknown } | undefined;
+  if (t !== undefined && (t === null || typeof t !== 'object' || !Array.isArray(t.partitions))) bad('table must be a partition table ({ partitions: [...] }), for example from readPartitionTable()');
+  const h = o.hashes as Record<string, unknown> | undefined;
+  if (h !== undefined && (h === null || typeof h !== 'object' || typeof h.sha256 !== 'function' || typeof h.md5 !== 'function' || typeof h.crc32 !== 'function')) {
+    bad('hashes must be a HashProvider (sha256(), md5(), crc32()), such as portableHashes or nodeHashes');
+  }
+  if (o.running !== undefined) checkPartitionArg('OtaEngine.open running', o.running);
+  if (o.variant !== undefined && o.variant !== 'idf_v5' && o.variant !== 'idf_v6') bad(`variant must be 'idf_v5' or 'idf_v6', got ${String(o.variant)}`);
+  if (o.onSecureVersionConfirmed !== undefined && typeof o.onSecureVersionConfirmed !== 'function') bad('onSecureVersionConfirmed must be a function');
 }

@@ -112,18 +112,16 @@ export function commitOtaEntry(region: BlockDevice, sector: OtaSector, entry: Ot
   }
   const bytes = encodeOtaEntry(entry);
   eraseOtaSector(region, sector, hashes);
-  const w = Math.max(1, region.writeSize);
-  // The body goes first in whole write units; with write units wider than 4 bytes the CRC shares a
-  // unit with the state, and the split point is the start of that unit.
-  const split = Math.floor(CRC_AT / w) * w;
-  const body = bytes.subarray(0, split);
-  const tail = bytes.subarray(split);
-  if (body.length > 0) {
-    programInSector(region, sector, 0, body);
-    region.sync();
-    verifyBytes(region, sector, 0, body);
-  }
-  programInSector(region, sector, split, tail);
+  // Everything but the CRC first (the CRC bytes stay erased), then the CRC alone. With program
+  // units wider than 4 bytes the CRC shares its unit with the state: that unit is programmed twice,
+  // the second time with the state bytes it already holds, so however the CRC program tears it
+  // cannot leave a good CRC over a state that never landed (as the kill step, this relies on NOR
+  // allowing a unit to be programmed again with bits only cleared).
+  const body = bytes.subarray(0, CRC_AT);
+  programInSector(region, sector, 0, body);
+  region.sync();
+  verifyBytes(region, sector, 0, body);
+  programInSector(region, sector, CRC_AT, bytes.subarray(CRC_AT));
   region.sync();
   verifyBytes(region, sector, 0, bytes);
 }

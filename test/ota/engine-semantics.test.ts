@@ -201,4 +201,19 @@ test('markInvalidAndRollback also retires a second valid entry for the running s
   assert.is(boots(), 'factory');
 });
 
+test('rollbackTarget is null (and markInvalidAndRollback refuses) when the other entry is valid but its app fails, even with a factory app', () => {
+  // As esp_ota_check_rollback_is_possible: factory counts only when the other entry is not valid.
+  const r = twoApps({ factory: true });
+  corrupt(r, r.p.ota_0);
+  const e = OtaEngine.open(r.flash, { chip: ESP32 });
+  assert.is(e.running!.label, 'ota_1');
+  assert.is(e.rollbackTarget(), null);
+  assert.not.ok(e.rollbackPossible());
+  const before = r.flash.bytes.slice(OTADATA_AT, OTADATA_AT + 0x2000);
+  assert.is(code(() => e.markInvalidAndRollback()), 'OTA_ROLLBACK_FAILED');
+  assert.ok(equalBytes(r.flash.bytes.subarray(OTADATA_AT, OTADATA_AT + 0x2000), before), 'otadata untouched');
+  // Had it gone ahead, the bootloader would try ota_0, fail, and fall back to the rejected ota_1.
+  assert.is(decideBoot(r.flash, r.table, { rollback: true, chip: ESP32 }).label, 'ota_1');
+});
+
 test.run();

@@ -131,4 +131,25 @@ test('OtaEngine methods refuse arguments that are not partitions, options or bud
   w.abort();
 });
 
+test('OtaEngine.open refuses options of the wrong type instead of a TypeError later or a silently truthy value', () => {
+  const r = rig({ factory: true });
+  const cases: Array<[string, unknown]> = [
+    ["options 'x'", 'x'],
+    ['options null', null],
+    ['table {}', { table: {} }],
+    ['table null', { table: null }],
+    ['hashes {}', { table: r.table, hashes: {} }],
+    ["rollback 'no'", { table: r.table, rollback: 'no' }],
+    ['antiRollback 1', { table: r.table, antiRollback: 1 }],
+    ["efuseSecureVersion '2'", { table: r.table, efuseSecureVersion: '2' }],
+    ['efuseSecureVersion -1', { table: r.table, efuseSecureVersion: -1 }],
+    ["chip 'esp32'", { table: r.table, chip: 'esp32' }],
+    ['running {}', { table: r.table, running: {} }],
+    ["variant 'v7'", { table: r.table, variant: 'v7' }],
+  ];
+  for (const [what, opts] of cases) refuses(`OtaEngine.open(${what})`, () => OtaEngine.open(r.flash, opts as never), ['OTA_BAD_ARGUMENT']);
+  // The good spellings still work.
+  assert.is(OtaEngine.open(r.flash, { table: r.table, rollback: false, chip: 0, efuseSecureVersion: 0 }).rollback, false);
+});
+
 test.run();
