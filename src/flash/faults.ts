@@ -66,6 +66,9 @@ export class FaultyFlash implements BlockDevice {
     readonly inner: MemoryFlash,
     opts: FaultOptions = {},
   ) {
+    // The torn-write models need MemoryFlash's program mode and bit inspection; no other device has them.
+    if (!(inner instanceof MemoryFlash)) throw new OtaflashError('FAULT_BAD_OPTION', `FaultyFlash wraps a MemoryFlash, got ${inner === null ? 'null' : typeof inner}`);
+    if (opts === null || typeof opts !== 'object') throw new OtaflashError('FAULT_BAD_OPTION', `FaultyFlash options must be an object, got ${opts === null ? 'null' : typeof opts}`);
     this.size = inner.size;
     this.eraseSize = inner.eraseSize;
     this.writeSize = inner.writeSize;

@@ -100,6 +100,25 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Plain-JS callers can pass anything: options are checked before any field is read. */
+function checkVerifierOptions(opts: ImageVerifierOptions): void {
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `image verifier options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  const chip = opts.expectedChip;
+  // A chip name would otherwise never equal the header's id and be reported as IMAGE_CHIP_MISMATCH.
+  if (chip !== undefined && !(typeof chip === 'number' && chip % 1 === 0 && chip >= -1 && chip <= 0xffff)) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `expectedChip ${JSON.stringify(chip)} must be a chip id number such as CHIP_IDS.esp32`);
+  }
+  const rev = opts.chipRevision;
+  if (rev !== undefined && !(typeof rev === 'number' && rev % 1 === 0 && rev >= 0)) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `chipRevision ${JSON.stringify(rev)} must be a number (major * 100 + minor)`);
+  }
+  const max = opts.maxSize;
+  if (max !== undefined && !(typeof max === 'number' && max >= 0)) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `maxSize ${JSON.stringify(max)} must be a number of bytes`);
+  }
+  if (opts.xor !== undefined && typeof opts.xor !== 'function') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `xor must be a function, got ${typeof opts.xor}`);
+}
+
 class StreamingImageVerifier implements ImageVerifier {
   private readonly hashes: HashProvider;
   private readonly expectedChip: number | undefined;
@@ -141,6 +160,7 @@ class StreamingImageVerifier implements ImageVerifier {
   private sigDone = false;
 
   constructor(opts: ImageVerifierOptions) {
+    checkVerifierOptions(opts);
     this.hashes = opts.hashes ?? defaultHashes();
     this.expectedChip = opts.expectedChip;
     this.maxSize = opts.maxSize ?? Infinity;
@@ -536,6 +556,10 @@ const DEVICE_CHUNK = 16384;
  * sector at the first 4 KiB boundary after the image is read and reported when present.
  */
 export function verifyImageOnDevice(device: BlockDevice, opts: ImageVerifierOptions & { chunkSize?: number } = {}): ImageVerdict {
+  checkVerifierOptions(opts);
+  if (device === null || typeof device !== 'object' || typeof device.size !== 'number' || typeof device.read !== 'function') {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `verifyImageOnDevice needs a block device, got ${device === null ? 'null' : typeof device}`);
+  }
   const maxSize = Math.min(opts.maxSize ?? device.size, device.size);
   const v = createImageVerifier({ ...opts, maxSize });
   const chunk = opts.chunkSize ?? DEVICE_CHUNK;

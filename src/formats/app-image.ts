@@ -102,6 +102,7 @@ export interface AppImageParts {
  * the caller gives them as they should appear.
  */
 export function buildAppImage(parts: AppImageParts): Uint8Array {
+  checkParts(parts);
   const h = parts.header ?? {};
   const chip = parts.chip ?? h.chipId ?? 0;
   const format = chip === ESP8266_CHIP ? 'esp8266' : (h.format ?? 'esp32');
@@ -231,5 +232,49 @@ function checkMappedSegments(segments: readonly AppImageSegment[], mapping: Chip
 function checkField(what: string, v: number, max: number): void {
   if (!(typeof v === 'number' && v >= 0 && v <= max && Math.floor(v) === v)) {
     throw new OtaflashError('IMAGE_BAD_ARGUMENT', `${what} ${String(v)} is not an integer from 0 to ${hex(max)}`);
+  }
+}
+
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** Plain-JS callers can pass anything; each field the layout reads is checked before it is read. */
+function checkParts(parts: AppImageParts): void {
+  if (parts === null || typeof parts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `buildAppImage needs { segments: [...] }, got ${kind(parts)}`);
+  if (!Array.isArray(parts.segments)) throw new OtaflashError('IMAGE_BAD_ARGUMENT', `segments must be an array of { loadAddress, data }, got ${kind(parts.segments)}`);
+  for (let i = 0; i < parts.segments.length; i++) {
+    const s = parts.segments[i];
+    if (s === null || typeof s !== 'object' || !(s.data instanceof Uint8Array)) {
+      throw new OtaflashError('IMAGE_BAD_ARGUMENT', `segment ${i} must be { loadAddress, data: Uint8Array }`);
+    }
+  }
+  if (parts.header != null && typeof parts.header !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `header must be an object, got ${kind(parts.header)}`);
+  if (parts.chip !== undefined && !(typeof parts.chip === 'number' && parts.chip % 1 === 0)) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `chip ${JSON.stringify(parts.chip)} must be a chip id number such as CHIP_IDS.esp32`);
+  }
+  if (parts.appDesc != null) checkAppDesc(parts.appDesc);
+}
+
+function checkAppDesc(d: AppDescription): void {
+  if (d === null || typeof d !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc must be an app description object, got ${kind(d)}`);
+  const numbers: [keyof AppDescription, number][] = [
+    ['secureVersion', 0xffffffff],
+    ['minEfuseBlkRevFull', 0xffff],
+    ['maxEfuseBlkRevFull', 0xffff],
+    ['mmuPageSizeLog2', 0xff],
+    ['spiFlashMode', 0xff],
+  ];
+  for (const [k, max] of numbers) checkField(`appDesc.${k}`, d[k] as number, max);
+  const strings: (keyof AppDescription)[] = ['version', 'projectName', 'time', 'date', 'idfVersion'];
+  for (const k of strings) {
+    if (typeof d[k] !== 'string') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc.${k} must be a string, got ${kind(d[k])}`);
+  }
+  if (!(d.elfSha256 instanceof Uint8Array) || d.elfSha256.length !== 32) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', 'appDesc.elfSha256 must be a 32-byte Uint8Array');
+  }
+  const r = d.reserved;
+  if (r !== undefined && (r === null || typeof r !== 'object' || !(r.at8 instanceof Uint8Array) || !(r.at182 instanceof Uint8Array) || !(r.at184 instanceof Uint8Array))) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', 'appDesc.reserved must be { at8, at182, at184 } Uint8Arrays');
   }
 }

@@ -196,6 +196,9 @@ export function encodeOtadata(entries: OtadataEntries): Uint8Array {
 }
 
 function checkOtadataRegion(region: BlockDevice): void {
+  if (region === null || typeof region !== 'object' || typeof region.size !== 'number' || typeof region.read !== 'function') {
+    throw new OtaflashError('OTADATA_BAD_ARGUMENT', `otadata needs a block device, got ${region === null ? 'null' : typeof region}`);
+  }
   if (region.size < OTADATA_SIZE) {
     // The bootloader refuses an otadata partition smaller than two sectors.
     throw new OtaflashError('OTADATA_BAD_SIZE', `the otadata partition is ${hex(region.size)} bytes; it needs at least ${hex(OTADATA_SIZE)}`, { size: region.size });

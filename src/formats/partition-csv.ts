@@ -13,6 +13,7 @@ import {
 } from './partition-types';
 import { type SecureBootVersion, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
 import { utf8Decode } from './utf8';
+import { checkPartitionTable } from './partition-lookup';
 
 export interface PartitionCsvOptions {
   /** Flash address of the table (--offset), default 0x8000. Blank offsets start one sector after it. */
@@ -243,10 +244,15 @@ function decodeCsvBytes(bytes: Uint8Array): string {
 }
 
 function checkOptions(opts: PartitionCsvOptions): number {
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('PARTITION_BAD_OPTION', `Partition CSV options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  // A string such as '4MB' would otherwise compare as NaN and silently turn the size check off.
+  if (opts.flashSize !== undefined && !(typeof opts.flashSize === 'number' && opts.flashSize % 1 === 0 && opts.flashSize > 0)) {
+    throw new OtaflashError('PARTITION_BAD_OPTION', `flashSize ${JSON.stringify(opts.flashSize)} must be a number of bytes (e.g. 0x400000)`);
+  }
   const tableOffset = opts.offset !== undefined ? opts.offset : PARTITION_TABLE_OFFSET;
   const isAddress = (v: number | undefined): boolean => v === undefined || (typeof v === 'number' && v % 1 === 0 && v >= 0 && v <= 0xffffffff);
   if (!isAddress(tableOffset) || !isAddress(opts.primaryBootloaderOffset) || !isAddress(opts.recoveryBootloaderOffset)) {
-    throw new OtaflashError('PARTITION_BAD_OPTION', 'Offsets must be whole numbers from 0 to 0xffffffff');
+    throw new OtaflashError('PARTITION_BAD_OPTION', 'Offsets must be numbers of bytes, whole numbers from 0 to 0xffffffff (e.g. 0x8000)');
   }
   if (opts.primaryBootloaderOffset !== undefined && opts.primaryBootloaderOffset >= tableOffset) {
     throw new OtaflashError(
@@ -340,6 +346,8 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
 
 /** The table as CSV text, byte for byte what gen_esp32part.py prints for a binary input. */
 export function formatPartitionCsv(table: PartitionTable, opts: { extraSubtypes?: readonly string[] } = {}): string {
+  checkPartitionTable(table, 'formatPartitionCsv');
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('PARTITION_BAD_OPTION', `formatPartitionCsv options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   const subtypes = opts.extraSubtypes !== undefined ? extendSubtypeKeywords(opts.extraSubtypes) : undefined;
   const rows = ['# ESP-IDF Partition Table', '# Name, Type, SubType, Offset, Size, Flags'];
   for (const p of table.partitions) rows.push(formatPartitionRow(p, subtypes));

@@ -1,3 +1,4 @@
+import { OtaflashError } from '../errors';
 import { RegionFlash } from '../flash/region';
 import type { BlockDevice } from '../flash/types';
 import {
@@ -13,8 +14,26 @@ import {
 
 const OTA_SLOT_LIMIT = 16;
 
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** Plain-JS callers can pass anything: a table must at least carry a partitions array. */
+export function checkPartitionTable(table: unknown, what: string): asserts table is PartitionTable {
+  if (table === null || typeof table !== 'object' || !Array.isArray((table as PartitionTable).partitions)) {
+    throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition table ({ partitions: [...] }), got ${kind(table)}`);
+  }
+}
+
+export function checkPartition(p: unknown, what: string): asserts p is Partition {
+  if (p === null || typeof p !== 'object' || typeof (p as Partition).offset !== 'number' || typeof (p as Partition).size !== 'number') {
+    throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition (with offset and size), got ${kind(p)}`);
+  }
+}
+
 /** First partition with this label (labels are compared exactly, as decoded). */
 export function findPartition(table: PartitionTable, label: string): Partition | undefined {
+  checkPartitionTable(table, 'findPartition');
   const list = table.partitions;
   for (let i = 0; i < list.length; i++) if (list[i].label === label) return list[i];
   return undefined;
@@ -22,10 +41,12 @@ export function findPartition(table: PartitionTable, label: string): Partition |
 
 /** Partitions of a type (and subtype when given), in table order. */
 export function findPartitions(table: PartitionTable, type: number, subtype?: number): Partition[] {
+  checkPartitionTable(table, 'findPartitions');
   return table.partitions.filter((p) => p.type === type && (subtype === undefined || p.subtype === subtype));
 }
 
 export function isOtaAppPartition(p: Partition): boolean {
+  checkPartition(p, 'isOtaAppPartition');
   return p.type === PARTITION_TYPE_APP && p.subtype >= APP_SUBTYPE_OTA_0 && p.subtype < APP_SUBTYPE_OTA_0 + OTA_SLOT_LIMIT;
 }
 
@@ -39,6 +60,7 @@ export function otaSlotNumber(p: Partition): number {
  * An array index is not a slot number when slots have gaps: use otaSlotNumber().
  */
 export function otaAppSlots(table: PartitionTable): Partition[] {
+  checkPartitionTable(table, 'otaAppSlots');
   const bySlot: Array<Partition | undefined> = [];
   const list = table.partitions;
   for (let i = 0; i < list.length; i++) {
@@ -63,6 +85,7 @@ export function otaAppCount(table: PartitionTable): number {
 
 /** How many slots the bootloader sees: every app partition with subtype 0x10..0x1F, counted as listed. */
 export function bootloaderOtaCount(table: PartitionTable): number {
+  checkPartitionTable(table, 'bootloaderOtaCount');
   let n = 0;
   const list = table.partitions;
   for (let i = 0; i < list.length; i++) if (isOtaAppPartition(list[i])) n++;
@@ -84,5 +107,6 @@ export function testPartition(table: PartitionTable): Partition | undefined {
 
 /** The partition as a device of its own, addressed from 0 (FLASH_OUT_OF_RANGE if it does not fit). */
 export function partitionRegion(device: BlockDevice, p: Partition): RegionFlash {
+  checkPartition(p, 'partitionRegion');
   return new RegionFlash(device, p.offset, p.size, p.label);
 }

@@ -3,6 +3,7 @@ import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import type { Partition, PartitionTable } from './partition-types';
+import { checkPartitionTable } from './partition-lookup';
 import { utf8Decode, utf8Encode } from './utf8';
 import { putU32, u32 } from './bytes';
 
@@ -166,6 +167,8 @@ export function encodePartitionRecord(p: Partition, into: Uint8Array, at: number
  * so at most 94 partitions with MD5 and 95 without.
  */
 export function encodePartitionTable(table: PartitionTable, opts: EncodePartitionTableOptions = {}): Uint8Array {
+  checkPartitionTable(table, 'encodePartitionTable');
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('PARTITION_BAD_OPTION', `encodePartitionTable options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   const withMd5 = opts.md5 !== undefined ? opts.md5 : table.md5 !== null;
   const n = table.partitions.length;
   const used = (n + (withMd5 ? 1 : 0)) * PARTITION_RECORD_SIZE;
@@ -189,6 +192,7 @@ export function encodePartitionTable(table: PartitionTable, opts: EncodePartitio
 
 /** MD5 digest the MD5 record of these partitions would carry. */
 export function partitionTableMd5(partitions: readonly Partition[], hashes?: HashProvider): Uint8Array {
+  if (!Array.isArray(partitions)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `partitionTableMd5: expected an array of partitions, got ${partitions === null ? 'null' : typeof partitions}`);
   const bytes = new Uint8Array(partitions.length * PARTITION_RECORD_SIZE);
   for (let i = 0; i < partitions.length; i++) encodePartitionRecord(partitions[i], bytes, i * PARTITION_RECORD_SIZE, i);
   return (hashes || defaultHashes()).md5().update(bytes).digest();

@@ -152,13 +152,30 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+function checkBootArguments(device: BlockDevice, table: PartitionTable, opts: BootOptions): void {
+  if (device === null || typeof device !== 'object' || typeof device.size !== 'number' || typeof device.read !== 'function') {
+    throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a block device, got ${device === null ? 'null' : typeof device}`);
+  }
+  if (table === null || typeof table !== 'object' || !Array.isArray(table.partitions)) {
+    throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a partition table ({ partitions: [...] }), got ${table === null ? 'null' : typeof table}`);
+  }
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('BOOT_BAD_OPTION', `boot options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts.chip !== undefined && !(typeof opts.chip === 'number' && opts.chip % 1 === 0)) {
+    throw new OtaflashError('BOOT_BAD_OPTION', `chip ${JSON.stringify(opts.chip)} must be a chip id number such as CHIP_IDS.esp32`);
+  }
+  if (opts.checkImage !== undefined && typeof opts.checkImage !== 'function') {
+    throw new OtaflashError('BOOT_BAD_OPTION', `checkImage must be a function, got ${typeof opts.checkImage}`);
+  }
+}
+
 export function decideBoot(device: BlockDevice, table: PartitionTable, opts: BootOptions = {}): BootDecision {
+  checkBootArguments(device, table, opts);
   const hashes = opts.hashes;
   const rollback = opts.rollback === true;
   const antiRollback = opts.antiRollback === true;
   const verify = opts.verifyImages !== false;
   let efuse = opts.efuseSecureVersion ?? 0;
-  if (antiRollback && !(efuse >= 0 && efuse <= 0xffffffff && efuse === Math.floor(efuse))) {
+  if (antiRollback && !(typeof efuse === 'number' && efuse >= 0 && efuse <= 0xffffffff && efuse === Math.floor(efuse))) {
     throw new OtaflashError('BOOT_BAD_OPTION', `efuseSecureVersion ${efuse} is not an unsigned 32-bit integer`);
   }
   const s = scanTable(table);
@@ -322,6 +339,10 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
 
 /** Performs the otadata rewrites of a decision, in order, each verified after writing. */
 export function applyBootWrites(device: BlockDevice, table: PartitionTable, decision: BootDecision): void {
+  checkBootArguments(device, table, {});
+  if (decision === null || typeof decision !== 'object' || !Array.isArray(decision.writes)) {
+    throw new OtaflashError('BOOT_BAD_OPTION', `applyBootWrites needs a decision from decideBoot, got ${decision === null ? 'null' : typeof decision}`);
+  }
   if (decision.writes.length === 0) return;
   const otadata = scanTable(table).otadata;
   if (otadata === null) {

@@ -42,6 +42,7 @@
  */
 import { OtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
+import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import { OTADATA_SECTOR_SIZE, type OtaSector } from '../formats/otadata';
 import { programInSector } from './otadata-commit';
@@ -239,7 +240,7 @@ export function closeResumeLog(region: BlockDevice, sector: OtaSector): void {
 }
 
 /** Reads an open log from one sector, or null when there is none (blank, closed, or a bad header). */
-export function readResumeLog(region: BlockDevice, sector: OtaSector, hashes: HashProvider): ResumeState | null {
+export function readResumeLog(region: BlockDevice, sector: OtaSector, hashes: HashProvider = defaultHashes()): ResumeState | null {
   const base = sector * OTADATA_SECTOR_SIZE;
   const head = new Uint8Array(HEADER_SIZE);
   region.read(base + RESUME_LOG_OFFSET, head);
