@@ -249,6 +249,15 @@ function checkOptions(opts: PartitionCsvOptions): number {
   if (opts.flashSize !== undefined && !(typeof opts.flashSize === 'number' && opts.flashSize % 1 === 0 && opts.flashSize > 0)) {
     throw new OtaflashError('PARTITION_BAD_OPTION', `flashSize ${JSON.stringify(opts.flashSize)} must be a number of bytes (e.g. 0x400000)`);
   }
+  // 'false' from a config file would otherwise count as true.
+  for (const k of ['verify', 'disableMd5'] as const) {
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new OtaflashError('PARTITION_BAD_OPTION', `${k} must be true or false, got ${JSON.stringify(opts[k])}`);
+  }
+  if (opts.secure !== undefined && opts.secure !== null && opts.secure !== 'v1' && opts.secure !== 'v2') {
+    throw new OtaflashError('PARTITION_BAD_OPTION', `secure must be 'v1', 'v2' or null, got ${JSON.stringify(opts.secure)}`);
+  }
+  if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) throw new OtaflashError('PARTITION_BAD_OPTION', 'env must be an object of variable values');
+  if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw new OtaflashError('PARTITION_BAD_OPTION', 'onWarning must be a function');
   const tableOffset = opts.offset !== undefined ? opts.offset : PARTITION_TABLE_OFFSET;
   const isAddress = (v: number | undefined): boolean => v === undefined || (typeof v === 'number' && v % 1 === 0 && v >= 0 && v <= 0xffffffff);
   if (!isAddress(tableOffset) || !isAddress(opts.primaryBootloaderOffset) || !isAddress(opts.recoveryBootloaderOffset)) {

@@ -129,4 +129,21 @@ test('FaultyFlash refuses anything but a MemoryFlash, and null options', () => {
   refuses('new FaultyFlash(flash, null)', () => new FaultyFlash(new MemoryFlash({ size: 0x10000 }), null as never), ['FAULT_BAD_OPTION']);
 });
 
+test('readResumeLog refuses a non-device and a sector other than 0 or 1; parsePartitionCsv refuses mistyped boolean, secure, env and onWarning options', () => {
+  const region = new MemoryFlash({ size: 0x2000, eraseSize: 0x1000 });
+  for (const r of [null, {}, 'otadata']) refuses(`readResumeLog(${JSON.stringify(r)})`, () => readResumeLog(r as never, 0), ['OTA_BAD_ARGUMENT']);
+  for (const sector of [2, -1, '1', null]) refuses(`readResumeLog(region, ${JSON.stringify(sector)})`, () => readResumeLog(region, sector as never), ['OTA_BAD_ARGUMENT']);
+  assert.is(readResumeLog(region, 1), null);
+  const csv = 'nvs, data, nvs, 0x9000, 0x6000,\n';
+  const bad: Array<[string, unknown]> = [
+    ["verify 'false'", { verify: 'false' }],
+    ['disableMd5 1', { disableMd5: 1 }],
+    ["secure 'v3'", { secure: 'v3' }],
+    ['env null', { env: null }],
+    ["onWarning 'x'", { onWarning: 'x' }],
+  ];
+  for (const [what, opts] of bad) refuses(`parsePartitionCsv(csv, ${what})`, () => parsePartitionCsv(csv, opts as never), ['PARTITION_BAD_OPTION']);
+  assert.is(parsePartitionCsv(csv, { verify: false, disableMd5: true, secure: null }).partitions.length, 1);
+});
+
 test.run();
