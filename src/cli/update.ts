@@ -192,12 +192,15 @@ function isErasedStart(dev: BlockDevice, p: Partition): boolean {
  */
 function openEngineMatchingChip(image: FlashImage, flags: Record<string, string | true>, extra: OtaEngineOptions = {}): { engine: OtaEngine; chip: number | undefined; from: string } {
   const explicit = chipFlag(flags);
-  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit, extra), chip: explicit, from: '--chip' };
-  const probe = openEngine(image, flags, undefined, extra);
+  const probe = openEngine(image, flags, explicit, extra);
+  // A flash image file runs nothing: the app otadata selects stands for the running one, whether or
+  // not its slot holds a bootable image (the engine's guard against guessing is for devices).
   const running = probe.running;
+  const known: OtaEngineOptions = running && extra.running === undefined ? { ...extra, running } : extra;
+  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit, known), chip: explicit, from: '--chip' };
   const chip = running ? chipOfStoredImage(image.device, running) : undefined;
-  if (chip === undefined) return { engine: probe, chip: undefined, from: 'any (no running app image to match)' };
-  return { engine: openEngine(image, flags, chip, extra), chip, from: `the running app ${running!.label}` };
+  if (chip === undefined) return { engine: openEngine(image, flags, undefined, known), chip: undefined, from: 'any (no running app image to match)' };
+  return { engine: openEngine(image, flags, chip, known), chip, from: `the running app ${running!.label}` };
 }
 
 /** What `update --json` says about an image that failed verification: the error and what was read. */

@@ -138,6 +138,8 @@ export class OtaEngine {
   private readonly otadata: Partition | undefined;
   private readonly otaRegion: BlockDevice | null;
   private writer: OtaWriter | null = null;
+  /** `running` came from otadata, not the caller: begin() checks once that the bootloader could have booted it. */
+  private runningUnconfirmed: boolean;
   /** Slots whose image this engine verified while writing them, so set-boot need not read them again. */
   private readonly verified: Partition[] = [];
 
@@ -151,6 +153,7 @@ export class OtaEngine {
     this.otadata = otadataPartition(table);
     this.otaRegion = this.otadata ? partitionRegion(device, this.otadata) : null;
     this.running = opts.running ?? this.bootPartition();
+    this.runningUnconfirmed = opts.running === undefined && this.running !== null;
   }
 
   /** Builds an engine from what is on the device now. */
@@ -264,6 +267,37 @@ export class OtaEngine {
     }
   }
 
+  /**
+   * Without `running` from the caller, the running app is taken to be the one otadata selects.
+   * If that image does not boot, the bootloader booted another app (its fallback), which may be
+   * the very slot about to be erased: refuse when the target holds a bootable image rather than
+   * guess. Costs one verification of the selected image, once per engine.
+   */
+  private checkRunningKnown(target: Partition): void {
+    if (!this.runningUnconfirmed || !this.running) return;
+    if (this.bootable(this.running)) {
+      this.runningUnconfirmed = false;
+      return;
+    }
+    if (this.bootable(target)) {
+      throw new OtaflashError(
+        'OTA_RUNNING_UNKNOWN',
+        `otadata selects ${this.running.label}, but its image does not verify, so the bootloader booted another app, maybe the one in ${target.label}; refusing to erase it. Pass { running } to OtaEngine.open (or { running: decideBoot(device, table).boot })`,
+      );
+    }
+  }
+
+  /** The bootloader's test of an image: an appended hash is checked when present, not required. */
+  private bootable(p: Partition): boolean {
+    try {
+      verifyImageOnDevice(partitionRegion(this.device, p), { hashes: this.hashes, expectedChip: this.opts.chip, maxSize: p.size, flashOffset: p.offset, requireHash: false });
+      return true;
+    } catch (err) {
+      if (err instanceof OtaflashError && err.code.indexOf('IMAGE_') === 0) return false;
+      throw err;
+    }
+  }
+
   private checkRunningConfirmed(op: string): void {
     if (!this.rollback || !this.running || !isOtaAppPartition(this.running)) return;
     if (this.slotState(this.running) === OTA_STATE.PENDING_VERIFY) {
@@ -285,6 +319,7 @@ export class OtaEngine {
     if (this.running && samePartition(target, this.running)) {
       throw new OtaflashError('OTA_PARTITION_CONFLICT', `${target.label} is the running app; it cannot be overwritten`);
     }
+    this.checkRunningKnown(target);
     this.checkRunningConfirmed('begin');
     const mode = opts.erase ?? 'all';
     if (mode !== 'all' && mode !== 'sequential') throw new OtaflashError('OTA_BAD_ARGUMENT', `erase must be 'all' or 'sequential', got '${mode}'`);

@@ -216,4 +216,20 @@ test('rollbackTarget is null (and markInvalidAndRollback refuses) when the other
   assert.is(decideBoot(r.flash, r.table, { rollback: true, chip: ESP32 }).label, 'ota_1');
 });
 
+test('after a bootloader fallback the default running app is unknown: begin() refuses to erase a bootable slot instead of guessing', () => {
+  // ota_1 is selected but its image is broken: the bootloader falls back to ota_0, which runs.
+  const r = twoApps();
+  corrupt(r, r.p.ota_1);
+  assert.is(decideBoot(r.flash, r.table, { rollback: false, chip: ESP32 }).label, 'ota_0');
+  const before = r.flash.bytes.slice();
+  const guessing = OtaEngine.open(r.flash, { chip: ESP32, rollback: false });
+  assert.is(guessing.running!.label, 'ota_1', 'the default is the otadata selection');
+  assert.is(code(() => guessing.begin()), 'OTA_RUNNING_UNKNOWN');
+  assert.ok(equalBytes(r.flash.bytes, before), 'nothing was erased or written');
+  // Told what runs, the engine updates the broken slot.
+  const w = OtaEngine.open(r.flash, { chip: ESP32, rollback: false, running: r.p.ota_0 }).begin();
+  assert.is(w.partition.label, 'ota_1');
+  w.abort();
+});
+
 test.run();
