@@ -30,6 +30,11 @@ export function isOtaflashError(e: unknown, code?: string): e is OtaflashError {
   return e instanceof OtaflashError && (code === undefined || e.code === code);
 }
 
+/** What a plain-JS caller passed, for messages: 'null', 'an array', or typeof. */
+export function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
 /** `0x1a2b` style, for messages. */
 export function hex(n: number): string {
   return '0x' + (n >>> 0).toString(16);

@@ -104,21 +104,32 @@ export function loadTableFile(path: string, offset?: number): { table: Partition
     }
     const area = new Uint8Array(bytes.subarray(0, 0xc00));
     const table = nonEmpty(decodePartitionTable(area), path);
-    if (offset !== undefined) inTableFile(path, () => verifyPartitionTable(table, { offset }));
+    if (offset !== undefined) prefixErrors(`partition table '${path}'`, () => verifyPartitionTable(table, { offset }));
     return { table, bytes: area };
   }
   const table = nonEmpty(parsePartitionCsv(bytes, offset !== undefined ? { offset } : {}), path);
   return { table, bytes: encodePartitionTable(table, { md5: true }) };
 }
 
-/** Names the table file in the errors of a check that knows only the table. */
-function inTableFile<T>(path: string, step: () => T): T {
+/**
+ * Runs a library step whose errors know only a device or a table, and puts `where` (the file) in
+ * front of their message unless it is already there.
+ */
+export function prefixErrors<T>(where: string, step: () => T): T {
   try {
     return step();
   } catch (e) {
-    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `partition table '${path}': ${e.message}`, e.info as Record<string, unknown>);
+    if (e instanceof OtaflashError && e.message.indexOf(where) !== 0) throw new OtaflashError(e.code, `${where}: ${e.message}`, e.info as Record<string, unknown>);
     throw e;
   }
+}
+
+/** The first bytes (at most 256) of `length` bytes at `offset` read as erased flash. */
+export function isErased(dev: BlockDevice, offset: number, length: number): boolean {
+  const buf = new Uint8Array(Math.min(length, 256));
+  dev.read(offset, buf);
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== dev.eraseValue) return false;
+  return true;
 }
 
 /**

@@ -8,7 +8,7 @@ import { subtypeName, typeName } from '../formats/partition-keywords';
 import { bootloaderOtaCount, otadataPartition, otaSlotNumber, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, PARTITION_TYPE_APP, type Partition } from '../formats/partition-types';
 import { decideBoot, type BootDecision } from '../ota/bootloader';
-import { partitionJson, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
+import { isErased, partitionJson, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs } from './io';
 
 // One screen about a flash image: the partition map, otadata, what each app slot holds, and what
@@ -29,13 +29,6 @@ interface SlotInfo {
   imageSize: number | null;
   sha256Valid: boolean | null;
   otaState: string | null;
-}
-
-function isErased(dev: BlockDevice, offset: number, length: number): boolean {
-  const buf = new Uint8Array(Math.min(length, 256));
-  dev.read(offset, buf);
-  for (let i = 0; i < buf.length; i++) if (buf[i] !== dev.eraseValue) return false;
-  return true;
 }
 
 function describeSlot(dev: BlockDevice, p: Partition, states: Map<number, string>): SlotInfo {

@@ -3,7 +3,7 @@ import { decodeImageHeader, looksLikeExtendedHeader } from '../formats/app-image
 import { chipIdFromName } from '../formats/chips';
 import type { BlockDevice } from '../flash/types';
 import { activeOtaSector, otaStateName, type OtaSelectEntry } from '../formats/otadata';
-import { factoryPartition, isOtaAppPartition, otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
+import { isOtaAppPartition, otadataPartition, otaSlotNumber, otaAppSlots, partitionRegion } from '../formats/partition-lookup';
 import type { Partition, PartitionTable } from '../formats/partition-types';
 import { decideBoot, applyBootWrites, type BootDecision, type BootOptions } from '../ota/bootloader';
 import { OtaEngine, type OtaEngineOptions } from '../ota/engine';
@@ -11,7 +11,7 @@ import { inspectImage } from '../formats/app-image-verify';
 import type { ImageReport } from '../formats/app-image-types';
 import { chipName } from '../formats/chips';
 import { nodeHashes } from '../node/hash';
-import { type FlashImage, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
+import { type FlashImage, isErased, prefixErrors, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput } from './io';
 import { createProgress } from './progress';
 import { bootDecisionJson } from './inspect';
@@ -142,32 +142,20 @@ app, or ota_0 when there is no factory app.`,
 // --- commands that go through the OTA engine ---------------------------------------------------
 
 /** Runs an engine step, naming the flash file in its errors (the engine knows only a device). */
-function inFile<T>(file: string, step: () => T): T {
-  try {
-    return step();
-  } catch (e) {
-    if (e instanceof OtaflashError && e.message.indexOf(file) !== 0) throw new OtaflashError(e.code, `${file}: ${e.message}`, e.info as Record<string, unknown>);
-    throw e;
-  }
-}
 
-function openEngine(image: FlashImage, flags: Record<string, string | true>, chip = chipFlag(flags), extra: OtaEngineOptions = {}): OtaEngine {
+function openEngine(
+  image: FlashImage,
+  flags: Record<string, string | true>,
+  chip = chipFlag(flags),
+  extra: OtaEngineOptions = {},
   // Read as inspect and boot do, so an erased or broken table is reported as such, with the file,
   // rather than as a table that merely lacks OTA slots or otadata.
-  const table = readTableOf(image, tableOffsetFlag(flags));
-  try {
-    return OtaEngine.open(image.device, {
-      table,
-      rollback: flags['no-rollback'] !== true,
-      chip,
-      requireHash: flags['allow-no-hash'] !== true,
-      ...extra,
-    });
-  } catch (e) {
-    // Say which file: the engine knows only a device.
-    if (e instanceof OtaflashError) throw new OtaflashError(e.code, `${image.path}: ${e.message}`, e.info as Record<string, unknown>);
-    throw e;
-  }
+  table = readTableOf(image, tableOffsetFlag(flags)),
+): OtaEngine {
+  // Say which file: the engine knows only a device.
+  return prefixErrors(image.path, () =>
+    OtaEngine.open(image.device, { table, rollback: flags['no-rollback'] !== true, chip, requireHash: flags['allow-no-hash'] !== true, ...extra }),
+  );
 }
 
 /** chip_id from the header of the image in `p`, or undefined when it holds no ESP32-family image. */
@@ -179,12 +167,6 @@ function chipOfStoredImage(dev: BlockDevice, p: Partition): number | undefined {
   return decodeImageHeader(h, 'esp32').chipId;
 }
 
-/** The first bytes of `p` are erased flash: no image was ever written there. */
-function isErasedStart(dev: BlockDevice, p: Partition): boolean {
-  const h = new Uint8Array(Math.min(32, p.size));
-  dev.read(p.offset, h);
-  return h.every((b) => b === dev.eraseValue);
-}
 
 /**
  * Like the device, which refuses images built for another chip (esp_image_verify compares chip_id
@@ -192,15 +174,14 @@ function isErasedStart(dev: BlockDevice, p: Partition): boolean {
  */
 function openEngineMatchingChip(image: FlashImage, flags: Record<string, string | true>, extra: OtaEngineOptions = {}): { engine: OtaEngine; chip: number | undefined; from: string } {
   const explicit = chipFlag(flags);
-  const probe = openEngine(image, flags, explicit, extra);
+  const table = readTableOf(image, tableOffsetFlag(flags));
   // A flash image file runs nothing: the app otadata selects stands for the running one, whether or
   // not its slot holds a bootable image (the engine's guard against guessing is for devices).
-  const running = probe.running;
+  const running = openEngine(image, flags, explicit, extra, table).running;
   const known: OtaEngineOptions = running && extra.running === undefined ? { ...extra, running } : extra;
-  if (explicit !== undefined) return { engine: openEngine(image, flags, explicit, known), chip: explicit, from: '--chip' };
-  const chip = running ? chipOfStoredImage(image.device, running) : undefined;
-  if (chip === undefined) return { engine: openEngine(image, flags, undefined, known), chip: undefined, from: 'any (no running app image to match)' };
-  return { engine: openEngine(image, flags, chip, known), chip, from: `the running app ${running!.label}` };
+  const chip = explicit ?? (running ? chipOfStoredImage(image.device, running) : undefined);
+  const from = explicit !== undefined ? '--chip' : chip === undefined ? 'any (no running app image to match)' : `the running app ${running!.label}`;
+  return { engine: openEngine(image, flags, chip, known, table), chip, from };
 }
 
 /** What `update --json` says about an image that failed verification: the error and what was read. */
@@ -253,7 +234,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
     if (app.length === 0) throw new CliError(`app image '${appFile}' is empty`);
     return withFlashImage(file, (image) => {
       const { engine, chip, from } = openEngineMatchingChip(image, args.flags);
-      const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : inFile(file, () => engine.nextUpdatePartition());
+      const target = slot !== undefined ? slotByNumber(engine.table, slot, file) : prefixErrors(file, () => engine.nextUpdatePartition());
       // Selecting needs otadata: refuse before writing a slot that could never be selected.
       if (args.flags['no-select'] !== true && !otadataPartition(engine.table)) {
         throw new CliError(`${file}: the partition table has no otadata (data/ota) partition, so no slot can be selected for boot (pass --no-select to only write and verify)`);
@@ -276,7 +257,7 @@ Exit code 1 when the image fails verification (nothing is selected then).`,
       try {
         // A checkpoint fsyncs the file; one per 64 KiB instead of per 4 KiB sector keeps a file update
         // fast (about 50 ms/MiB less) and still bounds what a resume re-sends.
-        const writer = inFile(file, () => engine.begin(target, { size: app.length, checkpointBytes: 65536 }));
+        const writer = prefixErrors(file, () => engine.begin(target, { size: app.length, checkpointBytes: 65536 }));
         for (let at = 0; at < app.length; at += chunkSize) {
           writer.write(app.subarray(at, Math.min(at + chunkSize, app.length)));
           progress.update(Math.min(at + chunkSize, app.length));
@@ -330,7 +311,7 @@ What esp_ota_mark_app_valid_cancel_rollback does on the device: the app the boot
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const engine = openEngine(image, args.flags);
-      inFile(file, () => engine.markValid());
+      prefixErrors(file, () => engine.markValid());
       image.device.sync();
       const running = engine.running!;
       const state = engine.slotState(running);
@@ -353,26 +334,19 @@ INVALID and the previous valid app is selected for the next boot.`,
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const engine = openEngine(image, args.flags);
-      const entries = inFile(file, () => engine.entries());
+      const entries = prefixErrors(file, () => engine.entries());
       const from = engine.running;
       if (!from) throw new OtaflashError('OTA_NO_SLOT', `${file}: the partition table has no app partition`);
-      // The engine's refusal reads "... and there is no factory app", which is false when the
-      // factory app is what runs: say what is actually the case.
+      // The engine's refusal speaks of the other otadata entry and the factory app, which misleads
+      // when the factory (or default) app is itself what runs: say that instead.
       if (!isOtaAppPartition(from) || activeOtaSector(entries) === -1) {
         throw new OtaflashError('OTA_ROLLBACK_FAILED', `${file}: the running app is ${from.label}${isOtaAppPartition(from) ? ' (otadata selects no OTA slot)' : ''}; there is nothing to roll back to`);
       }
-      if (!engine.rollbackPossible()) {
-        const factory = factoryPartition(engine.table);
-        throw new OtaflashError(
-          'OTA_ROLLBACK_FAILED',
-          `${file}: no other valid app to roll back to from ${from.label}: the other otadata entry is not valid or its image does not verify, and ${factory ? `the factory app '${factory.label}' does not verify` : 'there is no factory app'}`,
-        );
-      }
-      inFile(file, () => engine.markInvalidAndRollback());
+      prefixErrors(file, () => engine.markInvalidAndRollback());
       image.device.sync();
       const running = engine.running!;
       // What esp_ota_get_boot_partition says now, read back from flash by a fresh engine.
-      const next = openEngine(image, args.flags).bootPartition();
+      const next = openEngine(image, args.flags, undefined, {}, engine.table).bootPartition();
       const label = next ? next.label : null;
       if (args.flags.json) printJson(io, { invalidated: running.label, next: label });
       else io.stdout(`marked ${running.label} invalid; the next boot starts ${label ?? 'no app'}\n`);
@@ -416,7 +390,7 @@ Exit code 1 when the image in ota_N fails verification (otadata is not changed t
           const message = `${file}: the image in ${target.label} is not valid: ${e.message}`;
           // Like update: no app image at all (an erased slot) is a wrong --slot, exit 2; an image
           // that fails verification is a verdict, exit 1.
-          if (e.code === 'IMAGE_BAD_MAGIC') throw new OtaflashError(e.code, `${message}${isErasedStart(image.device, target) ? ` (${target.label} is erased)` : ''}`, e.info as Record<string, unknown>);
+          if (e.code === 'IMAGE_BAD_MAGIC') throw new OtaflashError(e.code, `${message}${isErased(image.device, target.offset, target.size) ? ` (${target.label} is erased)` : ''}`, e.info as Record<string, unknown>);
           if (args.flags.json) printJson(io, { error: { code: e.code, message }, selected: null, slot });
           io.stderr(`otaflash otadata switch: ${message} [${e.code}]; otadata was not changed\n`);
           return 1;

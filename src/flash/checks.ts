@@ -1,11 +1,16 @@
 import { OtaflashError, hex } from '../errors';
-import type { FlashGeometry } from './types';
+import type { BlockDevice, FlashGeometry } from './types';
 
 function isCount(n: number): boolean {
   return typeof n === 'number' && n >= 0 && n === Math.floor(n) && n <= 0x1fffffffffffff;
 }
 
 /** Data and read buffers must be Uint8Arrays: a string or number would otherwise be copied as garbage or crash. */
+/** Looks like a block device to plain JS: an object with a numeric size and a read method. */
+export function isBlockDevice(v: unknown): v is BlockDevice {
+  return v !== null && typeof v === 'object' && typeof (v as BlockDevice).size === 'number' && typeof (v as BlockDevice).read === 'function';
+}
+
 export function checkBytes(op: string, data: unknown): void {
   if (!(data instanceof Uint8Array)) {
     throw new OtaflashError('FLASH_BAD_ARGUMENT', `${op}: expected a Uint8Array, got ${data === null ? 'null' : typeof data}`, { op });

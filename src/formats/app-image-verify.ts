@@ -1,7 +1,8 @@
 // Streaming verification of an ESP app image: fed in chunks of any size, constant state, one pass.
 // The checks follow esp_image_verify (app context): magic, chip, segment count and lengths,
 // checksum, fit in the partition, appended SHA-256.
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, hex, kindOf } from '../errors';
+import { isBlockDevice } from '../flash/checks';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider, IncrementalHash } from '../hash/types';
@@ -30,7 +31,7 @@ import {
   type ImageVerifierOptions,
   type SignatureBlock,
 } from './app-image-types';
-import { ESP8266_CHIP, chipFlashMapping, chipName, isFlashMapped } from './chips';
+import { ESP8266_CHIP, chipFlashMapping, chipName, firstMisalignedSegment, mappingPageSize } from './chips';
 import { u32 } from './bytes';
 
 // Where the reader is. Plain numbers: const enums do not survive isolatedModules.
@@ -102,7 +103,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Plain-JS callers can pass anything: options are checked before any field is read. */
 function checkVerifierOptions(opts: ImageVerifierOptions): void {
-  if (opts === null || typeof opts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `image verifier options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `image verifier options must be an object, got ${kindOf(opts)}`);
   const chip = opts.expectedChip;
   // A chip name would otherwise never equal the header's id and be reported as IMAGE_CHIP_MISMATCH.
   if (chip !== undefined && !(typeof chip === 'number' && chip % 1 === 0 && chip >= -1 && chip <= 0xffff)) {
@@ -117,6 +118,10 @@ function checkVerifierOptions(opts: ImageVerifierOptions): void {
     throw new OtaflashError('IMAGE_BAD_ARGUMENT', `maxSize ${JSON.stringify(max)} must be a number of bytes`);
   }
   if (opts.xor !== undefined && typeof opts.xor !== 'function') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `xor must be a function, got ${typeof opts.xor}`);
+  const at = opts.flashOffset;
+  if (at !== undefined && !(typeof at === 'number' && at >= 0 && at <= 0xffffffff && at === Math.floor(at))) {
+    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `flashOffset ${String(at)} is not a flash address (a whole number from 0 to 0xffffffff)`);
+  }
 }
 
 class StreamingImageVerifier implements ImageVerifier {
@@ -167,11 +172,7 @@ class StreamingImageVerifier implements ImageVerifier {
     this.requireHash = opts.requireHash ?? false;
     this.chipRevision = opts.chipRevision;
     this.xorFn = opts.xor ?? defaultXor;
-    const at = opts.flashOffset ?? 0;
-    if (!(typeof at === 'number' && at >= 0 && at <= 0xffffffff && at === Math.floor(at))) {
-      throw new OtaflashError('IMAGE_BAD_ARGUMENT', `flashOffset ${String(at)} is not a flash address (a whole number from 0 to 0xffffffff)`);
-    }
-    this.flashOffset = at;
+    this.flashOffset = opts.flashOffset ?? 0;
   }
 
   get bytesRead(): number {
@@ -483,25 +484,15 @@ class StreamingImageVerifier implements ImageVerifier {
     if (h.format !== 'esp32') return null;
     const mapping = chipFlashMapping(h.chipId);
     if (!mapping) return null;
-    let page = mapping.pageSizes[0];
-    // An app built for a configurable page size records it (log2) in its description.
-    if (desc && desc.mmuPageSizeLog2 >= 13 && desc.mmuPageSizeLog2 <= 16) {
-      const own = 1 << desc.mmuPageSizeLog2;
-      if (mapping.pageSizes.indexOf(own) >= 0) page = own;
-    }
-    for (let i = 0; i < this.segments.length; i++) {
-      const s = this.segments[i];
-      if (s.length === 0 || !isFlashMapped(mapping, s.loadAddress)) continue;
-      const flashAt = this.flashOffset + s.dataOffset;
-      if (flashAt % page !== s.loadAddress % page) {
-        return new OtaflashError(
-          'IMAGE_SEGMENT_MISALIGNED',
-          `segment ${i} is mapped from flash at ${hex(s.loadAddress)} but its data starts at flash ${hex(flashAt)} (image offset ${hex(s.dataOffset)}): the two must agree modulo the ${page / 1024} KiB MMU page, so the bootloader refuses this image`,
-          { offset: s.dataOffset - SEGMENT_HEADER_SIZE, segment: i },
-        );
-      }
-    }
-    return null;
+    const page = mappingPageSize(mapping, desc ? desc.mmuPageSizeLog2 : undefined);
+    const i = firstMisalignedSegment(mapping, page, this.segments, this.flashOffset);
+    if (i < 0) return null;
+    const s = this.segments[i];
+    return new OtaflashError(
+      'IMAGE_SEGMENT_MISALIGNED',
+      `segment ${i} is mapped from flash at ${hex(s.loadAddress)} but its data starts at flash ${hex(this.flashOffset + s.dataOffset)} (image offset ${hex(s.dataOffset)}): the two must agree modulo the ${page / 1024} KiB MMU page, so the bootloader refuses this image`,
+      { offset: s.dataOffset - SEGMENT_HEADER_SIZE, segment: i },
+    );
   }
 
   finish(): ImageVerdict {
@@ -557,9 +548,7 @@ const DEVICE_CHUNK = 16384;
  */
 export function verifyImageOnDevice(device: BlockDevice, opts: ImageVerifierOptions & { chunkSize?: number } = {}): ImageVerdict {
   checkVerifierOptions(opts);
-  if (device === null || typeof device !== 'object' || typeof device.size !== 'number' || typeof device.read !== 'function') {
-    throw new OtaflashError('IMAGE_BAD_ARGUMENT', `verifyImageOnDevice needs a block device, got ${device === null ? 'null' : typeof device}`);
-  }
+  if (!isBlockDevice(device)) throw new OtaflashError('IMAGE_BAD_ARGUMENT', `verifyImageOnDevice needs a block device, got ${kindOf(device)}`);
   const maxSize = Math.min(opts.maxSize ?? device.size, device.size);
   const v = createImageVerifier({ ...opts, maxSize });
   const chunk = opts.chunkSize ?? DEVICE_CHUNK;

@@ -1,5 +1,5 @@
 // Whole-image parse (bytes -> parts) and build (parts -> bytes, laid out as esptool's elf2image does).
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, hex, kindOf } from '../errors';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import { encodeAppDescription } from './app-image-desc';
@@ -21,7 +21,7 @@ import {
   type SignatureBlock,
 } from './app-image-types';
 import { inspectImage, xorInto } from './app-image-verify';
-import { ESP8266_CHIP, chipFlashMapping, isFlashMapped, type ChipFlashMapping } from './chips';
+import { ESP8266_CHIP, chipFlashMapping, firstMisalignedSegment, isFlashMapped, mappingPageSize, type ChipFlashMapping } from './chips';
 import { putU32 } from './bytes';
 
 /** A segment with its bytes (a view into the parsed buffer, not a copy). */
@@ -211,22 +211,22 @@ function padMappedSegments(segments: readonly AppImageSegment[], mapping: ChipFl
   return out;
 }
 
+/** The verifier's mapping rule, applied to the layout before it is built. */
 function checkMappedSegments(segments: readonly AppImageSegment[], mapping: ChipFlashMapping, flashOffset: number, desc: AppDescription | undefined): void {
-  let page = mapping.pageSizes[0];
-  if (desc && desc.mmuPageSizeLog2 >= 13 && desc.mmuPageSizeLog2 <= 16 && mapping.pageSizes.indexOf(1 << desc.mmuPageSizeLog2) >= 0) page = 1 << desc.mmuPageSizeLog2;
+  const page = mappingPageSize(mapping, desc ? desc.mmuPageSizeLog2 : undefined);
+  const layout: Array<{ loadAddress: number; length: number; dataOffset: number }> = [];
   let pos = IMAGE_HEADER_SIZE;
   for (let i = 0; i < segments.length; i++) {
-    const s = segments[i];
-    const dataAt = flashOffset + pos + SEGMENT_HEADER_SIZE;
-    if (s.data.length > 0 && isFlashMapped(mapping, s.loadAddress) && dataAt % page !== s.loadAddress % page) {
-      throw new OtaflashError(
-        'IMAGE_SEGMENT_MISALIGNED',
-        `segment ${i} is mapped from flash at ${hex(s.loadAddress)} but its data would start at flash ${hex(dataAt)}: they must agree modulo the ${page / 1024} KiB MMU page or the bootloader refuses the image (pass alignMapped: 'pad' to insert padding segments)`,
-        { segment: i },
-      );
-    }
-    pos += SEGMENT_HEADER_SIZE + s.data.length;
+    layout.push({ loadAddress: segments[i].loadAddress, length: segments[i].data.length, dataOffset: pos + SEGMENT_HEADER_SIZE });
+    pos += SEGMENT_HEADER_SIZE + segments[i].data.length;
   }
+  const i = firstMisalignedSegment(mapping, page, layout, flashOffset);
+  if (i < 0) return;
+  throw new OtaflashError(
+    'IMAGE_SEGMENT_MISALIGNED',
+    `segment ${i} is mapped from flash at ${hex(layout[i].loadAddress)} but its data would start at flash ${hex(flashOffset + layout[i].dataOffset)}: they must agree modulo the ${page / 1024} KiB MMU page or the bootloader refuses the image (pass alignMapped: 'pad' to insert padding segments)`,
+    { segment: i },
+  );
 }
 
 function checkField(what: string, v: number, max: number): void {
@@ -235,21 +235,17 @@ function checkField(what: string, v: number, max: number): void {
   }
 }
 
-function kind(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
-}
-
 /** Plain-JS callers can pass anything; each field the layout reads is checked before it is read. */
 function checkParts(parts: AppImageParts): void {
-  if (parts === null || typeof parts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `buildAppImage needs { segments: [...] }, got ${kind(parts)}`);
-  if (!Array.isArray(parts.segments)) throw new OtaflashError('IMAGE_BAD_ARGUMENT', `segments must be an array of { loadAddress, data }, got ${kind(parts.segments)}`);
+  if (parts === null || typeof parts !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `buildAppImage needs { segments: [...] }, got ${kindOf(parts)}`);
+  if (!Array.isArray(parts.segments)) throw new OtaflashError('IMAGE_BAD_ARGUMENT', `segments must be an array of { loadAddress, data }, got ${kindOf(parts.segments)}`);
   for (let i = 0; i < parts.segments.length; i++) {
     const s = parts.segments[i];
     if (s === null || typeof s !== 'object' || !(s.data instanceof Uint8Array)) {
       throw new OtaflashError('IMAGE_BAD_ARGUMENT', `segment ${i} must be { loadAddress, data: Uint8Array }`);
     }
   }
-  if (parts.header != null && typeof parts.header !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `header must be an object, got ${kind(parts.header)}`);
+  if (parts.header != null && typeof parts.header !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `header must be an object, got ${kindOf(parts.header)}`);
   if (parts.chip !== undefined && !(typeof parts.chip === 'number' && parts.chip % 1 === 0)) {
     throw new OtaflashError('IMAGE_BAD_ARGUMENT', `chip ${JSON.stringify(parts.chip)} must be a chip id number such as CHIP_IDS.esp32`);
   }
@@ -257,7 +253,7 @@ function checkParts(parts: AppImageParts): void {
 }
 
 function checkAppDesc(d: AppDescription): void {
-  if (d === null || typeof d !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc must be an app description object, got ${kind(d)}`);
+  if (d === null || typeof d !== 'object') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc must be an app description object, got ${kindOf(d)}`);
   const numbers: [keyof AppDescription, number][] = [
     ['secureVersion', 0xffffffff],
     ['minEfuseBlkRevFull', 0xffff],
@@ -268,7 +264,7 @@ function checkAppDesc(d: AppDescription): void {
   for (const [k, max] of numbers) checkField(`appDesc.${k}`, d[k] as number, max);
   const strings: (keyof AppDescription)[] = ['version', 'projectName', 'time', 'date', 'idfVersion'];
   for (const k of strings) {
-    if (typeof d[k] !== 'string') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc.${k} must be a string, got ${kind(d[k])}`);
+    if (typeof d[k] !== 'string') throw new OtaflashError('IMAGE_BAD_ARGUMENT', `appDesc.${k} must be a string, got ${kindOf(d[k])}`);
   }
   if (!(d.elfSha256 instanceof Uint8Array) || d.elfSha256.length !== 32) {
     throw new OtaflashError('IMAGE_BAD_ARGUMENT', 'appDesc.elfSha256 must be a 32-byte Uint8Array');

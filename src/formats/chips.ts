@@ -87,6 +87,36 @@ export function chipFlashMapping(chipId: number): ChipFlashMapping | undefined {
   return Object.prototype.hasOwnProperty.call(FLASH_MAPPINGS, chipId) ? FLASH_MAPPINGS[chipId] : undefined;
 }
 
+/**
+ * The MMU page the bootloader's check uses: the page the app's description names (mmu_page_size,
+ * log2; v5.4+) when the chip offers it, else the smallest the chip offers, the weakest check,
+ * which never refuses an image built for a larger page.
+ */
+export function mappingPageSize(mapping: ChipFlashMapping, mmuPageSizeLog2?: number): number {
+  if (mmuPageSizeLog2 !== undefined && mmuPageSizeLog2 >= 13 && mmuPageSizeLog2 <= 16) {
+    const own = 1 << mmuPageSizeLog2;
+    if (mapping.pageSizes.indexOf(own) >= 0) return own;
+  }
+  return mapping.pageSizes[0];
+}
+
+/**
+ * Index of the first non-empty segment loaded at a flash-mapped address whose data does not sit
+ * at the same offset modulo `page` in flash (image at `flashOffset`), or -1 when all agree.
+ */
+export function firstMisalignedSegment(
+  mapping: ChipFlashMapping,
+  page: number,
+  segments: ReadonlyArray<{ readonly loadAddress: number; readonly length: number; readonly dataOffset: number }>,
+  flashOffset: number,
+): number {
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    if (s.length > 0 && isFlashMapped(mapping, s.loadAddress) && (flashOffset + s.dataOffset) % page !== s.loadAddress % page) return i;
+  }
+  return -1;
+}
+
 /** True when `address` is inside one of the mapping's flash windows. */
 export function isFlashMapped(mapping: ChipFlashMapping, address: number): boolean {
   for (let i = 0; i < mapping.windows.length; i++) {

@@ -1,4 +1,5 @@
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, hex, kindOf } from '../errors';
+import { isBlockDevice } from '../flash/checks';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
@@ -196,9 +197,7 @@ export function encodeOtadata(entries: OtadataEntries): Uint8Array {
 }
 
 function checkOtadataRegion(region: BlockDevice): void {
-  if (region === null || typeof region !== 'object' || typeof region.size !== 'number' || typeof region.read !== 'function') {
-    throw new OtaflashError('OTADATA_BAD_ARGUMENT', `otadata needs a block device, got ${region === null ? 'null' : typeof region}`);
-  }
+  if (!isBlockDevice(region)) throw new OtaflashError('OTADATA_BAD_ARGUMENT', `otadata needs a block device, got ${kindOf(region)}`);
   if (region.size < OTADATA_SIZE) {
     // The bootloader refuses an otadata partition smaller than two sectors.
     throw new OtaflashError('OTADATA_BAD_SIZE', `the otadata partition is ${hex(region.size)} bytes; it needs at least ${hex(OTADATA_SIZE)}`, { size: region.size });

@@ -1,4 +1,4 @@
-import { OtaflashError } from '../errors';
+import { OtaflashError, kindOf } from '../errors';
 import { RegionFlash } from '../flash/region';
 import type { BlockDevice } from '../flash/types';
 import {
@@ -14,21 +14,22 @@ import {
 
 const OTA_SLOT_LIMIT = 16;
 
-function kind(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+/** Plain-JS callers can pass anything: a table must at least carry a partitions array. */
+export function isPartitionTable(v: unknown): v is PartitionTable {
+  return v !== null && typeof v === 'object' && Array.isArray((v as PartitionTable).partitions);
 }
 
-/** Plain-JS callers can pass anything: a table must at least carry a partitions array. */
+/** A partition as far as addressing goes: numeric offset and size. */
+export function isPartition(v: unknown): v is Partition {
+  return v !== null && typeof v === 'object' && typeof (v as Partition).offset === 'number' && typeof (v as Partition).size === 'number';
+}
+
 export function checkPartitionTable(table: unknown, what: string): asserts table is PartitionTable {
-  if (table === null || typeof table !== 'object' || !Array.isArray((table as PartitionTable).partitions)) {
-    throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition table ({ partitions: [...] }), got ${kind(table)}`);
-  }
+  if (!isPartitionTable(table)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition table ({ partitions: [...] }), got ${kindOf(table)}`);
 }
 
 export function checkPartition(p: unknown, what: string): asserts p is Partition {
-  if (p === null || typeof p !== 'object' || typeof (p as Partition).offset !== 'number' || typeof (p as Partition).size !== 'number') {
-    throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition (with offset and size), got ${kind(p)}`);
-  }
+  if (!isPartition(p)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `${what}: expected a partition (with offset and size), got ${kindOf(p)}`);
 }
 
 /** First partition with this label (labels are compared exactly, as decoded). */

@@ -1,4 +1,6 @@
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, hex, kindOf } from '../errors';
+import { isBlockDevice } from '../flash/checks';
+import { isPartitionTable } from '../formats/partition-lookup';
 import { RegionFlash } from '../flash/region';
 import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
@@ -153,12 +155,8 @@ function errorText(e: unknown): string {
 }
 
 function checkBootArguments(device: BlockDevice, table: PartitionTable, opts: BootOptions): void {
-  if (device === null || typeof device !== 'object' || typeof device.size !== 'number' || typeof device.read !== 'function') {
-    throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a block device, got ${device === null ? 'null' : typeof device}`);
-  }
-  if (table === null || typeof table !== 'object' || !Array.isArray(table.partitions)) {
-    throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a partition table ({ partitions: [...] }), got ${table === null ? 'null' : typeof table}`);
-  }
+  if (!isBlockDevice(device)) throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a block device, got ${kindOf(device)}`);
+  if (!isPartitionTable(table)) throw new OtaflashError('BOOT_BAD_OPTION', `the bootloader needs a partition table ({ partitions: [...] }), got ${kindOf(table)}`);
   if (opts === null || typeof opts !== 'object') throw new OtaflashError('BOOT_BAD_OPTION', `boot options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   if (opts.chip !== undefined && !(typeof opts.chip === 'number' && opts.chip % 1 === 0)) {
     throw new OtaflashError('BOOT_BAD_OPTION', `chip ${JSON.stringify(opts.chip)} must be a chip id number such as CHIP_IDS.esp32`);

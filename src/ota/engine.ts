@@ -41,7 +41,7 @@
  *  - setBootPartition(factory): both sectors are erased, O first, so until the last erase the old
  *    selection stands.
  */
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, hex, kindOf } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
@@ -64,6 +64,8 @@ import {
 import {
   factoryPartition,
   isOtaAppPartition,
+  isPartition,
+  isPartitionTable,
   otaAppCount,
   otaAppSlots,
   otaSlotNumber,
@@ -251,14 +253,8 @@ export class OtaEngine {
     return floor;
   }
 
-  private verifySlot(p: Partition): ImageVerdict {
-    return verifyImageOnDevice(partitionRegion(this.device, p), {
-      hashes: this.hashes,
-      expectedChip: this.opts.chip,
-      maxSize: p.size,
-      flashOffset: p.offset,
-      requireHash: this.opts.requireHash ?? true,
-    });
+  private verifySlot(p: Partition, requireHash = this.opts.requireHash ?? true): ImageVerdict {
+    return verifyImageOnDevice(partitionRegion(this.device, p), { hashes: this.hashes, expectedChip: this.opts.chip, maxSize: p.size, flashOffset: p.offset, requireHash });
   }
 
   private checkNoWriter(op: string): void {
@@ -289,13 +285,7 @@ export class OtaEngine {
 
   /** The bootloader's test of an image: an appended hash is checked when present, not required. */
   private bootable(p: Partition): boolean {
-    try {
-      verifyImageOnDevice(partitionRegion(this.device, p), { hashes: this.hashes, expectedChip: this.opts.chip, maxSize: p.size, flashOffset: p.offset, requireHash: false });
-      return true;
-    } catch (err) {
-      if (err instanceof OtaflashError && err.code.indexOf('IMAGE_') === 0) return false;
-      throw err;
-    }
+    return this.verifies(p, false, false);
   }
 
   private checkRunningConfirmed(op: string): void {
@@ -656,9 +646,9 @@ export class OtaEngine {
     return !this.antiRollback && f !== undefined && this.verifies(f, false) ? f : null;
   }
 
-  private verifies(p: Partition, checkSecureVersion: boolean): boolean {
+  private verifies(p: Partition, checkSecureVersion: boolean, requireHash?: boolean): boolean {
     try {
-      const v = this.verifySlot(p);
+      const v = this.verifySlot(p, requireHash);
       if (checkSecureVersion && this.antiRollback) {
         const sv = v.appDesc ? v.appDesc.secureVersion : 0;
         if (sv < (this.opts.efuseSecureVersion ?? 0)) return false;
@@ -688,14 +678,14 @@ export class OtaEngine {
 
 /** A caller's partition argument must at least look like a Partition (JS callers pass anything). */
 function checkPartitionArg(op: string, p: unknown): void {
-  const q = p as Partition | null;
-  if (q === null || typeof q !== 'object' || typeof q.offset !== 'number' || typeof q.size !== 'number' || typeof q.type !== 'number' || typeof q.subtype !== 'number') {
-    throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: expected a partition from the table (with label, type, subtype, offset, size), got ${q === null ? 'null' : typeof q}`);
+  // Type and subtype too: the engine classifies slots by them.
+  if (!isPartition(p) || typeof p.type !== 'number' || typeof p.subtype !== 'number') {
+    throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: expected a partition from the table (with label, type, subtype, offset, size), got ${kindOf(p)}`);
   }
 }
 
 function checkOptionsArg(op: string, opts: unknown): void {
-  if (opts === null || typeof opts !== 'object') throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('OTA_BAD_ARGUMENT', `${op}: options must be an object, got ${kindOf(opts)}`);
 }
 
 /** Options from plain JS: a wrong type would otherwise be a TypeError deep inside, or silently truthy ('no' as rollback). */
@@ -712,8 +702,7 @@ function checkEngineOptions(opts: unknown): void {
     const v = o[k];
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v === Math.floor(v) && v <= 0xffffffff)) bad(`${k} must be a whole number, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
   }
-  const t = o.table as { partitions?: unknown } | undefined;
-  if (t !== undefined && (t === null || typeof t !== 'object' || !Array.isArray(t.partitions))) bad('table must be a partition table ({ partitions: [...] }), for example from readPartitionTable()');
+  if (o.table !== undefined && !isPartitionTable(o.table)) bad('table must be a partition table ({ partitions: [...] }), for example from readPartitionTable()');
   const h = o.hashes as Record<string, unknown> | undefined;
   if (h !== undefined && (h === null || typeof h !== 'object' || typeof h.sha256 !== 'function' || typeof h.md5 !== 'function' || typeof h.crc32 !== 'function')) {
     bad('hashes must be a HashProvider (sha256(), md5(), crc32()), such as portableHashes or nodeHashes');

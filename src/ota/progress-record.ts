@@ -41,6 +41,7 @@
  * steps, block erases in 'sequential' mode).
  */
 import { OtaflashError, hex } from '../errors';
+import { isBlockDevice } from '../flash/checks';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
@@ -241,9 +242,7 @@ export function closeResumeLog(region: BlockDevice, sector: OtaSector): void {
 
 /** Reads an open log from one sector, or null when there is none (blank, closed, or a bad header). */
 export function readResumeLog(region: BlockDevice, sector: OtaSector, hashes: HashProvider = defaultHashes()): ResumeState | null {
-  if (region === null || typeof region !== 'object' || typeof region.read !== 'function' || typeof region.writeSize !== 'number') {
-    throw new OtaflashError('OTA_BAD_ARGUMENT', 'readResumeLog: the first argument must be the otadata region (a block device)');
-  }
+  if (!isBlockDevice(region)) throw new OtaflashError('OTA_BAD_ARGUMENT', 'readResumeLog: the first argument must be the otadata region (a block device)');
   if (sector !== 0 && sector !== 1) throw new OtaflashError('OTA_BAD_ARGUMENT', `readResumeLog: sector must be 0 or 1, got ${String(sector)}`);
   const base = sector * OTADATA_SECTOR_SIZE;
   const head = new Uint8Array(HEADER_SIZE);

@@ -4,11 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/cli/run';
+import { type Run, expectExit, expectOneErrorLine, runInProcess, tempFiles } from './harness';
 import { readInput } from '../../src/cli/io';
 import { decodeOtadata, otaStateName } from '../../src/formats/otadata';
 
@@ -27,43 +26,15 @@ const OTADATA_VECTORS = path.join(V, 'otadata');
 const OTADATA = 0xd000;
 const MiB = 1024 * 1024;
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-audit-'));
-process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-let counter = 0;
-const tmpFile = (name: string) => path.join(tmp, `${counter++}-${name}`);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The first argument may be a two-word command ('partition read'), split as a shell would. */
-function cli(...args: string[]): Run {
-  const argv = args[0].split(' ').concat(args.slice(1));
-  let stdout = '';
-  let stderr = '';
-  const code = run(argv, {
-    stdout: (t) => void (stdout += typeof t === 'string' ? t : Buffer.from(t).toString('latin1')),
-    stderr: (t) => void (stderr += t),
-    isTTY: false,
-  });
-  return { code, stdout, stderr };
-}
-
-function ok(...args: string[]): Run {
-  const r = cli(...args);
-  assert.is(r.code, 0, `otaflash ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r;
-}
+const tmpFile = tempFiles('otaflash-audit-');
+const tmp = tmpFile.dir;
+const cli = runInProcess;
+const ok = (...args: string[]): Run => expectExit(cli(...args), 0, args);
 
 /** Exit `code` and exactly one line on stderr matching `needle`. */
 function refused(code: number, needle: RegExp, ...args: string[]): Run {
-  const r = cli(...args);
-  assert.is(r.code, code, `otaflash ${args.join(' ')} should exit ${code}, got ${r.code}:\n${r.stderr}${r.stdout}`);
-  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
-  assert.is(lines.length, 1, `one error line, got:\n${r.stderr}`);
-  assert.match(lines[0], needle);
+  const r = expectExit(cli(...args), code, args);
+  expectOneErrorLine(r, needle);
   return r;
 }
 

@@ -5,10 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { run } from '../../src/cli/run';
+import { type Run, expectExit, expectOneErrorLine, runInProcess, tempFiles } from './harness';
 import { decodeOtadata, otaStateName } from '../../src/formats/otadata';
 import { cliMainPath, ensureBuilt, repoRoot } from '../device/bundle';
 
@@ -44,16 +43,8 @@ function esptoolAppDesc(file: string) {
   return entry!.esptool.app_desc!;
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-cli-'));
-process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-let counter = 0;
-const tmpFile = (name: string) => path.join(tmp, `${counter++}-${name}`);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const tmpFile = tempFiles('otaflash-cli-');
+const tmp = tmpFile.dir;
 
 /** The first argument may be a two-word command name ('partition read'); it is split like a shell would. */
 function cli(...args: string[]): Run {
@@ -63,11 +54,7 @@ function cli(...args: string[]): Run {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function ok(...args: string[]): Run {
-  const r = cli(...args);
-  assert.is(r.code, 0, `otaflash ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r;
-}
+const ok = (...args: string[]): Run => expectExit(cli(...args), 0, args);
 
 function json(...args: string[]): any {
   const r = ok(...args, '--json');
@@ -82,25 +69,12 @@ function json(...args: string[]): any {
  * The same invocation in this process through the CLI's run() (what main.ts calls), to keep the
  * many error and help checks fast; the flows above spawn real processes.
  */
-function inProcess(...args: string[]): Run {
-  const argv = args[0].split(' ').concat(args.slice(1));
-  let stdout = '';
-  let stderr = '';
-  const code = run(argv, {
-    stdout: (t) => void (stdout += typeof t === 'string' ? t : Buffer.from(t).toString('latin1')),
-    stderr: (t) => void (stderr += t),
-    isTTY: false,
-  });
-  return { code, stdout, stderr };
-}
+const inProcess = runInProcess;
 
 /** exit 2 and exactly one line on stderr that mentions `needle` */
 function fails(needle: string | RegExp, ...args: string[]): Run {
-  const r = inProcess(...args);
-  assert.is(r.code, 2, `otaflash ${args.join(' ')} should exit 2, got ${r.code}:\n${r.stderr}${r.stdout}`);
-  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
-  assert.is(lines.length, 1, `one error line, got:\n${r.stderr}`);
-  assert.ok(typeof needle === 'string' ? lines[0].includes(needle) : needle.test(lines[0]), `error line mentions ${needle}: ${lines[0]}`);
+  const r = expectExit(inProcess(...args), 2, args);
+  expectOneErrorLine(r, needle);
   return r;
 }
 
@@ -344,8 +318,9 @@ test('errors: exit code 2 and one line saying what and where', () => {
   fails('exists; pass --force', 'flash', 'create', f, '--size', '4MB');
   fails("'4XB' is not a size", 'flash', 'create', tmpFile('y.bin'), '--size', '4XB');
   fails(/ends past the flash size/, 'flash', 'create', tmpFile('z.bin'), '--size', '2MB', '--table', TABLE_CSV);
-  fails('one flash image holds images for one chip', 'flash create', tmpFile('mix.bin'), '--size', '4MB', '--table', TABLE_CSV, '--app', APP_A, '--app', `ota_1=${APP_S2}`);
-  assert.not.ok(fs.existsSync(path.join(tmp, `${counter - 1}-mix.bin`)), 'a refused create leaves no file');
+  const mix = tmpFile('mix.bin');
+  fails('one flash image holds images for one chip', 'flash create', mix, '--size', '4MB', '--table', TABLE_CSV, '--app', APP_A, '--app', `ota_1=${APP_S2}`);
+  assert.not.ok(fs.existsSync(mix), 'a refused create leaves no file');
   fails('unknown option --bogus', 'update', f, APP_B, '--bogus');
   fails('there is no OTA slot 5', 'update', f, APP_B, '--slot', '5');
   fails('--slot N is required', 'otadata', 'switch', f);
