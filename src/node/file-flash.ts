@@ -179,19 +179,28 @@ export class FileFlash implements BlockDevice {
   private readAt(offset: number, into: Uint8Array): void {
     this.checkOpen();
     let done = 0;
-    while (done < into.length) {
-      const n = fileOp(this.path, 'read', () => fs.readSync(this.fd, into, done, into.length - done, offset + done));
-      if (n === 0) {
-        throw new OtaflashError('FLASH_FILE_SHORT', `flash image ${this.path} ends at ${hex(offset + done)}, before the device end ${hex(this.size)}`, { path: this.path });
+    // One try around the loop, no closure per call: this is the read path of every operation.
+    try {
+      while (done < into.length) {
+        const n = fs.readSync(this.fd, into, done, into.length - done, offset + done);
+        if (n === 0) {
+          throw new OtaflashError('FLASH_FILE_SHORT', `flash image ${this.path} ends at ${hex(offset + done)}, before the device end ${hex(this.size)}`, { path: this.path });
+        }
+        done += n;
       }
-      done += n;
+    } catch (e) {
+      throw fileError(this.path, 'read', e);
     }
   }
 
   private writeAt(offset: number, data: Uint8Array): void {
     this.checkOpen();
     let done = 0;
-    while (done < data.length) done += fileOp(this.path, 'write', () => fs.writeSync(this.fd, data, done, data.length - done, offset + done));
+    try {
+      while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+    } catch (e) {
+      throw fileError(this.path, 'write', e);
+    }
   }
 
   private fillErased(offset: number, length: number): void {
@@ -218,9 +227,13 @@ function fileOp<T>(path: string, op: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof OtaflashError) throw e;
-    const code = (e as { code?: string }).code ?? 'unknown';
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new OtaflashError('FLASH_FILE_IO', `${op} of flash image ${path} failed: ${msg}`, { path, op, errno: code });
+    throw fileError(path, op, e);
   }
+}
+
+function fileError(path: string, op: string, e: unknown): OtaflashError {
+  if (e instanceof OtaflashError) return e;
+  const code = (e as { code?: string }).code ?? 'unknown';
+  const msg = e instanceof Error ? e.message : String(e);
+  return new OtaflashError('FLASH_FILE_IO', `${op} of flash image ${path} failed: ${msg}`, { path, op, errno: code });
 }
