@@ -10,7 +10,7 @@ import type { HashProvider } from '../src/hash/types';
 import { nodeHashes } from '../src/node/hash';
 import { type BenchRow, compare } from './lib';
 
-const DIR = fileURLToPath(new URL('../../shared/vectors/partition-tables/', import.meta.url));
+const DIR = fileURLToPath(new URL('../test/fixtures/partition-tables/', import.meta.url));
 
 function row(name: string, baselineName: string, r: { subjectMs: number; baselineMs: number }): BenchRow {
   const value = r.subjectMs * 1000;

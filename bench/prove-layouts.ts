@@ -1,4 +1,4 @@
-// The layouts the power-loss proof runs on, built from the conformance vectors in ../shared/vectors
+// The layouts the power-loss proof runs on, built from the conformance fixtures in test/fixtures (copied from the reference tools' vectors)
 // (never copied into the repo). Shared by bench/prove.ts and the tests.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,11 +9,11 @@ import type { HashProvider } from '../src/hash/types';
 import { nodeHashes } from '../src/node/hash';
 import type { ProveLayout } from '../src/ota/prove-scenarios';
 
-export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/vectors');
+export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
 
 export function vector(rel: string): Uint8Array {
   const file = path.join(VECTORS, rel);
-  if (!fs.existsSync(file)) throw new Error(`conformance vector missing: ${file} (expected ../shared/vectors next to the repo)`);
+  if (!fs.existsSync(file)) throw new Error(`conformance vector missing: ${file} (the repository's test/fixtures folder)`);
   return new Uint8Array(fs.readFileSync(file));
 }
 

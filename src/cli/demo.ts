@@ -29,11 +29,14 @@ ota_0,    app,  ota_0,   0x10000, 1M
 ota_1,    app,  ota_1,   ,        1M
 `;
 
-/** The vectors folder beside the repository (../shared/vectors), if present. */
-function vectorsDir(): string | null {
+/**
+ * The repository's test fixtures, present in a clone (not in the npm package, which ships no
+ * fixtures), so a developer's demo runs on a real ESP-IDF build pair.
+ */
+function fixturesDir(): string | null {
   const here = path.dirname(fileURLToPath(import.meta.url));
   // src/cli/demo.ts and dist/cli/main.js are both two levels below the repository root.
-  const dir = path.resolve(here, '../../../shared/vectors');
+  const dir = path.resolve(here, '../../test/fixtures');
   return fs.existsSync(dir) ? dir : null;
 }
 
@@ -80,8 +83,8 @@ A guided tour on a 4 MiB flash image file in DIR (default: a new temporary folde
   4. reboot: the bootloader starts the new app, PENDING_VERIFY
   5. the app confirms itself: VALID
   6. reboot again, then inspect the image
-The apps are a real ESP32-S3 hello_world pair from ../shared/vectors (old build -> new build), or
-two built images when that folder is missing. An existing DIR/flash.bin is kept unless --force.`,
+The apps are a real ESP32-S3 hello_world pair (old build -> new build) from the repository's
+test/fixtures when run from a clone, else two images built with buildAppImage. An existing DIR/flash.bin is kept unless --force.`,
   run(argv, io: CliIo) {
     const args = parseArgs(argv, { values: ['dir'], booleans: ['force'] });
     if (args.positional.length > 0) throw new CliError(`unexpected argument '${args.positional[0]}'`);
@@ -97,8 +100,8 @@ two built images when that folder is missing. An existing DIR/flash.bin is kept 
     if (fs.existsSync(file) && args.flags.force !== true) throw new CliError(`'${file}' exists; pass --force to overwrite it, or pick another --dir`);
     const say = (s: string) => io.stdout(s + '\n');
 
-    const vectors = vectorsDir();
-    const pair = vectors ? path.join(vectors, 'firmware-pairs', 'esp32s3-hello-world-app') : null;
+    const fixtures = fixturesDir();
+    const pair = fixtures ? path.join(fixtures, 'firmware-pairs', 'esp32s3-hello-world-app') : null;
     let oldApp: Uint8Array;
     let newApp: Uint8Array;
     if (pair && fs.existsSync(path.join(pair, 'old.bin')) && fs.existsSync(path.join(pair, 'new.bin'))) {
@@ -108,7 +111,7 @@ two built images when that folder is missing. An existing DIR/flash.bin is kept 
     } else {
       oldApp = syntheticApp('v1.0.0');
       newApp = syntheticApp('v2.0.0');
-      say('apps: two images built with buildAppImage (the vectors folder ../shared/vectors is missing)');
+      say('apps: two images built with buildAppImage (no real build pair in this installation)');
     }
 
     say(`\n1. create ${file}: 4 MiB of erased flash, partition table at 0x8000`);

@@ -12,8 +12,8 @@ import { readInput } from '../../src/cli/io';
 import { decodeOtadata, otaStateName } from '../../src/formats/otadata';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const V = path.resolve(REPO, '../shared/vectors');
-if (!fs.existsSync(V)) throw new Error(`conformance vectors missing: ${V} (expected ../shared/vectors next to the repo)`);
+const V = path.resolve(REPO, 'test/fixtures');
+if (!fs.existsSync(V)) throw new Error(`conformance vectors missing: ${V} (the repository's test/fixtures folder)`);
 const TABLE_CSV = path.join(V, 'partition-tables/partitions_two_ota.csv');
 const TABLE_BIN = path.join(V, 'partition-tables/partitions_two_ota.bin');
 const SINGLE_CSV = path.join(V, 'partition-tables/partitions_singleapp.csv');

@@ -11,7 +11,7 @@ import { type Run, expectExit, expectOneErrorLine, runInProcess, tempFiles } fro
 import { decodeOtadata, otaStateName } from '../../src/formats/otadata';
 import { cliMainPath, ensureBuilt, repoRoot } from '../device/bundle';
 
-const VECTORS = path.resolve(repoRoot, '../shared/vectors');
+const VECTORS = path.resolve(repoRoot, 'test/fixtures');
 const TABLE_CSV = path.join(VECTORS, 'partition-tables/partitions_two_ota.csv');
 const TABLE_BIN = path.join(VECTORS, 'partition-tables/partitions_two_ota.bin');
 const APP_A = path.join(VECTORS, 'app-images/esp-serial-flasher/hello_world-esp32.bin');
@@ -27,14 +27,12 @@ const OTA_0 = 0x110000;
 const OTA_1 = 0x210000;
 const FLASH_SIZE = 4 * 1024 * 1024;
 
-if (!fs.existsSync(VECTORS)) {
-  console.warn(`\n!! ${VECTORS} is missing: the CLI flash-image tests need the vectors and are not run\n`);
-}
+if (!fs.existsSync(VECTORS)) throw new Error(`fixtures missing: ${VECTORS}`);
 
 interface Manifest {
   files: { file: string; esptool: { app_desc?: { project_name: string; version: string } | null } }[];
 }
-const manifest: Manifest | null = fs.existsSync(VECTORS) ? JSON.parse(fs.readFileSync(path.join(VECTORS, 'app-images/manifest.json'), 'utf8')) : null;
+const manifest: Manifest = JSON.parse(fs.readFileSync(path.join(VECTORS, 'app-images/manifest.json'), 'utf8'));
 
 function esptoolAppDesc(file: string) {
   const rel = path.relative(path.join(VECTORS, 'app-images'), file);
@@ -103,7 +101,7 @@ function freshImage(): string {
 }
 
 test.before(() => {
-  if (fs.existsSync(VECTORS)) ensureBuilt();
+  ensureBuilt();
 });
 
 test('flash create lays out exactly: 0xFF, the gen_esp32part table at 0x8000, the app in factory', () => {
@@ -354,4 +352,4 @@ test('demo runs the whole story on a file and ends with ota_1 confirmed', () => 
   assert.is(info.apps.find((x: any) => x.label === 'ota_1').otaState, 'VALID');
 });
 
-if (fs.existsSync(VECTORS)) test.run();
+test.run();

@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import type { CliIo } from '../../src/cli/io';
 import { run } from '../../src/cli/run';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as {
   files: { file: string; esptool: { exit_code: number; chip_id: number | null; entry_point: string | null; segments: { load_addr: string; length: number }[]; checksum: { valid: boolean } | null; hash_appended: boolean | null; hash: { valid: boolean } | null; app_desc: Record<string, string | number> | null } }[];

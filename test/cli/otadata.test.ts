@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/run';
 import type { CliIo } from '../../src/cli/io';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/otadata/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/otadata/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const cases = JSON.parse(fs.readFileSync(DIR + 'cases.json', 'utf8'));
 
 function cli(argv: string[]): { code: number; out: string; err: string } {
@@ -95,7 +95,7 @@ test('otadata show: bad input is exit 2 with a message', () => {
 });
 
 test('otadata show on a real otadata cut from Arduino firmware: seq 0 in sector 1 is a valid entry', () => {
-  const file = fileURLToPath(new URL('../../../shared/vectors/partition-tables/uno-r4-esp32s3-0.6.0.otadata.bin', import.meta.url));
+  const file = fileURLToPath(new URL('../fixtures/partition-tables/uno-r4-esp32s3-0.6.0.otadata.bin', import.meta.url));
   const r = cli(['otadata', 'show', file, '--slots', '2', '--json']);
   assert.is(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out), {

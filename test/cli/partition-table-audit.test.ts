@@ -11,7 +11,7 @@ import type { CliIo } from '../../src/cli/io';
 import { run } from '../../src/cli/run';
 import { encodePartitionTable } from '../../src/formats/partition-table';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-pt-audit-'));
 
 function cli(...argv: string[]): { code: number; out: string; err: string } {

@@ -10,9 +10,9 @@ import * as assert from 'uvu/assert';
 import type { CliIo } from '../../src/cli/io';
 import { run } from '../../src/cli/run';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-pt-'));
 
 interface Captured {

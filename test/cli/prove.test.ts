@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/run';
 import type { CliIo } from '../../src/cli/io';
 
-const V = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
-if (!fs.existsSync(V)) throw new Error(`conformance vectors missing: ${V} (expected ../shared/vectors next to the repo)`);
+const V = fileURLToPath(new URL('../fixtures/', import.meta.url));
+if (!fs.existsSync(V)) throw new Error(`conformance vectors missing: ${V} (the repository's test/fixtures folder)`);
 const TINY = V + 'app-images/esptool/ram_helloworld/helloworld-esp32.bin';
 const SMALL = V + 'app-images/elf2image/esp32-zephyr.bin';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-prove-'));

@@ -12,14 +12,14 @@ import * as lib from '../../src/index';
 import { deviceBundlePath, deviceMinBundlePath, ensureBuilt, repoRoot } from './bundle';
 import { FLOW_CHUNK, FLOW_FLASH_SIZE, UPDATE_FLOW_SOURCE, type FlowResult } from './update-flow';
 
-const VECTORS = path.resolve(repoRoot, '../shared/vectors');
+const VECTORS = path.resolve(repoRoot, 'test/fixtures');
 const REAL_APP = path.join(VECTORS, 'app-images/esp-serial-flasher/hello_world-esp32c3.bin');
 /** The issue's budget: heap growth during a 256 KiB update beyond the flash bytes and one chunk. */
 const HEAP_BUDGET = 48 * 1024;
 const BIG_IMAGE_SIZE = 256 * 1024;
 
-const haveVectors = fs.existsSync(REAL_APP);
-if (!haveVectors) console.warn(`\n!! ${VECTORS} is missing: the QuickJS update runs on a built image only\n`);
+if (!fs.existsSync(REAL_APP)) throw new Error(`fixture missing: ${REAL_APP}`);
+const haveVectors = true;
 
 /**
  * A valid app image of exactly `size` bytes: the segments, header and app description of a real

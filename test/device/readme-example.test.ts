@@ -13,7 +13,7 @@ import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntim
 import * as lib from '../../src/index';
 import { deviceBundlePath, ensureBuilt, repoRoot } from './bundle';
 
-const VECTORS = path.resolve(repoRoot, '../shared/vectors');
+const VECTORS = path.resolve(repoRoot, 'test/fixtures');
 const TABLE_CSV = path.join(VECTORS, 'partition-tables/partitions_two_ota.csv');
 const TABLE_BIN = path.join(VECTORS, 'partition-tables/partitions_two_ota.bin');
 const FACTORY_APP = path.join(VECTORS, 'app-images/esp-serial-flasher/hello_world-esp32.bin');

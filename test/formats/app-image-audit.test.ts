@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createImageVerifier, inspectImage } from '../../src/formats/app-image-verify';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
 const read = (f: string) => new Uint8Array(fs.readFileSync(DIR + f));
 const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as {
   files: { file: string; esptool: { exit_code: number; checksum: { valid: boolean } | null } }[];

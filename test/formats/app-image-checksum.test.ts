@@ -40,7 +40,7 @@ test('both kernels equal a byte loop: random ranges, odd buffer offsets, sizes a
 });
 
 test('verdicts are identical with either kernel on every vector', () => {
-  const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
+  const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
   const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as { files: { file: string }[] };
   for (const { file } of manifest.files) {
     const bytes = new Uint8Array(fs.readFileSync(DIR + file));

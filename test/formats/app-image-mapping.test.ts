@@ -15,7 +15,7 @@ import { OtaEngine } from '../../src/ota/engine';
 import { rig } from '../ota/engine-fixtures';
 import { errorCode } from '../helpers';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
 const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as {
   files: { file: string; esptool: { chip_id: number | null; segments: { load_addr: string; memory_types?: string[] }[] | null; checksum: { valid: boolean } | null; hash: { valid: boolean } | null } }[];
 };

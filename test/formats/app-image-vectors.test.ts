@@ -1,4 +1,4 @@
-// Conformance: every image in ../shared/vectors/app-images against what esptool 4.12.0 printed
+// Conformance: every image in test/fixtures/app-images against what esptool 4.12.0 printed
 // (manifest.json), plus the bootloader's stricter verdicts on the corrupted copies.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,8 +12,8 @@ import type { ImageReport } from '../../src/formats/app-image-types';
 import { CHIP_IDS, chipName } from '../../src/formats/chips';
 import { nodeHashes } from '../../src/node/hash';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 
 interface EsptoolSegment { index: number; length: number; load_addr: string; file_offset: number }
 interface EsptoolFacts {

@@ -15,8 +15,8 @@ import { portableHashes } from '../../src/hash/portable';
 import { nodeHashes } from '../../src/node/hash';
 import { seededRandom } from '../../src/flash/rng';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/app-images/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/app-images/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const manifest = JSON.parse(fs.readFileSync(DIR + 'manifest.json', 'utf8')) as { files: { file: string; esptool: { exit_code: number } }[] };
 const read = (f: string) => new Uint8Array(fs.readFileSync(DIR + f));
 const ALL = manifest.files.map((f) => f.file);

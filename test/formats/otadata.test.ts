@@ -13,8 +13,8 @@ import { portableHashes } from '../../src/hash/portable';
 import { nodeHashes } from '../../src/node/hash';
 import { OtaflashError } from '../../src/errors';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/otadata/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/otadata/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const cases = JSON.parse(fs.readFileSync(DIR + 'cases.json', 'utf8'));
 
 function throwsCode(fn: () => unknown, code: string): void {

@@ -8,8 +8,8 @@ import { OtaflashError } from '../../src/errors';
 import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../../src/formats/partition-csv';
 import { decodePartitionTable, encodePartitionTable } from '../../src/formats/partition-table';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 
 interface ManifestEntry {
   label: string;

@@ -18,8 +18,8 @@ import {
 } from '../../src/formats/partition-lookup';
 import { decodePartitionTable } from '../../src/formats/partition-table';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 
 test('real OTA layout: otadata, slots in order, counts', () => {
   const t = decodePartitionTable(new Uint8Array(fs.readFileSync(DIR + 'uno-r4-esp32s3-0.6.0.partitions.bin')));

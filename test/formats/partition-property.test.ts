@@ -11,8 +11,8 @@ import type { Partition } from '../../src/formats/partition-types';
 import { utf8Encode } from '../../src/formats/utf8';
 import { seededRandom } from '../../src/flash/rng';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 
 const BASE_SEED = process.env.PARTITION_SEED !== undefined ? Number(process.env.PARTITION_SEED) : 0x5eed0003;
 const RUNS = process.env.PARTITION_SEED !== undefined ? 1 : 300;

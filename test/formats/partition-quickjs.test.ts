@@ -7,8 +7,8 @@ import * as assert from 'uvu/assert';
 import { getQuickJS } from 'quickjs-emscripten';
 import { deviceBundlePath, ensureBuilt } from '../device/bundle';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 
 // Inputs with UTF-8 labels, custom types, bootloader rows and every data subtype.
 const CASES: Array<[string, string]> = [

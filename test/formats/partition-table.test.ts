@@ -10,8 +10,8 @@ import { MemoryFlash } from '../../src/flash/memory';
 import { decodePartitionTable, encodePartitionTable, readPartitionTable } from '../../src/formats/partition-table';
 import type { Partition } from '../../src/formats/partition-types';
 
-const DIR = fileURLToPath(new URL('../../../shared/vectors/partition-tables/', import.meta.url));
-if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (expected ../shared/vectors next to the repo)`);
+const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
+if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
 const vector = (name: string): Uint8Array => new Uint8Array(fs.readFileSync(DIR + name));
 
 function code(fn: () => unknown): string {

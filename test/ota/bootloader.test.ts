@@ -12,8 +12,8 @@ import { OtaflashError } from '../../src/errors';
 import { FAULT_MODES, FaultyFlash, countFlashOperations } from '../../src/flash/faults';
 import { seededRandom } from '../../src/flash/rng';
 
-const VECTORS = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
-if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (expected ../shared/vectors next to the repo)`);
+const VECTORS = fileURLToPath(new URL('../fixtures/', import.meta.url));
+if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (the repository's test/fixtures folder)`);
 const OTADATA_DIR = VECTORS + 'otadata/';
 const cases = JSON.parse(fs.readFileSync(OTADATA_DIR + 'cases.json', 'utf8'));
 const image = (rel: string) => new Uint8Array(fs.readFileSync(VECTORS + 'app-images/' + rel));
@@ -177,7 +177,7 @@ test('bootloader N counts every OTA subtype, with gaps: seq 2 with ota_0 + ota_2
   assert.is(d.activeSector, null, 'not booted from the entry');
 });
 
-// ---- real images from ../shared/vectors/app-images ----
+// ---- real images from test/fixtures/app-images ----
 
 const GOOD = 'esp-serial-flasher/hello_world-esp32.bin';
 const GOOD_S3 = 'esp-serial-flasher/hello_world-esp32s3.bin';

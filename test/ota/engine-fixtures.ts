@@ -8,8 +8,8 @@ import type { Partition, PartitionTable } from '../../src/formats/partition-type
 import { readOtadata, type OtaSelectEntry } from '../../src/formats/otadata';
 import { RegionFlash } from '../../src/flash/region';
 
-const VECTORS = fileURLToPath(new URL('../../../shared/vectors/', import.meta.url));
-if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (expected ../shared/vectors next to the repo)`);
+const VECTORS = fileURLToPath(new URL('../fixtures/', import.meta.url));
+if (!fs.existsSync(VECTORS)) throw new Error(`conformance vectors missing: ${VECTORS} (the repository's test/fixtures folder)`);
 
 export function image(rel: string): Uint8Array {
   return new Uint8Array(fs.readFileSync(VECTORS + 'app-images/' + rel));

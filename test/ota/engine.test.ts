@@ -331,7 +331,7 @@ test('only one update at a time; setBootPartition waits for end()', () => {
 
 // ---- setBootPartition against cases.json -------------------------------------------------------
 
-const OTADATA_DIR = fileURLToPath(new URL('../../../shared/vectors/otadata/', import.meta.url));
+const OTADATA_DIR = fileURLToPath(new URL('../fixtures/otadata/', import.meta.url));
 const cases = JSON.parse(fs.readFileSync(OTADATA_DIR + 'cases.json', 'utf8'));
 const TINY = 'esptool/ram_helloworld/helloworld-esp32.bin';
 

@@ -33,7 +33,7 @@ import {
 } from '../../src/index';
 import { seededRandom, randomBelow } from '../../src/flash/rng';
 
-const VECTORS = path.resolve(new URL('../../', import.meta.url).pathname, '../shared/vectors');
+const VECTORS = path.resolve(new URL('../../', import.meta.url).pathname, 'test/fixtures');
 const SEED = process.env.OTAFLASH_SEED ? Number(process.env.OTAFLASH_SEED) : 20261122;
 
 function readVectors(dir: string, ext: string): Uint8Array[] {
