@@ -7,7 +7,7 @@ import { parsePartitionCsv } from '../src/formats/partition-csv';
 import type { PartitionTable } from '../src/formats/partition-types';
 import type { HashProvider } from '../src/hash/types';
 import { nodeHashes } from '../src/node/hash';
-import type { ProveLayout } from '../src/ota/prove-scenarios';
+import type { ProveLayout } from '../src/prove';
 
 export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
 

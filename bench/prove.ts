@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAULT_MODES } from '../src/flash/faults';
 import { nodeHashes } from '../src/node/hash';
-import { parseReplayId, proveScenario, replayCase, type ProveReport, type ProveScenario } from '../src/ota/prove';
-import { proveScenarios } from '../src/ota/prove-scenarios';
+import { parseReplayId, proveScenario, replayCase, type ProveReport, type ProveScenario } from '../src/prove';
+import { proveScenarios } from '../src/prove';
 import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from './prove-layouts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -48,5 +48,5 @@ export {
   type ProveFailure,
   type ReplayId,
   type ReplayTrace,
-} from './ota/prove';
-export { proveScenarios, type ProveLayout } from './ota/prove-scenarios';
+} from './prove';
+export { proveScenarios, otaScenarios, PROVE_FEATURES, type ProveLayout, type ProveFeature } from './prove';

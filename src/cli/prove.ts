@@ -5,8 +5,8 @@ import { chipIdFromName } from '../formats/chips';
 import { OtaflashError } from '../errors';
 import type { PartitionTable } from '../formats/partition-types';
 import { nodeHashes } from '../node/hash';
-import { parseReplayId, proveScenario, replayCase, type ProveReport } from '../ota/prove';
-import { proveScenarios, type ProveLayout } from '../ota/prove-scenarios';
+import { parseReplayId, proveScenario, replayCase, type ProveReport } from '../prove';
+import { proveScenarios, type ProveLayout } from '../prove';
 import { loadTableFile } from './flash';
 import { CliError, type Command, parseArgs, parseSize, readInput } from './io';
 

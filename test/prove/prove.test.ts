@@ -17,8 +17,10 @@ import {
   replayCase,
   type ProveScenario,
   type ProveWorld,
-} from '../../src/ota/prove';
-import { proveScenarios } from '../../src/ota/prove-scenarios';
+  ProveViolation,
+  PROVE_FEATURES,
+} from '../../src/prove';
+import { proveScenarios } from '../../src/prove';
 import { realisticLayout, smallLayout } from '../../bench/prove-layouts';
 
 const layout = smallLayout(nodeHashes);
@@ -179,6 +181,37 @@ test('cut chains (up to 5 cuts) run, and a chain failure replays to the same rul
   assert.ok(b.failures > 0);
   const t = replayCase(s, parseReplayId(b.kept[0].id), { hashes: nodeHashes });
   assert.is(t.failure && t.failure.rule, b.kept[0].rule, t.lines.join('\n'));
+});
+
+test('a feature check (scenario.check) runs after the clean run and every recovery, and its violations count', () => {
+  let calls = 0;
+  const s: ProveScenario = {
+    ...fullUpdate,
+    key: 'checked@small',
+    name: 'checked',
+    check: (w) => {
+      calls++;
+      // A rule that holds while the old app still runs: the clean flow never reboots, so it
+      // passes; a recovery starts with a reboot, and one after a late cut boots the new app.
+      if (w.running !== 'old') throw new ProveViolation('feature-rule', `running ${w.running}`);
+    },
+  };
+  const r = proveScenario(s, { hashes: nodeHashes, keepFailures: 3 });
+  assert.is(calls, r.cutPoints + 1, 'checked after the clean run and after every recovery');
+  assert.ok(r.rules['feature-rule'] > 0 && r.rules['feature-rule'] < r.cutPoints, JSON.stringify(r.rules));
+  assert.is(r.failures, r.rules['feature-rule']);
+  let n = 0;
+  const s2: ProveScenario = { ...fullUpdate, key: 'counted@small', name: 'counted', check: () => { n++; } };
+  const r2 = proveScenario(s2, { hashes: nodeHashes, modes: ['before'] });
+  assert.is(r2.failures, 0);
+  assert.is(n, r2.cutPoints + 1, 'one check per cut plus the clean run');
+});
+
+test('proveScenarios is the union of every feature\'s scenarios', () => {
+  let total = 0;
+  for (const f of PROVE_FEATURES) total += f.scenarios(layout).length;
+  assert.is(scenarios.length, total);
+  assert.ok(PROVE_FEATURES.some((f) => f.name === 'ota'));
 });
 
 test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', () => {

@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeHashes } from '../../src/node/hash';
-import { proveScenario, type ProveReport } from '../../src/ota/prove';
-import { proveScenarios } from '../../src/ota/prove-scenarios';
+import { proveScenario, type ProveReport } from '../../src/prove';
+import { proveScenarios } from '../../src/prove';
 import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from '../../bench/prove-layouts';
 
 const SEED = 1;

@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeHashes } from '../../src/node/hash';
-import { proveScenario, type ProveOptions } from '../../src/ota/prove';
-import { proveScenarios } from '../../src/ota/prove-scenarios';
+import { proveScenario, type ProveOptions } from '../../src/prove';
+import { proveScenarios } from '../../src/prove';
 import { smallLayout } from '../../bench/prove-layouts';
 
 const scenarios = proveScenarios(smallLayout(nodeHashes));

@@ -9,8 +9,8 @@ import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
 import { OTA_SEQ_EMPTY, OTA_STATE, isOtaEntryCrcOk, isOtaEntryValid, otaStateName, type OtaSelectEntry } from '../formats/otadata';
 import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
-import { applyBootWrites, decideBoot, type BootDecision, type BootOptions } from './bootloader';
-import { OtaEngine } from './engine';
+import { applyBootWrites, decideBoot, type BootDecision, type BootOptions } from '../ota/bootloader';
+import { OtaEngine } from '../ota/engine';
 
 // ---------------------------------------------------------------------------------------------
 // Scenario contract
@@ -57,6 +57,11 @@ export interface ProveScenario {
   /** After a cut the harness reboots once, then calls this: drive the engine to the goal. */
   recover(w: ProveWorld): void;
   readonly goal: ProveGoal;
+  /**
+   * A feature's own invariants (an image store's states, a delta's resume log), checked after the
+   * clean run and after every recovery, once the boot goal holds. Throws ProveViolation.
+   */
+  check?(w: ProveWorld): void;
 }
 
 /** Things that happened, for the invariants. `at` counts flash operations from the start of the branch. */

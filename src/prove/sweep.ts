@@ -23,10 +23,10 @@ import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
 import { isOtaEntryValid, otaStateName, readOtadata } from '../formats/otadata';
 import { findPartition, otadataPartition, partitionRegion } from '../formats/partition-lookup';
-import { decideBoot, type BootDecision } from './bootloader';
-import { ProveDevice, ProveViolation, ProveWorld, equalBytes, type ProveContext, type ProveEvent, type ProveScenario, type RecordedOp } from './prove-world';
+import { decideBoot, type BootDecision } from '../ota/bootloader';
+import { ProveDevice, ProveViolation, ProveWorld, equalBytes, type ProveContext, type ProveEvent, type ProveScenario, type RecordedOp } from './world';
 
-export { ProveViolation, ProveWorld, type ProveContext, type ProveEvent, type ProveGoal, type ProveImage, type ProveScenario, type ProveSetup } from './prove-world';
+export { ProveViolation, ProveWorld, type ProveContext, type ProveEvent, type ProveGoal, type ProveImage, type ProveScenario, type ProveSetup } from './world';
 
 // ---------------------------------------------------------------------------------------------
 // Sweeps
@@ -223,6 +223,7 @@ class Runner {
     }
     const pending = world.engine().pendingUpdate();
     if (pending) throw new ProveViolation('goal', `after recovery an update of ${pending.partition.label} is still recorded as unfinished`);
+    if (this.scenario.check) this.scenario.check(world);
     if (compareAll) this.checkUntouched();
   }
 
