@@ -1,0 +1,103 @@
+// Patch generator (host side): detools sequential patches that detools' C code, ESP-IDF's delta
+// OTA and this library's own apply all read. Holds both images in memory (they are passed in).
+import { OtaflashError, kindOf } from '../errors';
+import { ByteSink } from './encode-range';
+import { encodeLzmaAlone, LZMA_DEFAULT_DICTIONARY } from './encode-lzma';
+import { encodeHeatshrink, checkHeatshrinkParams, HEATSHRINK_DEFAULT_LOOKAHEAD, HEATSHRINK_DEFAULT_WINDOW } from './encode-heatshrink';
+import { COMPRESSION_NUMBERS, packSize, serializeRecords } from './generate-format';
+import { matchRecords, type DeltaRecord } from './generate-matcher';
+
+export type DeltaCreateCompression = 'lzma' | 'heatshrink' | 'none';
+
+export interface DeltaCreateOptions {
+  /** Default 'lzma'. */
+  compression?: DeltaCreateCompression;
+  /** LZMA dictionary in bytes, 4 KiB..64 MiB; default 64 KiB so a small device can apply the patch. */
+  dictionarySize?: number;
+  /** heatshrink window, log2 bytes (default 8, as detools). */
+  heatshrinkWindow?: number;
+  /** heatshrink lookahead, log2 bytes (default 7, as detools). */
+  heatshrinkLookahead?: number;
+  /** Called between the stages of a long run. */
+  onProgress?: (stage: 'match' | 'compress' | 'done') => void;
+}
+
+export interface DeltaCreateResult {
+  patch: Uint8Array;
+  records: number;
+  /** Bytes taken from the old image (diff) and from the patch (extra). */
+  diffBytes: number;
+  extraBytes: number;
+  /** Size of the stream before compression. */
+  streamSize: number;
+}
+
+const MAX_IMAGE = 0x7fffffff;
+
+/** A detools sequential patch turning `old` into `nu`. */
+export function createDeltaPatch(old: Uint8Array, nu: Uint8Array, options: DeltaCreateOptions = {}): Uint8Array {
+  return createDeltaPatchDetailed(old, nu, options).patch;
+}
+
+export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, options: DeltaCreateOptions = {}): DeltaCreateResult {
+  if (!(old instanceof Uint8Array)) throw new OtaflashError('DELTA_BAD_INPUT', `old image must be a Uint8Array, got ${kindOf(old)}`);
+  if (!(nu instanceof Uint8Array)) throw new OtaflashError('DELTA_BAD_INPUT', `new image must be a Uint8Array, got ${kindOf(nu)}`);
+  if (options === null || typeof options !== 'object') throw new OtaflashError('DELTA_BAD_OPTION', `options must be an object, got ${kindOf(options)}`);
+  // detools' C apply keeps sizes in an int.
+  if (old.length > MAX_IMAGE || nu.length > MAX_IMAGE) {
+    throw new OtaflashError('DELTA_TOO_LARGE', `images must be under 2 GiB (detools sizes are 32-bit signed), got ${old.length} and ${nu.length} bytes`);
+  }
+  const compression = options.compression ?? 'lzma';
+  if (!Object.prototype.hasOwnProperty.call(COMPRESSION_NUMBERS, compression)) {
+    throw new OtaflashError('DELTA_BAD_OPTION', `compression must be lzma, heatshrink or none, got ${String(compression)}`, { compression });
+  }
+  const window = options.heatshrinkWindow ?? HEATSHRINK_DEFAULT_WINDOW;
+  const lookahead = options.heatshrinkLookahead ?? HEATSHRINK_DEFAULT_LOOKAHEAD;
+  if (compression === 'heatshrink') checkHeatshrinkParams(window, lookahead);
+  const progress = options.onProgress ?? (() => undefined);
+
+  const out = new ByteSink();
+  out.push((0 << 4) | COMPRESSION_NUMBERS[compression]);
+  packSize(out, nu.length);
+  let records: DeltaRecord[] = [];
+  let stream = new Uint8Array(0);
+  if (nu.length > 0) {
+    progress('match');
+    records = matchRecords(old, nu);
+    checkRecords(old, nu, records);
+    stream = serializeRecords(old, nu, records);
+    progress('compress');
+    if (compression === 'lzma') {
+      out.pushAll(encodeLzmaAlone(stream, { dictionarySize: options.dictionarySize ?? LZMA_DEFAULT_DICTIONARY }));
+    } else if (compression === 'heatshrink') {
+      out.push(((window - 4) << 4) | (lookahead - 3));
+      out.pushAll(encodeHeatshrink(stream, { window, lookahead }));
+    } else {
+      out.pushAll(stream);
+    }
+  }
+  progress('done');
+  let diffBytes = 0;
+  let extraBytes = 0;
+  for (const r of records) {
+    diffBytes += r.diffLength;
+    extraBytes += r.extraLength;
+  }
+  return { patch: out.bytes(), records: records.length, diffBytes, extraBytes, streamSize: stream.length };
+}
+
+/** The matcher's output must describe the new image exactly and read only inside the old one. */
+function checkRecords(old: Uint8Array, nu: Uint8Array, records: readonly DeltaRecord[]): void {
+  let oldPos = 0;
+  let newPos = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const bad = r.diffLength < 0 || r.extraLength < 0 || oldPos < 0 || (r.diffLength > 0 && oldPos + r.diffLength > old.length);
+    newPos += r.diffLength + r.extraLength;
+    oldPos += r.diffLength + r.adjustment;
+    if (bad || newPos > nu.length) {
+      throw new OtaflashError('DELTA_INTERNAL', `patch generator produced an impossible record ${i} (diff ${r.diffLength}, extra ${r.extraLength}, adjustment ${r.adjustment})`);
+    }
+  }
+  if (newPos !== nu.length) throw new OtaflashError('DELTA_INTERNAL', `patch generator covered ${newPos} of ${nu.length} new bytes`);
+}
