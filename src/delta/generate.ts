@@ -60,7 +60,7 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
   out.push((0 << 4) | COMPRESSION_NUMBERS[compression]);
   packSize(out, nu.length);
   let records: DeltaRecord[] = [];
-  let stream = new Uint8Array(0);
+  let stream: Uint8Array = new Uint8Array(0);
   if (nu.length > 0) {
     progress('match');
     records = matchRecords(old, nu);

@@ -1,0 +1,149 @@
+// A streaming heatshrink decoder (LZSS with a 2^W-byte window and 2^L-byte lookahead), the body
+// of detools heatshrink patches. The bit stream, most significant bit first:
+//   1, then 8 bits                          a literal byte
+//   0, then W bits (index-1), L bits (count-1)  copy `count` bytes from `index` bytes back
+// The window starts zero-filled, so a reference before the first byte yields zeros (as the
+// reference decoder does). The encoder pads the last byte with zero bits; finish() accepts at most
+// 7 such bits and refuses anything more as bytes after the end of the stream.
+//
+// Memory: the window (2^W bytes, 256 for detools's default W=8) and a 4 KiB output buffer.
+import { OtaflashError } from '../errors';
+import type { ByteSink, StreamDecoder } from './stream';
+
+export interface HeatshrinkParams {
+  windowSz2: number;
+  lookaheadSz2: number;
+}
+
+const OUT_SIZE = 4096;
+const ST_TAG = 0;
+const ST_LITERAL = 1;
+const ST_INDEX = 2;
+const ST_COUNT = 3;
+
+/** Refuses parameters the reference decoder refuses (window 4..15 bits, lookahead 3..window-1). */
+export function checkHeatshrinkParams(p: HeatshrinkParams): void {
+  if (!(p.windowSz2 >= 4 && p.windowSz2 <= 15 && p.lookaheadSz2 >= 3 && p.lookaheadSz2 < p.windowSz2)) {
+    throw new OtaflashError('DELTA_BAD_HEATSHRINK_PARAMS', `heatshrink window 2^${p.windowSz2} with lookahead 2^${p.lookaheadSz2} is not valid (window 2^4..2^15, lookahead 2^3 up to half the window)`, { windowSz2: p.windowSz2, lookaheadSz2: p.lookaheadSz2 });
+  }
+}
+
+export class HeatshrinkDecoder implements StreamDecoder {
+  private readonly sink: ByteSink;
+  private readonly w: number;
+  private readonly l: number;
+  private readonly window: Uint8Array;
+  private readonly mask: number;
+  private head = 0;
+  private readonly out = new Uint8Array(OUT_SIZE);
+  private outLen = 0;
+  private bits = 0; // pending input bits, right-aligned
+  private nbits = 0;
+  private st = ST_TAG;
+  private index = 0;
+  private bitsInOp = 0; // input bits read for the operation in progress
+  private opNonZero = false;
+  private count = 0;
+  private inBytes = 0;
+  private failed = false;
+
+  constructor(sink: ByteSink, params: HeatshrinkParams) {
+    checkHeatshrinkParams(params);
+    this.sink = sink;
+    this.w = params.windowSz2;
+    this.l = params.lookaheadSz2;
+    this.window = new Uint8Array(1 << this.w);
+    this.mask = (1 << this.w) - 1;
+  }
+
+  get consumed(): number {
+    return this.inBytes;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.failed) throw new OtaflashError('DELTA_DECODER_FAILED', 'the heatshrink decoder already failed');
+    try {
+      this.decode(chunk);
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    } finally {
+      this.flush();
+    }
+  }
+
+  finish(): void {
+    if (this.failed) throw new OtaflashError('DELTA_DECODER_FAILED', 'the heatshrink decoder already failed');
+    const left = this.bitsInOp + this.nbits;
+    if (left >= 8 || this.opNonZero || (this.bits & ((1 << this.nbits) - 1)) !== 0) {
+      this.failed = true;
+      throw new OtaflashError('DELTA_PATCH_TOO_LONG', `the heatshrink stream has ${left} bits after its last complete symbol, more than the zero padding of one byte`, { bits: left });
+    }
+  }
+
+  private flush(): void {
+    if (this.outLen > 0) {
+      const n = this.outLen;
+      this.outLen = 0;
+      this.sink(this.out, 0, n);
+    }
+  }
+
+  private emit(c: number): void {
+    this.window[this.head & this.mask] = c;
+    this.head++;
+    this.out[this.outLen++] = c;
+    if (this.outLen === OUT_SIZE) this.flush();
+  }
+
+  private take(n: number): number {
+    this.nbits -= n;
+    const v = (this.bits >>> this.nbits) & ((1 << n) - 1);
+    this.bitsInOp += n;
+    if (v !== 0) this.opNonZero = true;
+    return v;
+  }
+
+  private decode(chunk: Uint8Array): void {
+    let i = 0;
+    const len = chunk.length;
+    for (;;) {
+      // Keep at least 16 bits at hand when input allows (the widest field is 15 bits).
+      while (this.nbits <= 16 && i < len) {
+        this.bits = ((this.bits << 8) | chunk[i++]) & 0xffffff;
+        this.nbits += 8;
+        this.inBytes++;
+      }
+      switch (this.st) {
+        case ST_TAG:
+          if (this.nbits < 1) return;
+          this.bitsInOp = 0;
+          this.opNonZero = false;
+          this.st = this.take(1) === 1 ? ST_LITERAL : ST_INDEX;
+          break;
+        case ST_LITERAL:
+          if (this.nbits < 8) return;
+          this.emit(this.take(8));
+          this.st = ST_TAG;
+          this.bitsInOp = 0;
+          this.opNonZero = false;
+          break;
+        case ST_INDEX:
+          if (this.nbits < this.w) return;
+          this.index = this.take(this.w) + 1;
+          this.st = ST_COUNT;
+          break;
+        case ST_COUNT: {
+          if (this.nbits < this.l) return;
+          this.count = this.take(this.l) + 1;
+          const back = this.index;
+          for (let k = 0; k < this.count; k++) this.emit(this.window[(this.head - back) & this.mask]);
+          this.st = ST_TAG;
+          this.bitsInOp = 0;
+          this.opNonZero = false;
+          break;
+        }
+      }
+    }
+  }
+}
