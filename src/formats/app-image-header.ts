@@ -1,20 +1,20 @@
 // esp_image_header_t <-> ImageHeader, and telling the ESP8266 layout from the ESP32 one.
 import { OtaflashError, hex } from '../errors';
-import { ESP8266_CHIP } from './chips';
+import { ESP8266_CHIP, isKnownChipId } from './chips';
 import { ESP8266_HEADER_SIZE, IMAGE_HEADER_SIZE, IMAGE_MAGIC, type ImageHeader } from './app-image-types';
 import { putU16, putU32, u16, u32 } from './bytes';
 
-
-
-
-
 /**
- * ESP8266 images have only the 8-byte common header; bytes 8..23 are already segment data. esptool
- * tells them apart the same way: an ESP32-family extended header has zero reserved bytes and a
- * hash_appended byte of 0 or 1.
+ * Whether a 24-byte header is read with the ESP32-family layout when the chip is not given. ESP8266
+ * images have only the 8-byte common header (bytes 8..23 are already segment data), so the layout
+ * has to be guessed, and otaflash guesses as esptool's image_info does (esptool 5.x,
+ * `_parse_image_info_header`): hash_appended (byte 23) is 0 or 1 and the low byte of chip_id
+ * (byte 12) is a chip it knows. Anything else is read as ESP8266, so an image for a chip nobody
+ * knows is never taken for a valid ESP32-family one. The reserved bytes 19..22 play no part: a
+ * newer header may use them, and esptool keeps the ESP32 layout whatever they hold.
  */
 export function looksLikeExtendedHeader(h: Uint8Array): boolean {
-  return h[19] === 0 && h[20] === 0 && h[21] === 0 && h[22] === 0 && h[23] <= 1;
+  return h.length >= IMAGE_HEADER_SIZE && h[23] <= 1 && isKnownChipId(h[12]);
 }
 
 /**

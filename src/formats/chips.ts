@@ -1,8 +1,10 @@
 // ESP chip identities as they appear in the app image's extended header (esp_chip_id_t).
 
 /**
- * Chip name -> `chip_id` header value. `esp8266` is not a header value: ESP8266 images have no
- * extended header at all, so otaflash uses -1 to name that image format.
+ * Chip name -> `chip_id` header value: every value of ESP-IDF's esp_chip_id_t
+ * (components/bootloader_support/include/esp_app_format.h) and every IMAGE_CHIP_ID of esptool 5.x
+ * (esptool/targets/*.py; ESP32-E22 is esptool's only). `esp8266` is not a header value: ESP8266
+ * images have no extended header at all, so otaflash uses -1 to name that image format.
  */
 export const CHIP_IDS: Readonly<Record<string, number>> = {
   esp8266: -1,
@@ -18,6 +20,7 @@ export const CHIP_IDS: Readonly<Record<string, number>> = {
   esp32c5: 0x0017,
   esp32h21: 0x0019,
   esp32h4: 0x001c,
+  esp32e22: 0x001f,
   esp32s31: 0x0020,
 };
 
@@ -26,6 +29,13 @@ export const ESP8266_CHIP = -1;
 
 /** `chip_id` 0xFFFF means "invalid" in esp_chip_id_t. */
 export const INVALID_CHIP_ID = 0xffff;
+
+/** True when `id` names a chip of the table (an ESP32-family header value, not the ESP8266 pseudo id). */
+export function isKnownChipId(id: number): boolean {
+  if (id === ESP8266_CHIP) return false;
+  for (const key in CHIP_IDS) if (CHIP_IDS[key] === id) return true;
+  return false;
+}
 
 /** Display name in esptool's style ("ESP32-C3"), or "unknown chip 0x..." for ids no table knows. */
 export function chipName(id: number): string {
