@@ -6,7 +6,7 @@ import type { HashProvider } from '../hash/types';
 import { putU32, u32 } from './bytes';
 
 /**
- * otadata: the two-sector OTA selection record an ESP-IDF bootloader reads (spec section 3).
+ * otadata: the two-sector OTA selection record an ESP-IDF bootloader reads (docs/formats.md §4).
  * Each sector starts with one 32-byte `esp_ota_select_entry_t`; the rest of the sector stays erased.
  */
 
@@ -52,7 +52,7 @@ function checkU32(value: number, what: string): void {
 
 /**
  * The entry CRC: covers the 4 seq bytes only, with ESP-IDF's `esp_rom_crc32_le(0xFFFFFFFF, ...)`,
- * which in zlib terms is crc32(seq_le, 0xFFFFFFFF), not the standard CRC-32 (spec 3.2, trap 1).
+ * which in zlib terms is crc32(seq_le, 0xFFFFFFFF), not the standard CRC-32 (docs/formats.md §4.2).
  */
 export function otaSeqCrc(seq: number, hashes?: HashProvider): number {
   checkU32(seq, 'ota_seq');
@@ -169,7 +169,7 @@ export function lastInvalidOtaSector(entries: OtadataEntries, hashes?: HashProvi
   return selectOtaSector(entries, bad(entries[0]), bad(entries[1]), false);
 }
 
-/** slot = (seq - 1) mod n in uint32, so seq 0 maps to 0xFFFFFFFF mod n (trap 2). */
+/** slot = (seq - 1) mod n in uint32, so seq 0 maps to 0xFFFFFFFF mod n (docs/formats.md §4.6). */
 export function slotOfSeq(seq: number, n: number): number {
   checkU32(seq, 'ota_seq');
   if (!(n >= 1 && n <= 16 && n === Math.floor(n))) {
@@ -257,7 +257,7 @@ export function writeOtaEntry(region: BlockDevice, sector: OtaSector, entry: Ota
 export type SetBootVariant = 'idf_v6' | 'idf_v5';
 
 /**
- * Where `esp_ota_set_boot_partition(ota_<targetSlot>)` writes and which seq (spec 3.8), for an
+ * Where `esp_ota_set_boot_partition(ota_<targetSlot>)` writes and which seq (docs/formats.md §4.9), for an
  * app-side slot count n. idf_v6 rewrites the active sector with the same seq when the target is
  * already active; idf_v5 (and otatool) always writes the other sector.
  */

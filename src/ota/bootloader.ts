@@ -35,7 +35,7 @@ import { verifyImageOnDevice } from '../formats/app-image-verify';
 import { u32 } from '../formats/bytes';
 
 /**
- * A model of ESP-IDF's second-stage bootloader choosing an app (spec 3.7):
+ * A model of ESP-IDF's second-stage bootloader choosing an app (docs/formats.md §4.7):
  * `bootloader_utility_get_selected_boot_partition` followed by `bootloader_utility_load_boot_image`.
  * decideBoot only reads; the otadata rewrites the real bootloader would make are returned as data
  * and applied by applyBootWrites, so a test can reboot a simulated device as often as it likes.
@@ -144,7 +144,7 @@ function readSecureVersion(device: BlockDevice, p: Partition): number | null {
   return u32(b, 0) === APP_DESC_MAGIC ? u32(b, 4) : null;
 }
 
-/** "initial contents": the entry is blank or its CRC is wrong (spec 3.7 step 4). */
+/** "initial contents": the entry is blank or its CRC is wrong (docs/formats.md §4.7 step 4). */
 function blankOrBadCrc(e: OtaSelectEntry, hashes?: HashProvider): boolean {
   return e.seq === OTA_SEQ_EMPTY || !isOtaEntryCrcOk(e, hashes);
 }

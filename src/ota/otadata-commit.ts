@@ -4,7 +4,7 @@
 //
 // Two hazards shape it:
 //  - The CRC covers only ota_seq, so a torn program of ota_state is invisible to the bootloader
-//    (spec 3.1/3.4). We therefore program the entry in two steps: first everything except the CRC
+//    (docs/formats.md §4.1, §4.4). We therefore program the entry in two steps: first everything except the CRC
 //    word (the CRC stays erased, 0xFFFFFFFF, which matches no seq but 0 and we never write seq 0),
 //    read it back, and only then program the CRC. A valid CRC on flash thus proves the state landed.
 //  - A torn erase can leave the old bytes partly in place. If the old entry had a good CRC and an

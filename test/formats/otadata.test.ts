@@ -33,7 +33,7 @@ test('the vector set is the one this test was written for', () => {
   assert.equal(cases.states, { NEW: OTA_STATE.NEW, PENDING_VERIFY: OTA_STATE.PENDING_VERIFY, VALID: OTA_STATE.VALID, INVALID: OTA_STATE.INVALID, ABORTED: OTA_STATE.ABORTED, UNDEFINED: OTA_STATE.UNDEFINED });
 });
 
-test('CRC: spec worked values, seed 0xFFFFFFFF in zlib terms, both hash providers', () => {
+test('CRC: worked values of docs/formats.md §4.2, seed 0xFFFFFFFF in zlib terms, both hash providers', () => {
   const table: [number, number][] = [[0, 0xffffffff], [1, 0x4743989a], [2, 0x55f63774], [3, 0xed4a5011], [4, 0x709d68a8], [5, 0xc8210fcd], [0xffffffff, 0x2144df1c]];
   for (const [seq, crc] of table) {
     assert.is(otaSeqCrc(seq), crc, `seq ${seq}`);
@@ -96,7 +96,7 @@ test('nextBootEntry keeps the target sector label, sets NEW or UNDEFINED, fresh 
   assert.is(nextBootEntry([e0, e1], 1, 2, { variant: 'idf_v5', rollback: false }).entry.state, OTA_STATE.UNDEFINED);
 });
 
-test('nextBootSeqWrite: worked example of spec 3.8 step by step from blank (N = 2), and bad arguments', () => {
+test('nextBootSeqWrite: worked example of docs/formats.md §4.9 step by step from blank (N = 2), and bad arguments', () => {
   let entries: [ReturnType<typeof makeOtaEntry>, ReturnType<typeof makeOtaEntry>] = decodeOtadata(new Uint8Array(0x2000).fill(0xff));
   const want = [[0, 0, 1], [1, 1, 2], [0, 0, 3], [1, 1, 4]];
   for (const [slot, sector, seq] of want) {
@@ -122,7 +122,7 @@ test('validity: invalid ignores the CRC, valid needs it; seq 0 has crc 0xFFFFFFF
     assert.not.ok(isOtaEntryValid(withOtaState(good, s)));
   }
   for (const s of [OTA_STATE.NEW, OTA_STATE.PENDING_VERIFY, OTA_STATE.UNDEFINED, 5, 0x7fffffff]) assert.ok(isOtaEntryValid(withOtaState(good, s)), `state ${s}`);
-  // A sector whose first word was zeroed and all else erased: a valid seq-0 entry (spec 3.2).
+  // A sector whose first word was zeroed and all else erased: a valid seq-0 entry (docs/formats.md §4.2).
   const zeroed = new Uint8Array(32).fill(0xff);
   zeroed.fill(0, 0, 4);
   const e = decodeOtaEntry(zeroed);

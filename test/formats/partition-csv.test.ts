@@ -1,5 +1,5 @@
 // CSV rules of gen_esp32part.py that the vectors do not pin down one by one. Each expected value
-// is worked out from the tool's rules (shared/spec/esp-idf-formats.md sections 1.7 and 2).
+// is worked out from the tool's rules (docs/formats.md §3).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OtaflashError } from '../../src/errors';

@@ -1,5 +1,5 @@
 // Binary partition tables: the reader's rules (gen_esp32part.py and the bootloader), the encoder's
-// limits, and reading a table off a device. Expected bytes are built from the spec's layout.
+// limits, and reading a table off a device. Expected bytes are built from the layout in docs/formats.md §2.
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ function code(fn: () => unknown): string {
   return 'no error';
 }
 
-/** A record laid out by hand from the spec's table (section 1.2), independent of the encoder. */
+/** A record laid out by hand from the table in docs/formats.md §2.2, independent of the encoder. */
 function record(type: number, subtype: number, offset: number, size: number, label: number[], flags = 0): number[] {
   const r = new Array(32).fill(0);
   r[0] = 0xaa;

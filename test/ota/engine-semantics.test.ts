@@ -1,4 +1,4 @@
-// The app-side OTA API semantics of spec sections 3.9-3.11, one rule per test: rollbackPossible,
+// The app-side OTA API semantics of docs/formats.md §4.9-§4.11, one rule per test: rollbackPossible,
 // markValid / markInvalidAndRollback refusals, set-boot anti-rollback, next update partition.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
