@@ -3,7 +3,9 @@
 // which reads old bytes through `OldImage` and hands new bytes, in order, to a sink. Nothing here
 // holds the patch, the old image or the new image.
 import { OtaflashError } from '../errors';
-import { type DetoolsPatchHeader, checkApplicable, decodeDetoolsHeader } from '../formats/detools-patch';
+import { type DetoolsPatchHeader, checkApplicable, decodeDetoolsHeader, decodeHeatshrinkParams } from '../formats/detools-patch';
+import { checkHeatshrinkParams } from './heatshrink-decoder';
+import { decodeLzmaAloneHeader } from './lzma-decoder';
 import { createBodyDecoder } from './body';
 import { type OldImage, type SequentialStats, SequentialPatchMachine } from './sequential';
 import type { ByteSink, StreamDecoder } from './stream';
@@ -15,7 +17,10 @@ export interface PatchApplyOptions {
   onHeader?: (h: DetoolsPatchHeader) => void;
 }
 
-const MAX_HEADER = 1 + 5 * 4;
+// The longest header (in-place: 5 sizes of at most 4 bytes... and one more byte that refuses the
+// size) plus the longest body preamble (the 13-byte lzma header).
+const LZMA_HEADER = 13;
+const PREFIX = 1 + 5 * 5 + LZMA_HEADER;
 
 /**
  * Applies one detools sequential patch. `old` null walks the patch without applying it (stats only).
@@ -26,8 +31,9 @@ export class PatchApplier {
   private readonly out: ByteSink | null;
   private readonly opts: PatchApplyOptions;
   private readonly stats: SequentialStats | null;
-  private headerBuf = new Uint8Array(MAX_HEADER);
-  private headerLen = 0;
+  private readonly prefix = new Uint8Array(PREFIX);
+  private prefixLen = 0;
+  private lzmaDictionary: number | null = null;
   private hdr: DetoolsPatchHeader | null = null;
   private machine: SequentialPatchMachine | null = null;
   private decoder: StreamDecoder | null = null;
@@ -63,24 +69,64 @@ export class PatchApplier {
     try {
       this.patchBytes += chunk.length;
       let rest = chunk;
-      if (!this.hdr) {
-        const n = Math.min(MAX_HEADER - this.headerLen, chunk.length);
-        this.headerBuf.set(chunk.subarray(0, n), this.headerLen);
-        this.headerLen += n;
-        const h = decodeDetoolsHeader(this.headerBuf.subarray(0, this.headerLen));
-        if (!h) {
-          // The header may still be incomplete; MAX_HEADER bytes always complete (or refuse) it.
-          return;
-        }
-        this.start(h);
-        // The header was incomplete before this chunk, so the buffered bytes past it came from
-        // this chunk: the body starts inside it.
-        rest = chunk.subarray(n - (this.headerLen - h.length));
+      if (!this.decoder) {
+        // Header and body preamble are collected first, so that every refusal comes before the
+        // first byte of output (and before onHeader lets the caller erase anything).
+        const n = Math.min(PREFIX - this.prefixLen, chunk.length);
+        this.prefix.set(chunk.subarray(0, n), this.prefixLen);
+        this.prefixLen += n;
+        rest = chunk.subarray(n);
+        if (!this.tryStart(false)) return;
       }
       if (rest.length > 0) this.decoder!.push(rest);
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * Starts decoding once the header and the body's preamble are in: the preamble is the lzma
+   * header (13 bytes: its dictionary size is checked here) or the heatshrink parameter byte.
+   */
+  private tryStart(final: boolean): boolean {
+    if (!this.hdr) {
+      const h = decodeDetoolsHeader(this.prefix.subarray(0, this.prefixLen));
+      if (!h) {
+        if (final) throw new OtaflashError(this.prefixLen === 0 ? 'DELTA_EMPTY_PATCH' : 'DELTA_TRUNCATED', this.prefixLen === 0 ? 'the patch is empty' : `the patch (${this.prefixLen} bytes) ends inside its header`);
+        return false;
+      }
+      checkApplicable(h);
+      this.hdr = h;
+    }
+    const h = this.hdr;
+    const preamble = h.compression === 'lzma' ? LZMA_HEADER : h.compression === 'heatshrink' ? 1 : 0;
+    const have = this.prefixLen - h.length;
+    if (have < preamble) {
+      if (!final) return false;
+      if (h.toSize === 0 && have === 0) return false;
+      throw new OtaflashError('DELTA_TRUNCATED', `the patch (${this.prefixLen} bytes) ends inside the ${preamble}-byte ${h.compression} header of its body`);
+    }
+    if (h.compression === 'lzma') {
+      const lz = decodeLzmaAloneHeader(this.prefix, h.length);
+      const max = this.opts.maxDictionary;
+      if (max !== undefined && lz.dictionarySize > max) {
+        throw new OtaflashError('DELTA_DICTIONARY_TOO_LARGE', `the patch's lzma stream declares a ${lz.dictionarySize}-byte dictionary, more than the ${max} bytes allowed (maxDictionary); create the patch with a smaller dictionary`, { dictionarySize: lz.dictionarySize, maxDictionary: max });
+      }
+      this.lzmaDictionary = lz.dictionarySize;
+    } else if (h.compression === 'heatshrink') {
+      checkHeatshrinkParams(decodeHeatshrinkParams(this.prefix[h.length]));
+    }
+    if (this.opts.onHeader) this.opts.onHeader(h);
+    const machine = new SequentialPatchMachine(h.toSize, this.old, this.out, this.stats);
+    this.machine = machine;
+    this.decoder = createBodyDecoder(h, (b, s, e) => machine.feed(b, s, e), this.opts);
+    if (have > 0) this.decoder.push(this.prefix.subarray(h.length, this.prefixLen));
+    return true;
+  }
+
+  /** Dictionary size an lzma patch declares (null before its header, or for other compressions). */
+  get dictionarySize(): number | null {
+    return this.lzmaDictionary;
   }
 
   /**
@@ -90,17 +136,16 @@ export class PatchApplier {
   finish(): number {
     this.guard();
     try {
-      if (!this.hdr) {
-        throw new OtaflashError(this.headerLen === 0 ? 'DELTA_EMPTY_PATCH' : 'DELTA_TRUNCATED', this.headerLen === 0 ? 'the patch is empty' : `the patch (${this.headerLen} bytes) ends inside its header`);
-      }
-      if (this.hdr.toSize === 0 && this.decoder!.consumed === 0) {
+      if (!this.decoder && !this.tryStart(true)) {
+        // Only a patch of an empty image with no body gets here (detools reads nothing after the
+        // header of such a patch either).
         this.state = 'finished';
         return 0;
       }
       this.decoder!.finish();
       this.machine!.finish();
       this.state = 'finished';
-      return this.hdr.toSize;
+      return this.hdr!.toSize;
     } catch (e) {
       this.fail(e);
     }
@@ -118,15 +163,6 @@ export class PatchApplier {
     this.state = 'failed';
     this.failure = e;
     throw e;
-  }
-
-  private start(h: DetoolsPatchHeader): void {
-    checkApplicable(h);
-    if (this.opts.onHeader) this.opts.onHeader(h);
-    this.hdr = h;
-    const machine = new SequentialPatchMachine(h.toSize, this.old, this.out, this.stats);
-    this.machine = machine;
-    this.decoder = createBodyDecoder(h, (b, s, e) => machine.feed(b, s, e), this.opts);
   }
 }
 

@@ -70,7 +70,8 @@ export class SequentialPatchMachine {
     this.out = out;
     this.stats = stats;
     this.block = new Uint8Array(old ? BLOCK : 0);
-    this.st = DF_SIZE;
+    // As detools's C code: an empty new image has no body at all.
+    this.st = toSize === 0 ? DONE : DF_SIZE;
   }
 
   /** Bytes of the new image produced so far. */
@@ -181,8 +182,7 @@ export class SequentialPatchMachine {
         if (v > 0) corrupt('DELTA_UNSUPPORTED_DATA_FORMAT', `the patch carries a ${v}-byte data-format patch (detools --data-format), which is not supported (detools's C apply code does not implement it either)`, { dfpatchSize: v });
         if (v < 0) corrupt('DELTA_CORRUPT_PATCH', `data-format patch size ${v} is negative`);
         if (s) s.dfpatchSize = v;
-        if (this.toSize === 0) this.st = DONE;
-        else this.startSize(DIFF_SIZE);
+        this.startSize(DIFF_SIZE);
         return;
       case DIFF_SIZE:
       case EXTRA_SIZE: {
