@@ -15,7 +15,15 @@ export class ByteSink {
   }
 
   pushAll(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.push(bytes[i]);
+    let size = this.buf.length;
+    while (size < this.length + bytes.length) size *= 2;
+    if (size !== this.buf.length) {
+      const grown = new Uint8Array(size);
+      grown.set(this.buf.subarray(0, this.length));
+      this.buf = grown;
+    }
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
   }
 
   bytes(): Uint8Array {

@@ -15,7 +15,17 @@ export interface DeltaRecord {
 export interface MatcherOptions {
   /** A new exact match replaces the current offset only when this many bytes longer than what the current offset matches (bsdiff: 8). */
   switchMargin?: number;
+  /** A diff region is extended while matches * extendMatchWeight - length keeps growing (bsdiff: 2, i.e. half the bytes match). */
+  extendMatchWeight?: number;
 }
+
+/** Settings tried in turn on small images (the smallest patch wins); the first is the default. */
+export const MATCHER_TRIALS: readonly Required<MatcherOptions>[] = [
+  { switchMargin: 8, extendMatchWeight: 2.5 },
+  { switchMargin: 12, extendMatchWeight: 2.5 },
+  { switchMargin: 8, extendMatchWeight: 3 },
+  { switchMargin: 8, extendMatchWeight: 2 },
+];
 
 /** Longest-prefix search of new[np..] among the old image's suffixes. */
 class SuffixSearcher {
@@ -57,9 +67,11 @@ class SuffixSearcher {
   }
 }
 
-export function matchRecords(old: Uint8Array, nu: Uint8Array, options: MatcherOptions = {}): DeltaRecord[] {
+/** `sa` is suffixArray(old), passed in when several matcher settings are tried on one image. */
+export function matchRecords(old: Uint8Array, nu: Uint8Array, options: MatcherOptions = {}, sa: Int32Array = suffixArray(old)): DeltaRecord[] {
   const margin = options.switchMargin ?? 8;
-  const searcher = new SuffixSearcher(old, suffixArray(old));
+  const weight = options.extendMatchWeight ?? 2.5;
+  const searcher = new SuffixSearcher(old, sa);
   const oldSize = old.length;
   const newSize = nu.length;
   const records: DeltaRecord[] = [];
@@ -89,7 +101,7 @@ export function matchRecords(old: Uint8Array, nu: Uint8Array, options: MatcherOp
       for (let i = 0; lastScan + i < scan && lastPos + i < oldSize;) {
         if (old[lastPos + i] === nu[lastScan + i]) s++;
         i++;
-        if (s * 2 - i > best * 2 - lenF) { best = s; lenF = i; }
+        if (s * weight - i > best * weight - lenF) { best = s; lenF = i; }
       }
       let lenB = 0;
       if (scan < newSize) {
@@ -97,7 +109,7 @@ export function matchRecords(old: Uint8Array, nu: Uint8Array, options: MatcherOp
         best = 0;
         for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
           if (old[pos - i] === nu[scan - i]) s++;
-          if (s * 2 - i > best * 2 - lenB) { best = s; lenB = i; }
+          if (s * weight - i > best * weight - lenB) { best = s; lenB = i; }
         }
       }
       if (lastScan + lenF > scan - lenB) {

@@ -2,10 +2,11 @@
 // OTA and this library's own apply all read. Holds both images in memory (they are passed in).
 import { OtaflashError, kindOf } from '../errors';
 import { ByteSink } from './encode-range';
-import { encodeLzmaAlone, LZMA_DEFAULT_DICTIONARY } from './encode-lzma';
+import { encodeLzmaAlone, LZMA_DEFAULT_DICTIONARY, type LzmaEncodeOptions } from './encode-lzma';
 import { encodeHeatshrink, checkHeatshrinkParams, HEATSHRINK_DEFAULT_LOOKAHEAD, HEATSHRINK_DEFAULT_WINDOW } from './encode-heatshrink';
 import { COMPRESSION_NUMBERS, packSize, serializeRecords } from './generate-format';
-import { matchRecords, type DeltaRecord } from './generate-matcher';
+import { matchRecords, MATCHER_TRIALS, type DeltaRecord, type MatcherOptions } from './generate-matcher';
+import { suffixArray } from './suffix-array';
 
 export type DeltaCreateCompression = 'lzma' | 'heatshrink' | 'none';
 
@@ -18,8 +19,17 @@ export interface DeltaCreateOptions {
   heatshrinkWindow?: number;
   /** heatshrink lookahead, log2 bytes (default 7, as detools). */
   heatshrinkLookahead?: number;
+  /** Fine-tuning of the LZMA encoder (lc, lp, pb, match search); dictionarySize above wins. */
+  lzma?: Omit<LzmaEncodeOptions, 'dictionarySize'>;
+  /** Fine-tuning of the record matcher. */
+  matcher?: MatcherOptions;
+  /**
+   * How many matcher settings to try (the smallest patch wins), 1..4. Default: by image size,
+   * 4 up to 256 KiB, 2 up to 768 KiB, else 1 (each try costs one more match and compress pass).
+   */
+  trials?: number;
   /** Called between the stages of a long run. */
-  onProgress?: (stage: 'match' | 'compress' | 'done') => void;
+  onProgress?: (stage: 'match' | 'compress' | 'done', trial: number, trials: number) => void;
 }
 
 export interface DeltaCreateResult {
@@ -56,27 +66,46 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
   if (compression === 'heatshrink') checkHeatshrinkParams(window, lookahead);
   const progress = options.onProgress ?? (() => undefined);
 
-  const out = new ByteSink();
-  out.push((0 << 4) | COMPRESSION_NUMBERS[compression]);
-  packSize(out, nu.length);
-  let records: DeltaRecord[] = [];
-  let stream: Uint8Array = new Uint8Array(0);
-  if (nu.length > 0) {
-    progress('match');
-    records = matchRecords(old, nu);
-    checkRecords(old, nu, records);
-    stream = serializeRecords(old, nu, records);
-    progress('compress');
-    if (compression === 'lzma') {
-      out.pushAll(encodeLzmaAlone(stream, { dictionarySize: options.dictionarySize ?? LZMA_DEFAULT_DICTIONARY }));
-    } else if (compression === 'heatshrink') {
-      out.push(((window - 4) << 4) | (lookahead - 3));
-      out.pushAll(encodeHeatshrink(stream, { window, lookahead }));
-    } else {
-      out.pushAll(stream);
-    }
+  const head = new ByteSink();
+  head.push((0 << 4) | COMPRESSION_NUMBERS[compression]);
+  packSize(head, nu.length);
+  if (nu.length === 0) {
+    progress('done', 0, 0);
+    return { patch: head.bytes(), records: 0, diffBytes: 0, extraBytes: 0, streamSize: 0 };
   }
-  progress('done');
+  const compress = (stream: Uint8Array): Uint8Array => {
+    if (compression === 'lzma') {
+      return encodeLzmaAlone(stream, { pb: 0, ...options.lzma, dictionarySize: options.dictionarySize ?? LZMA_DEFAULT_DICTIONARY });
+    }
+    if (compression === 'heatshrink') {
+      const body = encodeHeatshrink(stream, { window, lookahead });
+      const withParams = new Uint8Array(body.length + 1);
+      withParams[0] = ((window - 4) << 4) | (lookahead - 3);
+      withParams.set(body, 1);
+      return withParams;
+    }
+    return stream;
+  };
+  const settings = options.matcher ? [options.matcher] : MATCHER_TRIALS.slice(0, trialsFor(nu.length, options.trials));
+  progress('match', 1, settings.length);
+  const sa = suffixArray(old);
+  let best: { body: Uint8Array; records: DeltaRecord[]; streamSize: number } | undefined;
+  for (let i = 0; i < settings.length; i++) {
+    if (i > 0) progress('match', i + 1, settings.length);
+    const records = matchRecords(old, nu, settings[i], sa);
+    checkRecords(old, nu, records);
+    const stream = serializeRecords(old, nu, records);
+    progress('compress', i + 1, settings.length);
+    const body = compress(stream);
+    if (!best || body.length < best.body.length) best = { body, records, streamSize: stream.length };
+  }
+  const chosen = best as { body: Uint8Array; records: DeltaRecord[]; streamSize: number };
+  const out = new ByteSink();
+  out.pushAll(head.bytes());
+  out.pushAll(chosen.body);
+  const records = chosen.records;
+  const stream = { length: chosen.streamSize };
+  progress('done', settings.length, settings.length);
   let diffBytes = 0;
   let extraBytes = 0;
   for (const r of records) {
@@ -84,6 +113,16 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
     extraBytes += r.extraLength;
   }
   return { patch: out.bytes(), records: records.length, diffBytes, extraBytes, streamSize: stream.length };
+}
+
+function trialsFor(size: number, asked: number | undefined): number {
+  if (asked !== undefined) {
+    if (!Number.isInteger(asked) || asked < 1 || asked > MATCHER_TRIALS.length) {
+      throw new OtaflashError('DELTA_BAD_OPTION', `trials must be an integer in 1..${MATCHER_TRIALS.length}, got ${String(asked)}`);
+    }
+    return asked;
+  }
+  return size <= 256 * 1024 ? 4 : size <= 768 * 1024 ? 2 : 1;
 }
 
 /** The matcher's output must describe the new image exactly and read only inside the old one. */
