@@ -8,6 +8,7 @@ import { inspectCommand } from './inspect';
 import { imageInfoCommand } from './image';
 import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
 import { proveCommand } from './prove';
+import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -31,4 +32,7 @@ export const commands: Record<string, Command> = {
   'otadata switch': otadataSwitchCommand,
   'otadata erase': otadataEraseCommand,
   prove: proveCommand,
+  'scratchpad info': scratchpadInfoCommand,
+  'scratchpad process': scratchpadProcessCommand,
+  'scratchpad create': scratchpadCreateCommand,
 };
