@@ -23,3 +23,11 @@ export { decideBoot, applyBootWrites, simulateReboot } from './ota/bootloader';
 export { OtaEngine } from './ota/engine';
 export { OtaWriter } from './ota/writer';
 export { readResumeLog } from './ota/progress-record';
+export { ImageStore, installImage, StoreDownload } from './store/index';
+// Wirepas scratchpads: parse, verify and process on the device; creating one is a host job (a device
+// has no deflate encoder and never needs one), so createScratchpad stays out of this bundle.
+export {
+  parseScratchpad, readScratchpadHeader, verifyScratchpad, verifyScratchpadCmac, computeScratchpadCmac, processScratchpad, extractScratchpad,
+  decodeScratchpadItem, scratchpadBytes, parseScratchpadKeys, scratchpadInfoJson, SCRATCHPAD_TAG,
+} from './formats/scratchpad';
+export { isNewerScratchpadSeq, nextScratchpadSeq, isSinkScratchpadSeq } from './formats/scratchpad-seq';

@@ -30,6 +30,7 @@ export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type A
 export { OtaEngine, type OtaEngineOptions, type PendingUpdate } from './ota/engine';
 export { OtaWriter, type OtaWriteOptions, type OtaProgress } from './ota/writer';
 export { RESUME_MAGIC, RESUME_LOG_OFFSET, readResumeLog, type ResumeHeader, type ResumeState } from './ota/progress-record';
+export * from './store/index';
 export {
   proveScenario,
   replayCase,
@@ -50,3 +51,12 @@ export {
   type ReplayTrace,
 } from './prove';
 export { proveScenarios, otaScenarios, PROVE_FEATURES, type ProveLayout, type ProveFeature } from './prove';
+export { AesCmac, aesCmac, equalTags } from './crypto/cmac';
+export { AesCtr, type CounterOrder } from './crypto/ctr';
+export { expandAes128Key, aes128EncryptBlock, type Aes128Key } from './crypto/aes128';
+export { inflateRaw, type InflateInput, type InflateOptions, type InflateResult } from './formats/scratchpad-inflate';
+export * from './formats/scratchpad';
+export * from './formats/scratchpad-seq';
+export { createScratchpad, setScratchpadSeq, SCRATCHPAD_MAX_ITEM_CONTENT, type CreateScratchpadOptions, type ScratchpadItemInput } from './formats/scratchpad-create';
+export { parseIntelHex, intelHexImage, type IntelHexRange } from './formats/scratchpad-ihex';
+export { crc16CcittFalse } from './formats/scratchpad-crc';
