@@ -3,11 +3,11 @@ import type { BlockDevice } from '../flash/types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
 import { chipName } from '../formats/chips';
-import { activeOtaSector, isOtaEntryCrcOk, otaStateName, readOtadata, slotOfSeq, type OtaSelectEntry } from '../formats/otadata';
+import { activeOtaSector, isOtaEntryCrcOk, otaStateName, readOtadata, type OtaSelectEntry } from '../formats/otadata';
 import { subtypeName, typeName } from '../formats/partition-keywords';
 import { bootloaderOtaCount, otadataPartition, otaSlotNumber, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, PARTITION_TYPE_APP, type Partition } from '../formats/partition-types';
-import { decideBoot, type BootDecision } from '../ota/bootloader';
+import { bootIndexOfSeq, decideBoot, type BootDecision } from '../ota/bootloader';
 import { isErased, partitionJson, printJson, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs } from './io';
 
@@ -80,7 +80,8 @@ function describeSlot(dev: BlockDevice, p: Partition, states: Map<number, string
 function entryLine(e: OtaSelectEntry, n: number): string {
   if (e.seq === 0xffffffff) return 'empty';
   const crc = isOtaEntryCrcOk(e) ? 'crc ok' : 'CRC BAD';
-  const slot = n > 0 ? ` -> ota_${slotOfSeq(e.seq, n)}` : '';
+  // The bootloader's mapping: n counts every OTA record and may exceed 16.
+  const slot = n > 0 ? ` -> ota_${bootIndexOfSeq(e.seq, n)}` : '';
   return `seq ${e.seq}${slot}, ${otaStateName(e.state)}, ${crc}`;
 }
 
@@ -145,7 +146,7 @@ would boot next (--rollback: as a bootloader with app rollback enabled). Read-on
         const order = entries[0].seq >= entries[1].seq ? [1, 0] : [0, 1];
         for (const i of order) {
           const e = entries[i];
-          if (e.seq !== 0xffffffff && n > 0) states.set(slotOfSeq(e.seq, n), otaStateName(e.state));
+          if (e.seq !== 0xffffffff && n > 0) states.set(bootIndexOfSeq(e.seq, n), otaStateName(e.state));
         }
       }
       const apps = table.partitions.filter((p) => p.type === PARTITION_TYPE_APP).map((p) => describeSlot(dev, p, states));

@@ -41,6 +41,12 @@ function bootOptionsFrom(flags: Record<string, string | true>): BootOptions {
     if (efuse !== undefined && !/^\d{1,10}$/.test(String(efuse))) throw new CliError(`--efuse-secure-version '${String(efuse)}' is not a whole number`);
     opts.efuseSecureVersion = efuse !== undefined ? Number(efuse) : 0;
   }
+  const bits = flags['efuse-secure-version-bits'];
+  if (bits !== undefined) {
+    if (flags['anti-rollback'] !== true) throw new CliError('--efuse-secure-version-bits is only used with --anti-rollback');
+    if (!/^\d{1,2}$/.test(String(bits)) || Number(bits) < 1 || Number(bits) > 32) throw new CliError(`--efuse-secure-version-bits '${String(bits)}' must be a number of bits from 1 to 32`);
+    opts.efuseSecureVersionBits = Number(bits);
+  }
   return opts;
 }
 
@@ -86,7 +92,8 @@ export function printBootDecision(io: CliIo, d: BootDecision, applied: boolean):
 
 export const bootCommand: Command = {
   summary: 'what the ESP-IDF bootloader would boot from a flash image now, and why',
-  help: `Usage: otaflash boot FILE [--rollback] [--apply] [--anti-rollback [--efuse-secure-version N]]
+  help: `Usage: otaflash boot FILE [--rollback] [--apply]
+                      [--anti-rollback [--efuse-secure-version N] [--efuse-secure-version-bits B]]
                       [--chip NAME] [--table-offset 0x8000] [--json]
 
 Runs the model of ESP-IDF's second-stage bootloader over the flash image: reads otadata, picks
@@ -96,11 +103,15 @@ the app, verifies its image, falls back as the bootloader does. Read-only unless
                     PENDING_VERIFY, an unconfirmed PENDING_VERIFY becomes ABORTED
   --apply           make the otadata writes the bootloader would make (simulates one reboot)
   --anti-rollback   CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK, with the eFuse secure version N (default 0)
+  --efuse-secure-version-bits B
+                    width of the eFuse secure version field (CONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD);
+                    a booted app above it does not raise the eFuse. Default: the chip's width
+                    (32 ESP32, 4 ESP32-C2, 9 ESP32-C5, 16 others; 32 without --chip)
   --chip NAME       refuse images built for another chip
   --json            print the decision as JSON
 Exit code 1 when nothing is bootable.`,
   run(argv, io) {
-    const args = parseArgs(argv, { values: ['table-offset', 'chip', 'efuse-secure-version'], booleans: ['rollback', 'apply', 'anti-rollback', 'json'] });
+    const args = parseArgs(argv, { values: ['table-offset', 'chip', 'efuse-secure-version', 'efuse-secure-version-bits'], booleans: ['rollback', 'apply', 'anti-rollback', 'json'] });
     const file = oneFile(args.positional);
     return withFlashImage(file, (image) => {
       const table = readTableOf(image, tableOffsetFlag(args.flags));

@@ -135,3 +135,25 @@ export function isFlashMapped(mapping: ChipFlashMapping, address: number): boole
   }
   return false;
 }
+
+/**
+ * Bits of the eFuse field that holds the anti-rollback secure version, per chip: what
+ * esp_efuse_update_secure_version can write and esp_efuse_read_secure_version can count. ESP-IDF
+ * takes MIN(CONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD, SECURE_VERSION width); the CONFIG
+ * defaults (components/bootloader/Kconfig.app_rollback) equal the field widths of each chip's
+ * esp_efuse_table.csv: 32 on ESP32, 4 on ESP32-C2, 9 on ESP32-C5, 16 on every other target.
+ */
+const SECURE_VERSION_BITS: Readonly<Record<number, number>> = { 0x0000: 32, 0x000c: 4, 0x0017: 9 };
+/** ESP-IDF targets with the common 16-bit field (esp_chip_id_t values other than the three above). */
+const SECURE_VERSION_16_BIT = [0x0002, 0x0005, 0x0009, 0x000d, 0x0010, 0x0012, 0x0014, 0x0019, 0x001c, 0x0020];
+
+/**
+ * The default width (bits) of the eFuse secure version field for `chipId`. A chip ESP-IDF does not
+ * support (or none given) gets 32, the widest field any chip has: the model then never refuses a
+ * version some chip could store. Pass an explicit width to model a narrower CONFIG.
+ */
+export function defaultSecureVersionBits(chipId?: number): number {
+  if (chipId === undefined) return 32;
+  if (Object.prototype.hasOwnProperty.call(SECURE_VERSION_BITS, chipId)) return SECURE_VERSION_BITS[chipId];
+  return SECURE_VERSION_16_BIT.indexOf(chipId) >= 0 ? 16 : 32;
+}

@@ -15,7 +15,6 @@ import {
   makeOtaEntry,
   otaStateName,
   readOtadata,
-  slotOfSeq,
   withOtaState,
   writeOtaEntry,
   type OtaSector,
@@ -32,6 +31,7 @@ import {
   type PartitionTable,
 } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
+import { defaultSecureVersionBits } from '../formats/chips';
 import { u32 } from '../formats/bytes';
 
 /**
@@ -46,8 +46,16 @@ export interface BootOptions {
   rollback?: boolean;
   /** CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK. */
   antiRollback?: boolean;
-  /** The eFuse secure version before this boot (anti-rollback only). Default 0. */
+  /** The eFuse secure version before this boot (anti-rollback only). Default 0; at most efuseSecureVersionBits. */
   efuseSecureVersion?: number;
+  /**
+   * Width of the eFuse secure version field, 1..32 (CONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD,
+   * capped by the chip's field). A booted app whose secure_version is above it does not raise the
+   * eFuse: esp_efuse_update_secure_version refuses it and leaves the eFuse as it is. Default: the
+   * chip's width (defaultSecureVersionBits: 32 ESP32, 4 ESP32-C2, 9 ESP32-C5, 16 the others; 32 when
+   * `chip` is unset).
+   */
+  efuseSecureVersionBits?: number;
   /** Chip id the images must be built for (CHIP_IDS); unset: any. */
   chip?: number;
   hashes?: HashProvider;
@@ -87,7 +95,7 @@ export interface BootDecision {
   activeStateAfterBoot: number | null;
   /** Both entries as read, before any write; null without an otadata partition. */
   entries: [OtaSelectEntry, OtaSelectEntry] | null;
-  /** The bootloader's N: every app subtype 0x10..0x1F in the table. */
+  /** The bootloader's N (app_count): every app record with subtype 0x10..0x1F in the table, duplicates included. */
   otaCount: number;
   /** otadata rewrites in the order the bootloader makes them. */
   writes: BootWrite[];
@@ -101,7 +109,13 @@ const FACTORY_INDEX = -1;
 const APP_DESC_OFFSET = 0x20;
 const APP_DESC_MAGIC = 0xabcd5432;
 
-/** What the bootloader keeps from the partition table (`bootloader_state_t`). Later records overwrite earlier ones, as in its loader loop. */
+/**
+ * What the bootloader keeps from the partition table (`bootloader_state_t`), as
+ * bootloader_utility_load_partition_table fills it: app_count counts every OTA app record, and a
+ * record lands at ota[subtype & 0xF], so a later record with the same subtype replaces the earlier
+ * one. A table can hold more than 16 such records (gen_esp32part allows repeated app subtypes);
+ * app_count then exceeds the 16 entries of ota[].
+ */
 interface BootState {
   otadata: Partition | null;
   factory: Partition | null;
@@ -130,10 +144,22 @@ function scanTable(table: PartitionTable): BootState {
   return s;
 }
 
-/** `index_to_partition`: -1 factory, 0..15 ota_N; null where the table has none. */
+/**
+ * `index_to_partition`: -1 factory, 0..15 ota[index]; null where the table has none, and for an
+ * index of 16 or more (reachable when app_count > 16), which ota[] cannot hold.
+ */
 function partitionAt(s: BootState, index: number): Partition | null {
   if (index === FACTORY_INDEX) return s.factory;
-  return index >= 0 && index < 16 ? s.ota[index] : null;
+  return index >= 0 && index < 16 && index < s.appCount ? s.ota[index] : null;
+}
+
+/**
+ * The bootloader's `(ota_seq - 1) % app_count` in uint32 arithmetic (seq 0 wraps to 0xFFFFFFFF).
+ * Unlike the app side's slot count (1..16), app_count can be anything from 1 up, so this is not
+ * otadata's slotOfSeq, which refuses counts above 16.
+ */
+export function bootIndexOfSeq(seq: number, appCount: number): number {
+  return ((seq - 1) >>> 0) % appCount;
 }
 
 /** `secure_version` from the app description at image offset 0x20, or null without one (the magic decides). */
@@ -161,6 +187,10 @@ function checkBootArguments(device: BlockDevice, table: PartitionTable, opts: Bo
   if (opts.chip !== undefined && !(typeof opts.chip === 'number' && opts.chip % 1 === 0)) {
     throw new OtaflashError('BOOT_BAD_OPTION', `chip ${JSON.stringify(opts.chip)} must be a chip id number such as CHIP_IDS.esp32`);
   }
+  const bits = opts.efuseSecureVersionBits;
+  if (bits !== undefined && !(typeof bits === 'number' && bits >= 1 && bits <= 32 && bits === Math.floor(bits))) {
+    throw new OtaflashError('BOOT_BAD_OPTION', `efuseSecureVersionBits ${JSON.stringify(bits)} must be a whole number of bits from 1 to 32`);
+  }
   if (opts.checkImage !== undefined && typeof opts.checkImage !== 'function') {
     throw new OtaflashError('BOOT_BAD_OPTION', `checkImage must be a function, got ${typeof opts.checkImage}`);
   }
@@ -176,6 +206,11 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
   if (antiRollback && !(typeof efuse === 'number' && efuse >= 0 && efuse <= 0xffffffff && efuse === Math.floor(efuse))) {
     throw new OtaflashError('BOOT_BAD_OPTION', `efuseSecureVersion ${efuse} is not an unsigned 32-bit integer`);
   }
+  const efuseBits = opts.efuseSecureVersionBits ?? defaultSecureVersionBits(opts.chip);
+  if (antiRollback && efuse > efuseBits) {
+    // The chip reads the version as the count of set bits in the field: it cannot exceed the width.
+    throw new OtaflashError('BOOT_BAD_OPTION', `efuseSecureVersion ${efuse} does not fit a ${efuseBits}-bit eFuse field (efuseSecureVersionBits)`);
+  }
   const s = scanTable(table);
   const writes: BootWrite[] = [];
   const tried: BootAttempt[] = [];
@@ -187,11 +222,12 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
     const v = readSecureVersion(device, p);
     return v !== null && v >= efuse;
   };
-  // update_anti_rollback: the eFuse only goes up.
+  // update_anti_rollback: the eFuse only goes up, and esp_efuse_update_secure_version refuses
+  // (ESP_ERR_INVALID_ARG, eFuse untouched) a version wider than the field; the app boots anyway.
   const raiseEfuse = (p: Partition | null): void => {
     if (!antiRollback || p === null) return;
     const v = readSecureVersion(device, p);
-    if (v !== null && v > efuse) efuse = v;
+    if (v !== null && v > efuse && v <= efuseBits) efuse = v;
   };
   const imageProblem = (p: Partition): string | null => {
     if (!secureVersionOk(p)) {
@@ -264,19 +300,21 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
       reason = 'otadata in initial state (anti-rollback): factory if present, then the OTA slots from ota_0';
     } else {
       const acceptable = (e: OtaSelectEntry): boolean =>
-        isOtaEntryValid(e, hashes) && s.appCount > 0 && secureVersionOk(s.ota[slotOfSeq(e.seq, s.appCount)]);
+        // An index of 16 or more reads past ota[] in the C code; no app description is found there.
+        isOtaEntryValid(e, hashes) && s.appCount > 0 && secureVersionOk(partitionAt(s, bootIndexOfSeq(e.seq, s.appCount)));
       active = activeOtaSector(pair, hashes, [acceptable(cur[0]), acceptable(cur[1])]);
       selectFromEntries = true;
     }
     if (selectFromEntries) {
       if (active !== -1) {
-        start = slotOfSeq(cur[active].seq, s.appCount);
+        start = bootIndexOfSeq(cur[active].seq, s.appCount);
         reason = `otadata sector ${active} (seq ${cur[active].seq}, ${otaStateName(cur[active].state)}) selects ota_${start}`;
+        if (start >= 16) reason += ` (index ${start} of ${s.appCount} OTA records: past the 16 slots the bootloader keeps)`;
         if (rollback && cur[active].state === OTA_STATE.NEW) {
           cur[active] = withOtaState(cur[active], OTA_STATE.PENDING_VERIFY);
           writes.push({ sector: active, entry: cur[active], why: 'NEW selected for its first boot: now PENDING_VERIFY until the app confirms it' });
         }
-        if (antiRollback && cur[active].state === OTA_STATE.VALID) raiseEfuse(s.ota[start]);
+        if (antiRollback && cur[active].state === OTA_STATE.VALID) raiseEfuse(partitionAt(s, start));
       } else {
         // With anti-rollback an entry can be intact but name an image below the eFuse secure version.
         const why = antiRollback && (isOtaEntryValid(cur[0], hashes) || isOtaEntryValid(cur[1], hashes))

@@ -77,6 +77,7 @@ import { readPartitionTable } from '../formats/partition-table';
 import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
+import { defaultSecureVersionBits } from '../formats/chips';
 import { commitOtaEntry, eraseOtaSector, killOtaEntry } from './otadata-commit';
 import { u32 } from '../formats/bytes';
 import { roundUp } from './erase-plan';
@@ -93,11 +94,18 @@ export interface OtaEngineOptions {
   rollback?: boolean;
   /** CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK (default false). */
   antiRollback?: boolean;
-  /** eFuse secure version (anti-rollback). */
+  /** eFuse secure version (anti-rollback); at most efuseSecureVersionBits. */
   efuseSecureVersion?: number;
   /**
+   * Width of the eFuse secure version field, 1..32 (CONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD,
+   * capped by the chip's field). Default: the chip's width (defaultSecureVersionBits; 32 without
+   * `chip`). A confirmed secure_version above it is not reported to onSecureVersionConfirmed:
+   * esp_efuse_update_secure_version refuses it and the eFuse stays as it is.
+   */
+  efuseSecureVersionBits?: number;
+  /**
    * With anti-rollback: called by markValid() once the confirmation is on flash, with the running
-   * app's secure_version when it is above `efuseSecureVersion`. This is where a device burns the
+   * app's secure_version when it is above `efuseSecureVersion` and fits efuseSecureVersionBits. This is where a device burns the
    * eFuse (ESP-IDF raises it at the same point); the engine itself cannot write eFuses.
    */
   onSecureVersionConfirmed?: (secureVersion: number) => void;
@@ -144,6 +152,8 @@ export class OtaEngine {
   private runningUnconfirmed: boolean;
   /** Slots whose image this engine verified while writing them, so set-boot need not read them again. */
   private readonly verified: Partition[] = [];
+  /** Why the bootloader and the app side would read this table's OTA slots differently, or null. */
+  private readonly slotAmbiguity: string | null;
 
   private constructor(device: BlockDevice, table: PartitionTable, opts: OtaEngineOptions) {
     this.device = device;
@@ -156,6 +166,17 @@ export class OtaEngine {
     this.otaRegion = this.otadata ? partitionRegion(device, this.otadata) : null;
     this.running = opts.running ?? this.bootPartition();
     this.runningUnconfirmed = opts.running === undefined && this.running !== null;
+    this.slotAmbiguity = repeatedOtaSubtypes(table);
+  }
+
+  /**
+   * Writes are refused on a table with repeated OTA app subtypes: the bootloader counts every
+   * record and boots the last record of a subtype, while the app side (esp_partition_find_first,
+   * esp_ota_get_app_partition_count) writes the first and counts subtypes, so an update would
+   * land in a slot that never boots and ota_seq would name different slots on each side.
+   */
+  private checkWritableTable(op: string): void {
+    if (this.slotAmbiguity !== null) throw new OtaflashError('OTA_TABLE_AMBIGUOUS', `${op}: ${this.slotAmbiguity}; refusing to write`);
   }
 
   /** Builds an engine from what is on the device now. */
@@ -301,6 +322,7 @@ export class OtaEngine {
    */
   begin(slot?: Partition, opts: OtaWriteOptions = {}): OtaWriter {
     this.checkNoWriter('begin');
+    this.checkWritableTable('begin');
     checkOptionsArg('begin', opts);
     const target = this.checkInTable(slot ?? this.nextUpdatePartition(), 'begin');
     if (!isOtaAppPartition(target)) {
@@ -466,6 +488,7 @@ export class OtaEngine {
    */
   resume(opts: Omit<OtaWriteOptions, 'size' | 'erase'> = {}): OtaWriter {
     this.checkNoWriter('resume');
+    this.checkWritableTable('resume');
     checkOptionsArg('resume', opts);
     const r = this.findResumeLog();
     const p = r ? this.resumeTarget(r) : null;
@@ -502,6 +525,7 @@ export class OtaEngine {
    */
   setBootPartition(p: Partition, opts: { verify?: boolean } = {}): void {
     this.checkNoWriter('setBootPartition');
+    this.checkWritableTable('setBootPartition');
     checkOptionsArg('setBootPartition', opts);
     const part = this.checkInTable(p, 'setBootPartition');
     if (part.type !== PARTITION_TYPE_APP) throw new OtaflashError('OTA_BAD_SLOT', `${part.label} is not an app partition`);
@@ -577,6 +601,7 @@ export class OtaEngine {
   /** Confirms the running app (esp_ota_mark_app_valid_cancel_rollback), power-cut safe. */
   markValid(): void {
     this.checkNoWriter('markValid');
+    this.checkWritableTable('markValid');
     const { e, active, n } = this.activeRunning('markValid');
     if (e[active].state === OTA_STATE.VALID) return;
     const region = this.otaRegion!;
@@ -611,7 +636,9 @@ export class OtaEngine {
     const report = this.opts.onSecureVersionConfirmed;
     if (!this.antiRollback || !report || !this.running) return;
     const v = this.storedSecureVersion(this.running);
-    if (v !== null && v > (this.opts.efuseSecureVersion ?? 0)) report(v);
+    // esp_efuse_update_secure_version refuses a version wider than the field and burns nothing.
+    const bits = this.opts.efuseSecureVersionBits ?? defaultSecureVersionBits(this.opts.chip);
+    if (v !== null && v > (this.opts.efuseSecureVersion ?? 0) && v <= bits) report(v);
   }
 
   /**
@@ -666,6 +693,7 @@ export class OtaEngine {
    */
   markInvalidAndRollback(): void {
     this.checkNoWriter('markInvalidAndRollback');
+    this.checkWritableTable('markInvalidAndRollback');
     if (!this.rollbackPossible()) throw new OtaflashError('OTA_ROLLBACK_FAILED', 'nothing to roll back to: the other otadata entry names an app that does not verify (the bootloader would fall back through the OTA slots, this one included), or there is neither a valid other entry nor a verifying factory app');
     const { e, active, n } = this.activeRunning('markInvalidAndRollback');
     const other: OtaSector = active === 0 ? 1 : 0;
@@ -702,6 +730,12 @@ function checkEngineOptions(opts: unknown): void {
     const v = o[k];
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v === Math.floor(v) && v <= 0xffffffff)) bad(`${k} must be a whole number, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
   }
+  const bits = o.efuseSecureVersionBits;
+  if (bits !== undefined && !(typeof bits === 'number' && bits >= 1 && bits <= 32 && bits === Math.floor(bits))) bad(`efuseSecureVersionBits must be a whole number of bits from 1 to 32, got ${String(bits)}`);
+  const width = typeof bits === 'number' ? bits : defaultSecureVersionBits(typeof o.chip === 'number' ? o.chip : undefined);
+  if (o.antiRollback === true && typeof o.efuseSecureVersion === 'number' && o.efuseSecureVersion > width) {
+    bad(`efuseSecureVersion ${o.efuseSecureVersion} does not fit a ${width}-bit eFuse field (efuseSecureVersionBits)`);
+  }
   if (o.table !== undefined && !isPartitionTable(o.table)) bad('table must be a partition table ({ partitions: [...] }), for example from readPartitionTable()');
   const h = o.hashes as Record<string, unknown> | undefined;
   if (h !== undefined && (h === null || typeof h !== 'object' || typeof h.sha256 !== 'function' || typeof h.md5 !== 'function' || typeof h.crc32 !== 'function')) {
@@ -710,4 +744,21 @@ function checkEngineOptions(opts: unknown): void {
   if (o.running !== undefined) checkPartitionArg('OtaEngine.open running', o.running);
   if (o.variant !== undefined && o.variant !== 'idf_v5' && o.variant !== 'idf_v6') bad(`variant must be 'idf_v5' or 'idf_v6', got ${String(o.variant)}`);
   if (o.onSecureVersionConfirmed !== undefined && typeof o.onSecureVersionConfirmed !== 'function') bad('onSecureVersionConfirmed must be a function');
+}
+
+/** A description of the repeated OTA app subtypes in `table`, or null when each appears once. */
+function repeatedOtaSubtypes(table: PartitionTable): string | null {
+  const seen: number[] = [];
+  const repeated: string[] = [];
+  let records = 0;
+  for (let i = 0; i < table.partitions.length; i++) {
+    const p = table.partitions[i];
+    if (!isOtaAppPartition(p)) continue;
+    records++;
+    const slot = otaSlotNumber(p);
+    if (seen.indexOf(slot) >= 0 && repeated.indexOf(`ota_${slot}`) < 0) repeated.push(`ota_${slot}`);
+    seen.push(slot);
+  }
+  if (repeated.length === 0) return null;
+  return `the partition table repeats OTA app subtype${repeated.length > 1 ? 's' : ''} ${repeated.join(', ')}: the bootloader counts ${records} OTA slots and boots the last record of each subtype, the app side counts ${otaAppCount(table)} and writes the first`;
 }
