@@ -1,0 +1,206 @@
+// Installing a delta package through the OTA engine, as it streams in: the index is collected
+// first; the running slot is hashed to pick the patch made for it (or the full image), and a
+// package with neither is refused (DELTA_SOURCE_MISMATCH) before anything is erased. Then only the
+// chosen blob's bytes go on, to a DeltaUpdate (or straight to the OTA writer for the full image);
+// the others are skipped as they pass. On resume the same choice is made again from the same bytes.
+import { OtaflashError } from '../errors';
+import { partitionRegion } from '../formats/partition-lookup';
+import type { ImageVerdict } from '../formats/app-image-types';
+import { defaultHashes } from '../hash/portable';
+import type { HashProvider, IncrementalHash } from '../hash/types';
+import type { OtaEngine } from '../ota/engine';
+import type { OtaWriter } from '../ota/writer';
+import { DeltaUpdate, type DeltaWriteOptions } from './ota';
+import { type DeltaPackageChoice, type DeltaPackageIndex, choosePackageBlob, decodeDeltaPackageIndex, deltaPackageIndexLength, sha256Hex } from './package';
+
+export interface DeltaPackageUpdateOptions extends Omit<DeltaWriteOptions, 'expectSha256' | 'sha256' | 'oldSize'> {
+  /** Install the package's full image when no patch matches the running image (default true). */
+  allowFullImage?: boolean;
+  /** Hashes for the running image and the target check (default: the portable ones). */
+  hashes?: HashProvider;
+  /** Called once the choice is made, before anything is erased. */
+  onChoice?: (index: DeltaPackageIndex, choice: DeltaPackageChoice) => void;
+}
+
+const HASH_CHUNK = 16384;
+
+/** SHA-256 of the first `size` bytes of a device region. */
+function hashPrefix(read: (offset: number, into: Uint8Array) => void, size: number, h: IncrementalHash): Uint8Array {
+  const buf = new Uint8Array(Math.min(HASH_CHUNK, Math.max(1, size)));
+  for (let at = 0; at < size; at += buf.length) {
+    const n = Math.min(buf.length, size - at);
+    const view = n === buf.length ? buf : buf.subarray(0, n);
+    read(at, view);
+    h.update(view);
+  }
+  return h.digest();
+}
+
+export class DeltaPackageUpdate {
+  readonly engine: OtaEngine;
+  private readonly opts: DeltaPackageUpdateOptions;
+  private readonly hashes: HashProvider;
+  private prefix: Uint8Array = new Uint8Array(64);
+  private prefixLen = 0;
+  private idx: DeltaPackageIndex | null = null;
+  private pick: DeltaPackageChoice | null = null;
+  private blobStart = 0;
+  private blobEnd = 0;
+  private received = 0;
+  private delta: DeltaUpdate | null = null;
+  private full: { writer: OtaWriter; hash: IncrementalHash; skip: number } | null = null;
+  private state: 'open' | 'done' | 'failed' = 'open';
+
+  constructor(engine: OtaEngine, opts: DeltaPackageUpdateOptions = {}) {
+    this.engine = engine;
+    this.opts = opts;
+    this.hashes = opts.hashes ?? defaultHashes();
+    if (!engine.running) throw new OtaflashError('DELTA_NO_RUNNING_APP', 'a delta package needs the running app to choose its patch, and the partition table has no app');
+  }
+
+  get index(): DeltaPackageIndex | null {
+    return this.idx;
+  }
+
+  get choice(): DeltaPackageChoice | null {
+    return this.pick;
+  }
+
+  /** The DeltaUpdate carrying the chosen patch (null for the full image or before the choice). */
+  get deltaUpdate(): DeltaUpdate | null {
+    return this.delta;
+  }
+
+  /** Package bytes received so far. */
+  get receivedBytes(): number {
+    return this.received;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.state !== 'open') throw new OtaflashError(this.state === 'done' ? 'DELTA_ALREADY_DONE' : 'DELTA_ALREADY_FAILED', `push(): this package update has already ${this.state === 'done' ? 'finished' : 'failed'}`);
+    try {
+      this.take(chunk);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private take(chunk: Uint8Array): void {
+    let at = 0;
+    if (!this.idx) {
+      const want = deltaPackageIndexLength(this.prefix.subarray(0, this.prefixLen)) ?? 12;
+      const n = Math.min(chunk.length, want - this.prefixLen);
+      if (this.prefixLen + n > this.prefix.length) {
+        const p = new Uint8Array(Math.max(want, this.prefix.length * 2));
+        p.set(this.prefix.subarray(0, this.prefixLen));
+        this.prefix = p;
+      }
+      this.prefix.set(chunk.subarray(0, n), this.prefixLen);
+      this.prefixLen += n;
+      this.received += n;
+      at = n;
+      const h = deltaPackageIndexLength(this.prefix.subarray(0, this.prefixLen));
+      if (h === null) return;
+      if (this.prefixLen < h) {
+        // The 12 bytes that give the index length have just arrived: go on with the rest.
+        if (at < chunk.length) this.take(chunk.subarray(at));
+        return;
+      }
+      this.idx = decodeDeltaPackageIndex(this.prefix.subarray(0, h));
+      this.prefix = new Uint8Array(0);
+      this.choose(this.idx);
+    }
+    if (at >= chunk.length) return;
+    // Route the part of [received, received + rest) that falls inside the chosen blob.
+    const start = this.received;
+    const end = start + chunk.length - at;
+    this.received = end;
+    if (end > this.idx.totalLength) {
+      throw new OtaflashError('DELTA_PATCH_TOO_LONG', `the delta package goes on past the ${this.idx.totalLength} bytes its index describes`, { expected: this.idx.totalLength });
+    }
+    const s = Math.max(start, this.blobStart);
+    const e = Math.min(end, this.blobEnd);
+    if (s < e) this.feedBlob(chunk.subarray(at + (s - start), at + (e - start)), s - this.blobStart);
+  }
+
+  private choose(idx: DeltaPackageIndex): void {
+    const running = this.engine.running!;
+    const region = partitionRegion(this.engine.device, running);
+    const pick = choosePackageBlob(
+      idx,
+      (size) => (size > running.size ? null : hashPrefix((o, b) => region.read(o, b), size, this.hashes.sha256())),
+      this.opts.allowFullImage !== false,
+    );
+    if (this.opts.onChoice) this.opts.onChoice(idx, pick);
+    this.pick = pick;
+    const { allowFullImage: _a, hashes: _h, onChoice: _c, ...deltaOpts } = this.opts;
+    if (pick.kind === 'patch') {
+      this.blobStart = pick.entry.offset;
+      this.blobEnd = pick.entry.offset + pick.entry.patchSize;
+      this.delta = new DeltaUpdate(this.engine, { ...deltaOpts, oldSize: pick.entry.sourceSize, expectSha256: idx.targetSha256, sha256: () => this.hashes.sha256() });
+    } else {
+      this.blobStart = idx.fullImageOffset!;
+      this.blobEnd = this.blobStart + idx.targetSize;
+    }
+  }
+
+  private feedBlob(bytes: Uint8Array, offsetInBlob: number): void {
+    if (this.delta) {
+      this.delta.push(bytes);
+      return;
+    }
+    if (!this.full) {
+      const { slot, maxDictionary: _m, writeChunk: _w, resume, allowFullImage: _a, hashes: _h, onChoice: _c, ...writeOpts } = this.opts;
+      const writer = resume ? this.engine.resume(writeOpts) : this.engine.begin(slot ?? this.engine.nextUpdatePartition(), { ...writeOpts, size: this.idx!.targetSize });
+      if (resume && writer.offset > this.idx!.targetSize) throw new OtaflashError('DELTA_RESUME_MISMATCH', 'the interrupted update wrote more bytes than this package\'s image has');
+      this.full = { writer, hash: this.hashes.sha256(), skip: writer.offset };
+    }
+    const f = this.full;
+    f.hash.update(bytes);
+    const from = Math.max(0, f.skip - offsetInBlob);
+    if (from < bytes.length) f.writer.write(from === 0 ? bytes : bytes.subarray(from));
+  }
+
+  /** The package is complete: finishes the chosen blob and ends the writer. Does not select the slot. */
+  finish(): ImageVerdict {
+    if (this.state !== 'open') throw new OtaflashError(this.state === 'done' ? 'DELTA_ALREADY_DONE' : 'DELTA_ALREADY_FAILED', `finish(): this package update has already ${this.state === 'done' ? 'finished' : 'failed'}`);
+    try {
+      if (!this.idx) throw new OtaflashError(this.prefixLen === 0 ? 'DELTA_EMPTY_PATCH' : 'DELTA_TRUNCATED', `the delta package ends inside its index (${this.prefixLen} bytes)`);
+      if (this.received < this.idx.totalLength) {
+        throw new OtaflashError('DELTA_TRUNCATED', `the delta package ends after ${this.received} of its ${this.idx.totalLength} bytes`, { received: this.received, expected: this.idx.totalLength });
+      }
+      let verdict: ImageVerdict;
+      if (this.delta) verdict = this.delta.finish();
+      else {
+        const f = this.full!;
+        const got = f.hash.digest();
+        if (sha256Hex(got) !== sha256Hex(this.idx.targetSha256)) {
+          throw new OtaflashError('DELTA_TARGET_MISMATCH', `the package's full image has SHA-256 ${sha256Hex(got)}, its index promises ${sha256Hex(this.idx.targetSha256)}`);
+        }
+        verdict = f.writer.end();
+      }
+      this.state = 'done';
+      return verdict;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  abort(): void {
+    if (this.delta) this.delta.abort();
+    if (this.full && this.full.writer.isOpen) this.full.writer.abort();
+    this.state = 'failed';
+  }
+
+  private fail(e: unknown): never {
+    this.state = 'failed';
+    if (!(e instanceof OtaflashError && e.code === 'POWER_LOSS') && this.full && this.full.writer.isOpen) {
+      try {
+        this.full.writer.abort();
+      } catch {
+        // The device failed as well; the resume log stays.
+      }
+    }
+    throw e;
+  }
+}
