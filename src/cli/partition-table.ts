@@ -1,8 +1,8 @@
 import { OtaflashError, hex } from '../errors';
 import { type SubtypeKeywordTables, extendSubtypeKeywords, subtypeName as partitionSubtypeName, typeName as partitionTypeName } from '../formats/partition-keywords';
-import { parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../formats/partition-csv';
+import { decodePartitionCsvText, parsePartitionCsv, formatPartitionCsv, type PartitionCsvOptions } from '../formats/partition-csv';
 import { decodePartitionTable, encodePartitionTable, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from '../formats/partition-table';
-import { formatPartitionFlags, formatPartitionSize, verifyPartitionTable, type SecureBootVersion } from '../formats/partition-verify';
+import { checkPartitionTableFitsFlash, formatPartitionFlags, formatPartitionSize, verifyPartitionTable, type SecureBootVersion } from '../formats/partition-verify';
 import { PARTITION_FLAG_ENCRYPTED, PARTITION_FLAG_READONLY, type Partition, type PartitionTable } from '../formats/partition-types';
 import { CliError, type CliIo, type Command, parseArgs, parseSize, readInput, writeOutput } from './io';
 import { partitionFieldsJson } from './flash';
@@ -55,10 +55,30 @@ function isBinaryTable(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0xaa && bytes[1] === 0x50;
 }
 
+/**
+ * Bytes the tool would not read as CSV text: it decodes by BOM first (UTF-16/32 text is full of 00
+ * bytes, UTF-8 may carry NULs), so only bytes that do not decode can be "not a CSV" (the tool
+ * crashes on them); those with NUL or 0xFF bytes are binary, the rest a CSV in a wrong encoding,
+ * which the parser names.
+ */
+function notText(bytes: Uint8Array): boolean {
+  return !isCsvText(bytes) && looksBinary(bytes);
+}
+
 function looksBinary(bytes: Uint8Array): boolean {
   const n = Math.min(bytes.length, 4096);
   for (let i = 0; i < n; i++) if (bytes[i] === 0x00 || bytes[i] === 0xff) return true;
   return false;
+}
+
+function isCsvText(bytes: Uint8Array): boolean {
+  try {
+    decodePartitionCsvText(bytes);
+    return true;
+  } catch (e) {
+    if (e instanceof OtaflashError) return false;
+    throw e;
+  }
 }
 
 /** A whole flash dump (e.g. a merged firmware image) with the table at the flash offset of the table. */
@@ -70,7 +90,7 @@ function inputName(path: string): string {
   return path === '-' ? 'stdin' : path;
 }
 
-// NUL or 0xFF bytes never occur in a CSV but fill every flash dump: say what was looked for.
+// Bytes that decode as no text (0xFF fills every flash dump) are no CSV: say what was looked for.
 function notATableError(path: string, offset: number): CliError {
   return new CliError(`${inputName(path)}: not a CSV, and no binary table (records start AA 50) at its start or at --offset ${hex(offset)}`);
 }
@@ -104,12 +124,14 @@ function csvOptions(f: TableFlags, io: CliIo): PartitionCsvOptions {
  */
 function loadTable(bytes: Uint8Array, f: TableFlags, io: CliIo, binaryChecks: 'throw' | 'report'): { table: PartitionTable; binary: boolean; problem: OtaflashError | null } {
   if (isBinaryTable(bytes)) {
-    const table = decodePartitionTable(bytes);
+    const table = decodePartitionTable(bytes, { md5: !f.disableMd5 });
     warnUnknownFlags(table, io);
     let problem: OtaflashError | null = null;
-    if (f.verify) {
+    // Like the tool, --flash-size is checked even with --no-verify.
+    if (f.verify || f.flashSize !== undefined) {
       try {
-        verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, subtypes: f.subtypes, onWarning: (m) => io.stderr(m + '\n') });
+        if (f.verify) verifyPartitionTable(table, { offset: f.offset, secure: f.secure, flashSize: f.flashSize, subtypes: f.subtypes, onWarning: (m) => io.stderr(m + '\n') });
+        else checkPartitionTableFitsFlash(table, f.flashSize as number);
       } catch (e) {
         if (binaryChecks === 'throw' || !(e instanceof OtaflashError)) throw e;
         problem = e;
@@ -126,7 +148,7 @@ const SHARED_HELP = `  --offset OFF                      flash address of the ta
   --primary-bootloader-offset OFF   needed by 'bootloader' rows (0x0, 0x1000 or 0x2000 by chip)
   --recovery-bootloader-offset OFF  needed by 'bootloader, recovery' rows
   --secure v1|v2                    Secure Boot: v1 makes app sizes 64 KiB aligned
-  --no-verify                       skip the table checks (like the tool's --no-verify)
+  --no-verify                       skip the table checks except --flash-size (like the tool's --no-verify)
   --extra-partition-subtypes "TYPE, NAME, HEX"
                                     an extra subtype keyword (TYPE app or data), as ESP-IDF's build
                                     passes EXTRA_PARTITION_SUBTYPES; repeat for more`;
@@ -149,7 +171,7 @@ ${SHARED_HELP}
     const input = args.positional[0];
     const output = args.positional[1] !== undefined ? args.positional[1] : '-';
     const bytes = readInput(input);
-    if (!isBinaryTable(bytes)) {
+    if (!isBinaryTable(bytes) && !isCsvText(bytes)) {
       // The CSV parser would only say "not valid UTF-8": name the file and what it is instead.
       if (hasTableAt(bytes, f.offset)) {
         const offsetFlag = f.offset === PARTITION_TABLE_OFFSET ? '' : ` --offset ${hex(f.offset)}`;
@@ -345,7 +367,7 @@ ${SHARED_HELP}`,
     // An empty CSV is a valid empty table to the tool, but here it is almost surely the wrong file.
     if (bytes.length === 0) throw new CliError(`${inputName(input)} is empty`);
     if (hasTableAt(bytes, f.offset)) bytes = bytes.subarray(f.offset, f.offset + PARTITION_TABLE_MAX_LENGTH);
-    if (!isBinaryTable(bytes) && looksBinary(bytes)) throw notATableError(input, f.offset);
+    if (!isBinaryTable(bytes) && notText(bytes)) throw notATableError(input, f.offset);
     // A binary read off a device is shown even when it breaks a rule (exit 1 and a warning);
     // a CSV must pass the tool's checks to become a table at all.
     const { table, problem } = loadTable(bytes, f, io, 'report');

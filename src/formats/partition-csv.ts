@@ -11,7 +11,7 @@ import {
   type Partition,
   type PartitionTable,
 } from './partition-types';
-import { type SecureBootVersion, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
+import { type SecureBootVersion, checkPartitionTableFitsFlash, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
 import { utf8Decode } from './utf8';
 import { checkPartitionTable } from './partition-lookup';
 
@@ -32,7 +32,7 @@ export interface PartitionCsvOptions {
   env?: { readonly [name: string]: string | undefined };
   /** --extra-partition-subtypes entries, each "type, name, hexvalue" (type app or data). */
   extraSubtypes?: readonly string[];
-  /** Run the tool's table checks (default true; false is the tool's --no-verify). */
+  /** Run the tool's table checks (default true; false is the tool's --no-verify, which still checks flashSize). */
   verify?: boolean;
   onWarning?: (message: string) => void;
   hashes?: HashProvider;
@@ -207,8 +207,14 @@ function parseRow(line: string, lineNo: number, tableOffset: number, opts: Parti
   return { name, type, subtype, offset, size, flags, line: lineNo };
 }
 
-/** Bytes to text like the tool: a BOM picks UTF-8-sig / UTF-16 / UTF-32, else UTF-8 (strict). */
-function decodeCsvBytes(bytes: Uint8Array): string {
+/**
+ * CSV bytes to text like the tool: a BOM picks UTF-8-sig / UTF-16 / UTF-32, else UTF-8 (strict).
+ * Exactly one BOM is consumed, so a second one stays as the first character (part of the first
+ * name, as in the tool). NUL characters are kept. PARTITION_BAD_TEXT when the bytes do not decode
+ * (the tool crashes there).
+ */
+export function decodePartitionCsvText(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `CSV bytes must be a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   const b = bytes;
   const bad = (what: string): never => {
     throw new OtaflashError('PARTITION_BAD_TEXT', `CSV input is not valid ${what}`);
@@ -285,8 +291,8 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new OtaflashError('PARTITION_BAD_ARGUMENT', `Partition CSV must be a string or a Uint8Array, got ${input === null ? 'null' : typeof input}`);
   }
-  let text = typeof input === 'string' ? input : decodeCsvBytes(input);
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Text is taken as already decoded: one leading BOM goes, as the tool's UTF-8-sig would drop it.
+  const text = typeof input !== 'string' ? decodePartitionCsvText(input) : input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
   const tableOffset = checkOptions(opts);
   const subtypes = opts.extraSubtypes !== undefined ? extendSubtypeKeywords(opts.extraSubtypes) : undefined;
   const lines = pySplitLines(text);
@@ -338,6 +344,8 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   const lineNumbers = rows.map((r) => r.line);
   const table = { partitions: Object.freeze(partitions), md5: null as Uint8Array | null, lines: Object.freeze(lineNumbers) };
 
+  // The tool checks --flash-size even with --no-verify.
+  if (opts.verify === false && opts.flashSize !== undefined) checkPartitionTableFitsFlash(table, opts.flashSize);
   if (opts.verify !== false) {
     verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers, subtypes });
     const used = (partitions.length + (opts.disableMd5 ? 0 : 1)) * PARTITION_RECORD_SIZE;

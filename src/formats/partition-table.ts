@@ -22,6 +22,11 @@ const MD5_MAGIC = 0xeb;
 
 export interface DecodePartitionTableOptions {
   hashes?: HashProvider;
+  /**
+   * Check MD5 records (default true). false is the tool's --disable-md5sum: a record starting
+   * EB EB is then read as a partition, which the tool cannot do (PARTITION_MD5_DISABLED).
+   */
+  md5?: boolean;
 }
 
 export interface EncodePartitionTableOptions {
@@ -70,6 +75,28 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * An MD5 record met with MD5 checking off (--disable-md5sum). The tool then reads it as a partition:
+ * it decodes the label first, and the MD5 record's label bytes (FF ...) make it crash. When the label
+ * happens to decode, it refuses the magic instead; we give that same error.
+ */
+function refuseMd5Record(bytes: Uint8Array, at: number, index: number): never {
+  const raw = bytes.subarray(at + 12, at + 12 + PARTITION_LABEL_SIZE);
+  const nul = raw.indexOf(0);
+  if (utf8Decode(nul >= 0 ? raw.subarray(0, nul) : raw) !== null) {
+    throw new OtaflashError(
+      'PARTITION_BAD_MAGIC',
+      `Invalid magic bytes (${pyBytesRepr(bytes.subarray(at, at + 2))}) for partition definition: record ${index} at table offset ${hex(at)} is an MD5 record, and MD5 checking is off (--disable-md5sum)`,
+      { index, offset: at },
+    );
+  }
+  throw new OtaflashError(
+    'PARTITION_MD5_DISABLED',
+    `Record ${index} at table offset ${hex(at)} is an MD5 record (EB EB), but MD5 checking is off (--disable-md5sum): gen_esp32part.py cannot read this table that way; leave MD5 checking on`,
+    { index, offset: at },
+  );
+}
+
 /** Decodes one 32-byte record (no magic check: the caller has done it). */
 function decodeRecord(bytes: Uint8Array, at: number, index: number): Partition {
   const raw = bytes.subarray(at + 12, at + 12 + PARTITION_LABEL_SIZE);
@@ -91,21 +118,33 @@ function decodeRecord(bytes: Uint8Array, at: number, index: number): Partition {
 
 /**
  * Decodes a binary partition table with the rules of gen_esp32part.py's reader: records until a
- * record of 32 x 0xFF; a record starting EB EB is the MD5 record and must match the MD5 of the
- * records before it (PARTITION_BAD_MD5). Unknown flag bits are kept in `flags`.
+ * record of 32 x 0xFF (bytes after it are ignored, whatever their length); a record starting EB EB
+ * is the MD5 record and must match the MD5 of the records before it (PARTITION_BAD_MD5). Unknown
+ * flag bits are kept in `flags`.
  */
 export function decodePartitionTable(bytes: Uint8Array, opts: DecodePartitionTableOptions = {}): PartitionTable {
   if (!(bytes instanceof Uint8Array)) throw new OtaflashError('PARTITION_BAD_ARGUMENT', `Partition table must be a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
-  if (bytes.length % PARTITION_RECORD_SIZE !== 0) {
-    throw new OtaflashError('PARTITION_BAD_LENGTH', `Partition table length must be a multiple of 32 bytes (got ${bytes.length})`, { length: bytes.length });
-  }
+  if (opts === null || typeof opts !== 'object') throw new OtaflashError('PARTITION_BAD_OPTION', `decodePartitionTable options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  if (opts.md5 !== undefined && typeof opts.md5 !== 'boolean') throw new OtaflashError('PARTITION_BAD_OPTION', `md5 must be true or false, got ${JSON.stringify(opts.md5)}`);
+  const checkMd5 = opts.md5 !== false;
   const hashes = opts.hashes || defaultHashes();
   const partitions: Partition[] = [];
   let md5: Uint8Array | null = null;
   for (let at = 0; at < bytes.length; at += PARTITION_RECORD_SIZE) {
     const index = at / PARTITION_RECORD_SIZE;
+    // Like the tool, bytes after the end marker are never looked at, so only a partial record
+    // that is actually reached makes the length wrong.
+    if (at + PARTITION_RECORD_SIZE > bytes.length) {
+      throw new OtaflashError(
+        'PARTITION_BAD_LENGTH',
+        `Partition table length must be a multiple of 32 bytes (got ${bytes.length}; record ${index} at table offset ${hex(at)} is cut short, with no end marker before it)`,
+        { length: bytes.length, index, offset: at },
+      );
+    }
     if (isBlankRecord(bytes, at)) return { partitions: Object.freeze(partitions), md5 };
-    if (bytes[at] === MD5_MAGIC && bytes[at + 1] === MD5_MAGIC) {
+    const md5Magic = bytes[at] === MD5_MAGIC && bytes[at + 1] === MD5_MAGIC;
+    if (md5Magic && !checkMd5) refuseMd5Record(bytes, at, index);
+    if (md5Magic) {
       // Like the tool: the digest covers every partition record so far, earlier MD5 records excluded.
       const digest = hashes.md5();
       for (let r = 0; r < at; r += PARTITION_RECORD_SIZE) {

@@ -203,15 +203,34 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
     'Found multiple TEE otadata partitions. Only one partition can be defined with type="data"(1) and subtype="tee_ota"(0x90).',
   );
 
-  if (opts.flashSize !== undefined) {
-    const end = partitionTableFlashEnd(table);
-    if (opts.flashSize < end) {
-      const mb = 1024 * 1024;
-      fail(
-        'PARTITION_FLASH_SIZE',
-        `Partitions tables occupies ${(end / mb).toFixed(1)}MB of flash (${end} bytes) which does not fit in configured flash size ${Math.floor(opts.flashSize / mb)}MB. Change the flash size in menuconfig under the 'Serial Flasher Config' menu.`,
-        { end, flashSize: opts.flashSize },
-      );
-    }
+  if (opts.flashSize !== undefined) checkPartitionTableFitsFlash(table, opts.flashSize);
+}
+
+const MIB = 0x100000;
+
+/**
+ * Python's '%.1f' of bytes / 1 MiB. The quotient is exact in binary, so a tie (x.x5) is a real tie,
+ * which Python rounds to even and JS toFixed rounds up: 0x140000 bytes is "1.2", not "1.3".
+ */
+function mibOneDecimal(bytes: number): string {
+  const tenths = bytes * 10; // exact below 2^53
+  let whole = Math.floor(tenths / MIB);
+  const rest = tenths - whole * MIB;
+  if (rest * 2 > MIB || (rest * 2 === MIB && whole % 2 === 1)) whole++;
+  return `${Math.floor(whole / 10)}.${whole % 10}`;
+}
+
+/**
+ * The tool's --flash-size check (verify_size_fits): the end of the partition with the highest
+ * offset must be within the flash. The tool runs it even with --no-verify.
+ */
+export function checkPartitionTableFitsFlash(table: PartitionTable, flashSize: number): void {
+  const end = partitionTableFlashEnd(table);
+  if (flashSize < end) {
+    fail(
+      'PARTITION_FLASH_SIZE',
+      `Partitions tables occupies ${mibOneDecimal(end)}MB of flash (${end} bytes) which does not fit in configured flash size ${Math.floor(flashSize / MIB)}MB. Change the flash size in menuconfig under the 'Serial Flasher Config' menu.`,
+      { end, flashSize },
+    );
   }
 }
