@@ -1,0 +1,466 @@
+/**
+ * The device update agent: a state machine with no I/O of its own. The host feeds it events (the
+ * clock, service answers, downloaded bytes, battery and signal readings, the application's
+ * permission) and carries out the actions it returns (send a message, fetch a URL from byte N,
+ * wake it at time T, reboot). Flash work happens inside, synchronously, through the component
+ * installers, like every other part of the portable core.
+ *
+ * What must survive a reset is kept in the agent record (record.ts): the plan, the phase, which
+ * component is being downloaded, retries used. Bytes already downloaded are not: the installer
+ * knows what is safely on flash (the OTA engine's resume log), and the download continues there.
+ * The record is written at phase changes only, never per chunk.
+ */
+import { OtaflashError, kindOf } from '../errors';
+import type { BlockDevice } from '../flash/types';
+import { readAgentRecord, writeAgentRecord, type StoredRecord } from './record';
+import { checkPlan } from './plan';
+import type { AgentAction, AgentEvent, AgentMessage, ComponentInstaller, ComponentKind, Plan, PlanComponent, ServiceMessage } from './types';
+
+export type AgentPhase = 'idle' | 'waiting' | 'asking' | 'confirming' | 'downloading' | 'staged' | 'switching';
+
+/** The part of the agent's state that lives on flash. */
+export interface AgentState {
+  readonly v: 1;
+  phase: AgentPhase;
+  plan: Plan | null;
+  urls: { [component: string]: string } | null;
+  /** The component being downloaded (index into plan.components). */
+  index: number;
+  /** Failed attempts of that component so far. */
+  failures: number;
+  /** When the agent next acts on its own (a periodic check, a retry, a re-check of conditions). */
+  nextAt: number;
+}
+
+export interface AgentOptions {
+  deviceId: string;
+  /** Installers by component kind (a device without an external MCU gives none for 'mcu'). */
+  installers: { [K in ComponentKind]?: ComponentInstaller };
+  /** The region (two erase sectors or more) that holds the agent record. */
+  recordRegion: BlockDevice;
+  /** Daemon mode: check every this many ms (0: only when asked with check-now). Default 0. */
+  checkIntervalMs?: number;
+  /** Reboot as soon as every component is staged (true), or wait for `activate` (false). Default true. */
+  autoSwitch?: boolean;
+  /** Progress messages at most every this many percent... Default 10. */
+  progressPercent?: number;
+  /** ...and at least this many ms apart (the final 100% always goes out). Default 2000. */
+  progressMs?: number;
+}
+
+type Pending = { purpose: 'check' | 'confirm' | 'report' | 'progress' } | { purpose: 'fetch'; component: string };
+
+const RECHECK_MS = 60000;
+
+export class UpdateAgent {
+  readonly deviceId: string;
+  private readonly opts: AgentOptions;
+  private state: AgentState;
+  private record: StoredRecord | null;
+  private versions: { [component: string]: string } = {};
+  private battery: number | undefined;
+  private signal: number | undefined;
+  private nextId = 1;
+  private readonly pending: { [id: number]: Pending } = {};
+  private received = 0;
+  private lastProgress = { percent: -1, at: -Infinity };
+  private started = false;
+
+  constructor(opts: AgentOptions) {
+    if (!opts || typeof opts !== 'object') throw new OtaflashError('AGENT_BAD_ARGUMENT', `UpdateAgent needs an options object, got ${kindOf(opts)}`);
+    if (typeof opts.deviceId !== 'string' || opts.deviceId === '') throw new OtaflashError('AGENT_BAD_ARGUMENT', 'UpdateAgent: deviceId must be a non-empty string');
+    if (!opts.installers || typeof opts.installers !== 'object') throw new OtaflashError('AGENT_BAD_ARGUMENT', 'UpdateAgent: installers must be an object of installers by component kind');
+    this.deviceId = opts.deviceId;
+    this.opts = opts;
+    this.record = readAgentRecord(opts.recordRegion);
+    const saved = this.record ? (this.record.payload as AgentState) : null;
+    this.state = saved && saved.v === 1 ? saved : { v: 1, phase: 'idle', plan: null, urls: null, index: 0, failures: 0, nextAt: 0 };
+  }
+
+  /** The current phase (for the application and for tests). */
+  get phase(): AgentPhase {
+    return this.state.phase;
+  }
+
+  get plan(): Plan | null {
+    return this.state.plan;
+  }
+
+  /** Feeds one event; returns what to do, in order. */
+  handle(ev: AgentEvent): AgentAction[] {
+    if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string') throw new OtaflashError('AGENT_BAD_EVENT', `not an agent event: ${kindOf(ev)}`);
+    if (typeof ev.now !== 'number' || !(ev.now === ev.now)) throw new OtaflashError('AGENT_BAD_EVENT', `${ev.type}: now must be a number`);
+    if (!this.started && ev.type !== 'start') throw new OtaflashError('AGENT_NOT_STARTED', `${ev.type} before start: feed { type: 'start' } once after every boot`);
+    const out: AgentAction[] = [];
+    switch (ev.type) {
+      case 'start':
+        this.onStart(ev.now, ev.versions, ev.selfTestPassed, out);
+        break;
+      case 'tick':
+        if (ev.now >= this.state.nextAt) this.wake(ev.now, out);
+        break;
+      case 'check-now':
+        if (this.state.phase === 'idle' || this.state.phase === 'waiting') this.check(ev.now, out);
+        break;
+      case 'readings':
+        if (typeof ev.battery === 'number') this.battery = ev.battery;
+        if (typeof ev.signal === 'number') this.signal = ev.signal;
+        break;
+      case 'response':
+        this.onResponse(ev.now, ev.id, ev.message, out);
+        break;
+      case 'request-failed':
+        this.onFailure(ev.now, ev.id, ev.error, out);
+        break;
+      case 'data':
+        this.onData(ev.now, ev.id, ev.bytes, out);
+        break;
+      case 'fetch-done':
+        this.onFetchDone(ev.now, ev.id, out);
+        break;
+      case 'permit':
+        if (this.state.phase === 'asking') {
+          if (ev.allow) this.confirm(ev.now, true, out);
+          else this.decline(ev.now, 'the application declined', out);
+        }
+        break;
+      case 'activate':
+        if (this.state.phase === 'staged') this.switchOver(out);
+        break;
+      default:
+        throw new OtaflashError('AGENT_BAD_EVENT', `unknown event type '${(ev as { type: string }).type}'`);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private save(): void {
+    this.record = writeAgentRecord(this.opts.recordRegion, this.state, this.record);
+  }
+
+  private send(message: AgentMessage, purpose: Pending['purpose'], out: AgentAction[]): void {
+    const id = this.nextId++;
+    this.pending[id] = { purpose } as Pending;
+    out.push({ type: 'send', id, message });
+  }
+
+  private installer(c: PlanComponent): ComponentInstaller {
+    const i = this.opts.installers[c.kind];
+    if (!i) throw new OtaflashError('AGENT_NO_INSTALLER', `component ${c.id}: this device has no installer for '${c.kind}' components`);
+    return i;
+  }
+
+  private idle(now: number, out: AgentAction[]): void {
+    const every = this.opts.checkIntervalMs ?? 0;
+    this.state = { v: 1, phase: 'idle', plan: null, urls: null, index: 0, failures: 0, nextAt: every > 0 ? now + every : Infinity };
+    this.save();
+    if (every > 0) out.push({ type: 'wake-at', at: this.state.nextAt });
+  }
+
+  private onStart(now: number, versions: { [c: string]: string }, selfTest: boolean | undefined, out: AgentAction[]): void {
+    if (!versions || typeof versions !== 'object') throw new OtaflashError('AGENT_BAD_EVENT', 'start: versions must be an object of component versions');
+    this.started = true;
+    this.versions = versions;
+    const s = this.state;
+    if (s.phase === 'switching' && s.plan) {
+      // The reboot into the new components happened (or the bootloader went back): judge and report.
+      const plan = s.plan;
+      const failedSelfTest = selfTest === false;
+      for (let i = 0; i < plan.components.length; i++) {
+        const c = plan.components[i];
+        const running = versions[c.id];
+        let error: string | null = failedSelfTest ? 'AGENT_SELF_TEST_FAILED' : running !== c.target ? 'AGENT_VERSION_MISMATCH' : null;
+        try {
+          // A version other than the target without a failed self-test means the bootloader already
+          // went back to the old image: nothing to undo.
+          if (!error) this.installer(c).confirm(c);
+          else if (failedSelfTest) this.installer(c).rollback(c);
+        } catch (e) {
+          out.push({ type: 'log', text: `component ${c.id}: ${errorText(e)}` });
+          // Not confirmed means not kept: the bootloader will go back at the next boot.
+          if (!error) error = e instanceof OtaflashError ? e.code : 'AGENT_CONFIRM_FAILED';
+        }
+        this.send(
+          error === null
+            ? { type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'succeeded', version: running }
+            : { type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'failed', version: running, error },
+          'report',
+          out,
+        );
+      }
+      this.idle(now, out);
+      if (failedSelfTest) out.push({ type: 'reboot' });
+      return;
+    }
+    if (s.phase === 'downloading' && s.plan && s.urls) {
+      this.fetchCurrent(now, out);
+      return;
+    }
+    if (s.phase === 'staged') {
+      out.push({ type: 'ready-to-switch', planId: (s.plan as Plan).id });
+      if (this.opts.autoSwitch !== false) this.switchOver(out);
+      return;
+    }
+    // A request in flight when the power went is lost with it: ask again.
+    if (s.phase === 'asking' || s.phase === 'confirming' || s.phase === 'waiting') {
+      this.state.phase = 'waiting';
+      this.state.nextAt = now;
+      this.wake(now, out);
+      return;
+    }
+    const every = this.opts.checkIntervalMs ?? 0;
+    if (every > 0) this.check(now, out);
+  }
+
+  private wake(now: number, out: AgentAction[]): void {
+    const s = this.state;
+    if (s.phase === 'idle') this.check(now, out);
+    else if (s.phase === 'waiting' && s.plan) this.evaluate(now, s.plan, out);
+    else if (s.phase === 'downloading') this.fetchCurrent(now, out);
+  }
+
+  private check(now: number, out: AgentAction[]): void {
+    const m: AgentMessage = { type: 'check', deviceId: this.deviceId, versions: this.versions };
+    if (this.battery !== undefined) m.battery = this.battery;
+    if (this.signal !== undefined) m.signal = this.signal;
+    this.send(m, 'check', out);
+  }
+
+  /** Conditions of the strategy: null when met, else why not. */
+  private unmet(now: number, plan: Plan): string | null {
+    const st = plan.strategy;
+    if (st.minBattery !== undefined && (this.battery === undefined || this.battery < st.minBattery)) return `battery ${this.battery ?? 'unknown'} below ${st.minBattery}`;
+    if (st.minSignal !== undefined && (this.signal === undefined || this.signal < st.minSignal)) return `signal ${this.signal ?? 'unknown'} below ${st.minSignal}`;
+    if (st.windows && st.windows.length > 0) {
+      const minute = Math.floor(now / 60000) % 1440;
+      let inside = false;
+      for (let i = 0; i < st.windows.length; i++) {
+        const w = st.windows[i];
+        if (w[0] <= w[1] ? minute >= w[0] && minute < w[1] : minute >= w[0] || minute < w[1]) inside = true;
+      }
+      if (!inside) return `minute ${minute} of the day is outside the allowed windows`;
+    }
+    return null;
+  }
+
+  private evaluate(now: number, plan: Plan, out: AgentAction[]): void {
+    for (let i = 0; i < plan.components.length; i++) {
+      const c = plan.components[i];
+      const have = this.versions[c.id];
+      if (c.source !== '' && c.source !== '*' && have !== c.source) {
+        this.state.plan = plan;
+        this.decline(now, `component ${c.id} runs ${have ?? 'nothing'}, the plan upgrades from ${c.source}`, out);
+        return;
+      }
+      if (!this.opts.installers[c.kind]) {
+        this.state.plan = plan;
+        this.decline(now, `no installer for ${c.kind} component ${c.id}`, out);
+        return;
+      }
+    }
+    const why = this.unmet(now, plan);
+    if (why) {
+      this.state = { v: 1, phase: 'waiting', plan, urls: null, index: 0, failures: 0, nextAt: now + RECHECK_MS };
+      this.save();
+      out.push({ type: 'log', text: `plan ${plan.id} waits: ${why}` });
+      out.push({ type: 'wake-at', at: this.state.nextAt });
+      return;
+    }
+    if (plan.strategy.mode === 'ask') {
+      this.state = { v: 1, phase: 'asking', plan, urls: null, index: 0, failures: 0, nextAt: Infinity };
+      this.save();
+      out.push({ type: 'ask-permission', planId: plan.id, components: plan.components.map((c) => c.id) });
+      return;
+    }
+    this.state = { v: 1, phase: 'confirming', plan, urls: null, index: 0, failures: 0, nextAt: Infinity };
+    this.confirm(now, true, out);
+  }
+
+  private confirm(now: number, accept: boolean, out: AgentAction[]): void {
+    const plan = this.state.plan as Plan;
+    this.state.phase = 'confirming';
+    this.save();
+    this.send({ type: 'confirm', deviceId: this.deviceId, planId: plan.id, accept }, 'confirm', out);
+  }
+
+  private decline(now: number, reason: string, out: AgentAction[]): void {
+    const plan = this.state.plan as Plan;
+    this.send({ type: 'confirm', deviceId: this.deviceId, planId: plan.id, accept: false, reason }, 'confirm', out);
+    out.push({ type: 'log', text: `plan ${plan.id} declined: ${reason}` });
+    this.idle(now, out);
+  }
+
+  private onResponse(now: number, id: number, msg: ServiceMessage, out: AgentAction[]): void {
+    const p = this.pending[id];
+    if (!p) return; // an answer to a request the agent no longer waits for (before a reset)
+    delete this.pending[id];
+    if (!msg || typeof msg !== 'object') throw new OtaflashError('AGENT_BAD_MESSAGE', `response ${id}: not a service message (${kindOf(msg)})`);
+    if (p.purpose === 'check') {
+      if (msg.type === 'plan') {
+        const plan = checkPlan(msg.plan);
+        this.evaluate(now, plan, out);
+      } else if (msg.type === 'none') {
+        const every = typeof msg.nextCheckMs === 'number' && msg.nextCheckMs > 0 ? msg.nextCheckMs : this.opts.checkIntervalMs ?? 0;
+        if (every > 0) {
+          this.state.nextAt = now + every;
+          out.push({ type: 'wake-at', at: this.state.nextAt });
+        }
+      } else throw new OtaflashError('AGENT_BAD_MESSAGE', `the answer to a check was '${msg.type}'`);
+      return;
+    }
+    if (p.purpose === 'confirm') {
+      if (this.state.phase !== 'confirming') return;
+      if (msg.type === 'urls') {
+        const plan = this.state.plan as Plan;
+        for (let i = 0; i < plan.components.length; i++) {
+          if (typeof msg.urls[plan.components[i].id] !== 'string') throw new OtaflashError('AGENT_BAD_MESSAGE', `no download address for component ${plan.components[i].id}`);
+        }
+        this.state = { v: 1, phase: 'downloading', plan, urls: msg.urls, index: 0, failures: 0, nextAt: Infinity };
+        this.save();
+        this.fetchCurrent(now, out);
+      } else if (msg.type === 'cancelled') {
+        out.push({ type: 'log', text: `plan ${(this.state.plan as Plan).id} cancelled by the service${msg.reason ? `: ${msg.reason}` : ''}` });
+        this.idle(now, out);
+      } else throw new OtaflashError('AGENT_BAD_MESSAGE', `the answer to a confirmation was '${msg.type}'`);
+    }
+  }
+
+  private current(): PlanComponent {
+    return (this.state.plan as Plan).components[this.state.index];
+  }
+
+  private fetchCurrent(now: number, out: AgentAction[]): void {
+    const c = this.current();
+    const inst = this.installer(c);
+    let from: number;
+    try {
+      from = inst.resumeOffset(c);
+      inst.begin(c, from);
+    } catch (e) {
+      this.componentFailed(now, c, e, out);
+      return;
+    }
+    this.received = from;
+    this.lastProgress = { percent: -1, at: -Infinity };
+    const id = this.nextId++;
+    this.pending[id] = { purpose: 'fetch', component: c.id };
+    out.push({ type: 'fetch', id, url: (this.state.urls as { [c: string]: string })[c.id], from });
+  }
+
+  private onData(now: number, id: number, bytes: Uint8Array, out: AgentAction[]): void {
+    const p = this.pending[id];
+    if (!p || p.purpose !== 'fetch') return;
+    const c = this.current();
+    if (!(bytes instanceof Uint8Array)) throw new OtaflashError('AGENT_BAD_EVENT', `data: bytes must be a Uint8Array, got ${kindOf(bytes)}`);
+    if (this.received + bytes.length > c.package.size) {
+      delete this.pending[id];
+      this.componentFailed(now, c, new OtaflashError('AGENT_DOWNLOAD_TOO_LONG', `component ${c.id}: the server sent more than the ${c.package.size} bytes the plan declares`), out);
+      return;
+    }
+    try {
+      this.installer(c).write(c, bytes);
+    } catch (e) {
+      delete this.pending[id];
+      this.componentFailed(now, c, e, out);
+      return;
+    }
+    this.received += bytes.length;
+    this.progress(now, c, false, out);
+  }
+
+  private progress(now: number, c: PlanComponent, final: boolean, out: AgentAction[]): void {
+    const total = c.package.size;
+    const percent = total > 0 ? Math.floor((this.received * 100) / total) : 100;
+    const step = this.opts.progressPercent ?? 10;
+    const gap = this.opts.progressMs ?? 2000;
+    if (!final && (percent - this.lastProgress.percent < step || now - this.lastProgress.at < gap)) return;
+    this.lastProgress = { percent, at: now };
+    const plan = this.state.plan as Plan;
+    this.send({ type: 'progress', deviceId: this.deviceId, planId: plan.id, component: c.id, bytes: this.received, total, percent }, 'progress', out);
+  }
+
+  private onFetchDone(now: number, id: number, out: AgentAction[]): void {
+    const p = this.pending[id];
+    if (!p || p.purpose !== 'fetch') return;
+    delete this.pending[id];
+    const c = this.current();
+    try {
+      if (this.received !== c.package.size) throw new OtaflashError('AGENT_DOWNLOAD_SHORT', `component ${c.id}: the download ended at ${this.received} of ${c.package.size} bytes`);
+      this.installer(c).finish(c);
+    } catch (e) {
+      this.componentFailed(now, c, e, out);
+      return;
+    }
+    this.progress(now, c, true, out);
+    const plan = this.state.plan as Plan;
+    if (this.state.index + 1 < plan.components.length) {
+      this.state.index++;
+      this.state.failures = 0;
+      this.save();
+      this.fetchCurrent(now, out);
+      return;
+    }
+    this.state.phase = 'staged';
+    this.save();
+    out.push({ type: 'ready-to-switch', planId: plan.id });
+    if (this.opts.autoSwitch !== false) this.switchOver(out);
+  }
+
+  private onFailure(now: number, id: number, error: string, out: AgentAction[]): void {
+    const p = this.pending[id];
+    if (!p) return;
+    delete this.pending[id];
+    if (p.purpose === 'fetch') {
+      this.componentFailed(now, this.current(), new OtaflashError('AGENT_DOWNLOAD_FAILED', `component ${this.current().id}: ${error}`), out);
+    } else if (p.purpose === 'check' || p.purpose === 'confirm') {
+      // The service is unreachable: try again later, from the state the agent is in.
+      const every = this.opts.checkIntervalMs ?? 0;
+      const at = now + (every > 0 ? every : RECHECK_MS);
+      if (p.purpose === 'confirm' && this.state.plan) {
+        this.state.phase = 'waiting';
+        this.state.nextAt = at;
+        this.save();
+      } else this.state.nextAt = at;
+      out.push({ type: 'wake-at', at });
+    }
+    // A lost progress or report message is not retried: the final report follows at the next boot.
+  }
+
+  private componentFailed(now: number, c: PlanComponent, e: unknown, out: AgentAction[]): void {
+    const plan = this.state.plan as Plan;
+    const retries = plan.strategy.retries ?? 3;
+    this.state.failures++;
+    out.push({ type: 'log', text: `component ${c.id} attempt ${this.state.failures} failed: ${errorText(e)}` });
+    // A package that does not verify will not verify again: no retry.
+    const permanent = e instanceof OtaflashError && /^(IMAGE_|AGENT_DOWNLOAD_TOO_LONG|AGENT_NO_INSTALLER|DELTA_SOURCE)/.test(e.code);
+    if (!permanent && this.state.failures <= retries) {
+      const backoff = (plan.strategy.backoffMs ?? 5000) * Math.pow(2, this.state.failures - 1);
+      this.state.nextAt = now + backoff;
+      this.save();
+      out.push({ type: 'wake-at', at: this.state.nextAt });
+      return;
+    }
+    try {
+      this.installer(c).abort(c);
+    } catch (e2) {
+      out.push({ type: 'log', text: `component ${c.id}: abort: ${errorText(e2)}` });
+    }
+    const code = e instanceof OtaflashError ? e.code : 'AGENT_INSTALL_FAILED';
+    this.send({ type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'failed', version: this.versions[c.id], error: code }, 'report', out);
+    this.idle(now, out);
+  }
+
+  private switchOver(out: AgentAction[]): void {
+    const plan = this.state.plan as Plan;
+    for (let i = 0; i < plan.components.length; i++) this.installer(plan.components[i]).activate(plan.components[i]);
+    this.state.phase = 'switching';
+    this.save();
+    out.push({ type: 'reboot' });
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof OtaflashError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
