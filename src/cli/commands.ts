@@ -8,7 +8,10 @@ import { inspectCommand } from './inspect';
 import { imageInfoCommand } from './image';
 import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
 import { proveCommand } from './prove';
+import { deltaCreateCommand } from './delta-create';
+import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
+import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -32,7 +35,15 @@ export const commands: Record<string, Command> = {
   'otadata switch': otadataSwitchCommand,
   'otadata erase': otadataEraseCommand,
   prove: proveCommand,
+  'delta create': deltaCreateCommand,
+  'delta apply': deltaApplyCommand,
+  'delta apply-file': deltaApplyFileCommand,
+  'delta info': deltaInfoCommand,
   'scratchpad info': scratchpadInfoCommand,
   'scratchpad process': scratchpadProcessCommand,
   'scratchpad create': scratchpadCreateCommand,
+  'store list': storeListCommand,
+  'store add': storeAddCommand,
+  'store remove': storeRemoveCommand,
+  'store install': storeInstallCommand,
 };
