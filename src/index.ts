@@ -60,3 +60,7 @@ export * from './formats/scratchpad-seq';
 export { createScratchpad, setScratchpadSeq, SCRATCHPAD_MAX_ITEM_CONTENT, type CreateScratchpadOptions, type ScratchpadItemInput } from './formats/scratchpad-create';
 export { parseIntelHex, intelHexImage, type IntelHexRange } from './formats/scratchpad-ihex';
 export { crc16CcittFalse } from './formats/scratchpad-crc';
+// Delta patch generator (host side: holds both images; not in the device bundle).
+export { createDeltaPatch, createDeltaPatchDetailed, type DeltaCreateOptions, type DeltaCreateResult, type DeltaCreateCompression } from './delta/generate';
+export { encodeLzmaAlone, LZMA_DEFAULT_DICTIONARY, type LzmaEncodeOptions } from './delta/encode-lzma';
+export { encodeHeatshrink, type HeatshrinkEncodeOptions } from './delta/encode-heatshrink';
