@@ -60,6 +60,11 @@ export interface Command {
   summary: string;
   help: string;
   run(argv: string[], io: CliIo): number;
+  /**
+   * Commands that wait on the network or on signals (serve, pull) run here instead; `run` then only
+   * refuses, as run() cannot wait. main.ts goes through runAsync(), which prefers this.
+   */
+  runAsync?(argv: string[], io: CliIo): Promise<number>;
 }
 
 export interface ParsedArgs {

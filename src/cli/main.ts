@@ -1,3 +1,6 @@
-import { run } from './run';
+import { runAsync } from './run';
 
-process.exitCode = run(process.argv.slice(2));
+// runAsync: most commands finish synchronously inside it; serve and pull wait on the network.
+runAsync(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

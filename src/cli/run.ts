@@ -2,7 +2,7 @@
 import '../node/index';
 import { OtaflashError } from '../errors';
 import { commands } from './commands';
-import { CliError, type CliIo, OutputClosedError, nodeIo } from './io';
+import { CliError, type CliIo, type Command, OutputClosedError, nodeIo } from './io';
 
 const USAGE = `otaflash: flash partitions and OTA updates, byte-exact with ESP-IDF
 
@@ -22,6 +22,28 @@ function usage(): string {
 
 /** Runs one CLI invocation; returns the exit code. Errors become one line on stderr. */
 export function run(argv: string[], io: CliIo = nodeIo): number {
+  const found = dispatch(argv, io);
+  if (typeof found === 'number') return found;
+  try {
+    return found.cmd.run(found.rest, io);
+  } catch (e) {
+    return reportFailure(found.name, e, io);
+  }
+}
+
+/** Like run(), for commands that wait (runAsync): what main.ts calls. */
+export async function runAsync(argv: string[], io: CliIo = nodeIo): Promise<number> {
+  const found = dispatch(argv, io);
+  if (typeof found === 'number') return found;
+  try {
+    return found.cmd.runAsync ? await found.cmd.runAsync(found.rest, io) : found.cmd.run(found.rest, io);
+  } catch (e) {
+    return reportFailure(found.name, e, io);
+  }
+}
+
+/** Finds the command of `argv`, or answers usage, --version and --help itself (an exit code). */
+function dispatch(argv: string[], io: CliIo): number | { name: string; cmd: Command; rest: string[] } {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.stdout(usage() + '\n');
     return argv.length === 0 ? 2 : 0;
@@ -51,11 +73,7 @@ export function run(argv: string[], io: CliIo = nodeIo): number {
     io.stdout(cmd.help + '\n');
     return 0;
   }
-  try {
-    return cmd.run(rest, io);
-  } catch (e) {
-    return reportFailure(name, e, io);
-  }
+  return { name, cmd, rest };
 }
 
 /** Exit code of a command that hit something no check foresaw: a bug to report, not bad input. */
