@@ -3,6 +3,7 @@ import { imageSuite } from './image';
 import { flashSuite } from './flash';
 import { partitionTableSuite } from './partition-table';
 import { otaSuite } from './ota';
+import { deltaSizeSuite } from './delta-size';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -10,4 +11,6 @@ export const suites: Record<string, () => BenchRow[]> = {
   flash: flashSuite,
   'partition-table': partitionTableSuite,
   ota: otaSuite,
+  // Patch sizes and generator figures; the apply-speed figures of the same suite join this list.
+  delta: () => [...deltaSizeSuite()],
 };
