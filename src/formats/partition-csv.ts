@@ -13,6 +13,7 @@ import {
 } from './partition-types';
 import { type SecureBootVersion, checkPartitionTableFitsFlash, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
 import { utf8Decode } from './utf8';
+import { pythonInt } from './partition-int';
 import { checkPartitionTable } from './partition-lookup';
 
 export interface PartitionCsvOptions {
@@ -70,30 +71,10 @@ function pySplitLines(text: string): string[] {
   return lines;
 }
 
-const INT_FORMS = /^[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?[0-9])*|0(?:_?0)*)$/;
-
-/** Python int(text, 0): base prefixes, sign, `_` separators; a decimal with a leading zero is rejected. */
-function pyInt(text: string): number | null {
-  const t = pyStrip(text);
-  if (!INT_FORMS.test(t)) return null;
-  let s = t.replace(/_/g, '');
-  let sign = 1;
-  if (s[0] === '+' || s[0] === '-') {
-    if (s[0] === '-') sign = -1;
-    s = s.slice(1);
-  }
-  const p = s.slice(0, 2).toLowerCase();
-  let v: number;
-  if (p === '0x') v = parseInt(s.slice(2), 16);
-  else if (p === '0o') v = parseInt(s.slice(2), 8);
-  else if (p === '0b') v = parseInt(s.slice(2), 2);
-  else v = parseInt(s, 10);
-  return sign * v;
-}
-
 /**
- * The tool's parse_int: trailing k/m multiply (any base, repeatable: `0x10k`, `1kk`), then int(x, 0),
- * then (type/subtype columns only) a case-insensitive keyword.
+ * The tool's parse_int: trailing k/m multiply (any base, repeatable: `0x10k`, `1kk`; KELVIN SIGN
+ * counts as k, since Python lower-cases it to k), then int(x, 0) with its Unicode digits, then
+ * (type/subtype columns only) a case-insensitive keyword.
  */
 function parseCsvInt(text: string, keywords: KeywordTable): number {
   let v = text;
@@ -105,7 +86,7 @@ function parseCsvInt(text: string, keywords: KeywordTable): number {
     else break;
     v = v.slice(0, -1);
   }
-  const n = pyInt(v);
+  const n = pythonInt(v, 0);
   let value: number;
   if (n !== null) value = n;
   else if (keywords.length === 0) throw new LineError('PARTITION_BAD_VALUE', `Invalid field value ${v}`);

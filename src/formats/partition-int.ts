@@ -1,0 +1,90 @@
+// Python's int(text, base) for str, as gen_esp32part.py's number fields reach it. CPython first
+// rewrites the text to ASCII (_PyUnicode_TransformDecimalAndSpaceToASCII): a non-ASCII Unicode
+// decimal digit (category Nd) becomes its ASCII digit, other non-ASCII whitespace becomes a space,
+// anything else non-ASCII makes the text invalid. Then the ASCII rules apply (PyLong_FromString):
+// ASCII whitespace around, a sign, a base prefix, single `_` between digits. So `٤٠٩٦` is 4096
+// and `0x١٠` is 16, while hex letters must stay ASCII.
+
+/**
+ * The zero of every run of ten Unicode decimal digits (Nd), from Python 3.11's unicodedata (Unicode
+ * 14.0.0, the version the reference vectors ran with). Each run is zero..zero+9 with values 0..9;
+ * the zeros do not follow one pattern (the mathematical digits start at 0x1D7CE, 0x1D7D8 ...).
+ * Newer Pythons know a few more scripts (e.g. Kawi at U+11F50 in Unicode 15).
+ */
+const DECIMAL_ZEROS = [
+  0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66, 0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810, 0x1946, 0x19d0,
+  0x1a80, 0x1a90, 0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10, 0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136,
+  0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2,
+  0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
+];
+
+/** Non-ASCII characters for which Python's str.isspace() is true. */
+const NON_ASCII_SPACES = '\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
+
+/** Value 0..9 of a Unicode decimal digit, or -1. Binary search over the run zeros. */
+export function unicodeDecimalValue(cp: number): number {
+  let lo = 0;
+  let hi = DECIMAL_ZEROS.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const zero = DECIMAL_ZEROS[mid];
+    if (cp < zero) hi = mid - 1;
+    else if (cp > zero + 9) lo = mid + 1;
+    else return cp - zero;
+  }
+  return cp >= 0x30 && cp <= 0x39 ? cp - 0x30 : -1;
+}
+
+/** CPython's rewrite of int()'s argument to ASCII; null when a character makes it invalid. */
+function toAsciiDigits(text: string): string | null {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    let cp = text.charCodeAt(i);
+    if (cp < 127) {
+      out += text.charAt(i);
+      continue;
+    }
+    if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    if (cp <= 0xffff && NON_ASCII_SPACES.indexOf(String.fromCharCode(cp)) >= 0) out += ' ';
+    else {
+      const d = unicodeDecimalValue(cp);
+      if (d < 0) return null;
+      out += String.fromCharCode(0x30 + d);
+    }
+  }
+  return out;
+}
+
+// ASCII whitespace as PyLong_FromString skips it (not \x1c-\x1f, which str.strip() does remove).
+const WS = '[ \\t\\n\\x0b\\x0c\\r]*';
+const BASE0 = new RegExp(`^${WS}([+-]?)(0[xX]_?[0-9a-fA-F](?:_?[0-9a-fA-F])*|0[oO]_?[0-7](?:_?[0-7])*|0[bB]_?[01](?:_?[01])*|[1-9](?:_?[0-9])*|0(?:_?0)*)${WS}$`);
+const BASE16 = new RegExp(`^${WS}([+-]?)((?:0[xX]_?)?[0-9a-fA-F](?:_?[0-9a-fA-F])*)${WS}$`);
+
+/**
+ * Python's int(text, 0) (base from the prefix; a decimal may not start with 0 unless it is all
+ * zeros) or int(text, 16) (an optional 0x prefix). Returns null where Python raises ValueError.
+ * Values beyond 2^53 lose precision; callers refuse them.
+ */
+export function pythonInt(text: string, base: 0 | 16): number | null {
+  const ascii = toAsciiDigits(text);
+  if (ascii === null) return null;
+  const m = (base === 0 ? BASE0 : BASE16).exec(ascii);
+  if (!m) return null;
+  let digits = m[2].replace(/_/g, '');
+  let radix = base === 0 ? 10 : 16;
+  const prefix = digits.slice(0, 2).toLowerCase();
+  // In base 16, "0b..." is a hex number, not a prefix.
+  const prefixRadix = prefix === '0x' ? 16 : base === 0 && prefix === '0o' ? 8 : base === 0 && prefix === '0b' ? 2 : 0;
+  if (prefixRadix !== 0) {
+    radix = prefixRadix;
+    digits = digits.slice(2);
+  }
+  const v = parseInt(digits, radix);
+  return m[1] === '-' ? 0 - v : v; // 0 - v: never -0
+}
