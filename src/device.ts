@@ -31,3 +31,11 @@ export {
   decodeScratchpadItem, scratchpadBytes, parseScratchpadKeys, scratchpadInfoJson, SCRATCHPAD_TAG,
 } from './formats/scratchpad';
 export { isNewerScratchpadSeq, nextScratchpadSeq, isSinkScratchpadSeq } from './formats/scratchpad-seq';
+// Delta apply on the device: the streaming decoders and sequential apply, the OTA glue, packages.
+export { decodeDetoolsHeader, checkApplicable } from './formats/detools-patch';
+export { LzmaDecoder } from './delta/lzma-decoder';
+export { HeatshrinkDecoder } from './delta/heatshrink-decoder';
+export { PatchApplier, applyPatchToBytes, oldImageFromBytes } from './delta/apply';
+export { DeltaUpdate, oldImageFromDevice } from './delta/ota';
+export { isDeltaPackage, decodeDeltaPackageIndex, deltaPackageIndexLength, choosePackageBlob } from './delta/package';
+export { DeltaPackageUpdate } from './delta/package-update';

@@ -64,3 +64,16 @@ export { crc16CcittFalse } from './formats/scratchpad-crc';
 export { createDeltaPatch, createDeltaPatchDetailed, type DeltaCreateOptions, type DeltaCreateResult, type DeltaCreateCompression } from './delta/generate';
 export { encodeLzmaAlone, LZMA_DEFAULT_DICTIONARY, type LzmaEncodeOptions } from './delta/encode-lzma';
 export { encodeHeatshrink, type HeatshrinkEncodeOptions } from './delta/encode-heatshrink';
+// Delta apply: detools patch header and info, the streaming decoders, the sequential apply, the OTA
+// glue (DeltaUpdate), the delta package and its streaming install.
+export * from './formats/detools-patch';
+export { LzmaDecoder, decodeLzmaAloneHeader, type LzmaDecoderOptions, type LzmaAloneHeader } from './delta/lzma-decoder';
+export { HeatshrinkDecoder, checkHeatshrinkParams, type HeatshrinkParams } from './delta/heatshrink-decoder';
+export { CrleDecoder } from './delta/crle-decoder';
+export type { ByteSink, StreamDecoder } from './delta/stream';
+export { SequentialPatchMachine, type OldImage, type SequentialStats } from './delta/sequential';
+export { PatchApplier, applyPatchToBytes, oldImageFromBytes, type PatchApplyOptions } from './delta/apply';
+export { detoolsPatchInfo, pythonRound1, type DetoolsPatchInfo, type SequentialPatchInfo, type InPlacePatchInfo, type InPlaceSegmentInfo, type Ratio } from './delta/info';
+export { DeltaUpdate, oldImageFromDevice, type DeltaWriteOptions } from './delta/ota';
+export * from './delta/package';
+export { DeltaPackageUpdate, type DeltaPackageUpdateOptions } from './delta/package-update';
