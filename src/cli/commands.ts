@@ -12,7 +12,6 @@ import { deltaCreateCommand } from './delta-create';
 import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
-import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -43,10 +42,6 @@ export const commands: Record<string, Command> = {
   'scratchpad info': scratchpadInfoCommand,
   'scratchpad process': scratchpadProcessCommand,
   'scratchpad create': scratchpadCreateCommand,
-  'store list': storeListCommand,
-  'store add': storeAddCommand,
-  'store remove': storeRemoveCommand,
-  'store install': storeInstallCommand,
   'store list': storeListCommand,
   'store add': storeAddCommand,
   'store remove': storeRemoveCommand,
