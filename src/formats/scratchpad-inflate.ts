@@ -2,7 +2,7 @@
 // a 32 KiB window, one input buffer and the Huffman tables: a scratchpad item of any size inflates
 // in bounded memory. Written here rather than taken from fflate because fflate's module sets up a
 // TextDecoder when loaded (a global the device bundle must not name) and its streaming class grows
-// buffers with the input; this one is about 3 KB minified and plain ES2015.
+// buffers with the input; this one is about 5 KB minified and plain ES2015.
 import { OtaflashError } from '../errors';
 
 /** Where compressed bytes come from: fills `into` from the front, returns how many (0 at the end). */
