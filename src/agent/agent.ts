@@ -163,6 +163,8 @@ export class UpdateAgent {
     this.started = true;
     this.versions = versions;
     const s = this.state;
+    // A reset after the switch but before the record said so: the new components already run.
+    if (s.phase === 'staged' && s.plan && allAtTarget(s.plan, versions)) s.phase = 'switching';
     if (s.phase === 'switching' && s.plan) {
       // The reboot into the new components happened (or the bootloader went back): judge and report.
       const plan = s.plan;
@@ -458,6 +460,11 @@ export class UpdateAgent {
     this.save();
     out.push({ type: 'reboot' });
   }
+}
+
+function allAtTarget(plan: Plan, versions: { [c: string]: string }): boolean {
+  for (let i = 0; i < plan.components.length; i++) if (versions[plan.components[i].id] !== plan.components[i].target) return false;
+  return true;
 }
 
 function errorText(e: unknown): string {

@@ -10,6 +10,7 @@
 import type { ProveScenario } from './world';
 import type { ProveLayout } from './ota-flows';
 import { otaScenarios } from './scenarios-ota';
+import { agentScenarios } from './scenarios-agent';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -21,6 +22,7 @@ export interface ProveFeature {
 /** Every feature the proof covers, in the order reports list them. */
 export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'ota', scenarios: otaScenarios },
+  { name: 'agent', scenarios: agentScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */
@@ -35,4 +37,5 @@ export function proveScenarios(layout: ProveLayout, features: readonly ProveFeat
 
 export * from './sweep';
 export { otaScenarios } from './scenarios-ota';
+export { agentScenarios } from './scenarios-agent';
 export type { ProveLayout } from './ota-flows';
