@@ -4,7 +4,7 @@
 // distance coders, the 12-state machine and the four rep distances.
 //
 // Memory is the probability tables (about 14 KiB for lc=3, lp=0) plus the dictionary window. The
-// window is allocated lazily: it starts small and doubles as output accumulates, never past the
+// window is allocated lazily: it starts small and grows as output accumulates, never past the
 // dictionary size the header declares, so detools's 8 MiB declaration costs only what the stream
 // produces. `maxDictionary` refuses, before any output, a stream declaring a larger dictionary.
 //
@@ -17,7 +17,7 @@ import type { ByteSink, StreamDecoder } from './stream';
 export interface LzmaDecoderOptions {
   /** Refuse streams whose declared dictionary is larger (bytes). Default: no limit. */
   maxDictionary?: number;
-  /** First window allocation in bytes (default 64 KiB); it grows by doubling as needed. */
+  /** First window allocation in bytes (default 64 KiB); it grows by a quarter (at least 64 KiB) as needed. */
   initialWindow?: number;
 }
 
@@ -263,8 +263,10 @@ export class LzmaDecoder implements StreamDecoder {
   private room(n: number): void {
     if (this.pos + n <= this.win.length) return;
     if (!this.circular) {
-      let size = this.win.length * 2;
-      while (size < this.pos + n) size *= 2;
+      // Grow by a quarter (at least 64 KiB): at most 25% beyond what the stream has produced, at
+      // the cost of a few more copies than doubling.
+      const cur = this.win.length;
+      let size = Math.max(this.pos + n, cur + Math.max(65536, cur >> 2));
       size = Math.min(size, this.dictSize);
       if (this.limit >= 0) size = Math.min(size, Math.max(this.limit, this.pos + n));
       if (size > this.win.length) {
