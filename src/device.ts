@@ -39,3 +39,8 @@ export { PatchApplier, applyPatchToBytes, oldImageFromBytes } from './delta/appl
 export { DeltaUpdate, oldImageFromDevice } from './delta/ota';
 export { isDeltaPackage, decodeDeltaPackageIndex, deltaPackageIndexLength, choosePackageBlob } from './delta/package';
 export { DeltaPackageUpdate } from './delta/package-update';
+// The update agent (sans-I/O: the runtime feeds events and carries out actions) and its OTA installer.
+export { UpdateAgent } from './agent/agent';
+export { otaModuleInstaller } from './agent/ota-installer';
+export { readAgentRecord, writeAgentRecord } from './agent/record';
+export { checkPlan } from './agent/plan';

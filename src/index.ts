@@ -77,3 +77,8 @@ export { detoolsPatchInfo, pythonRound1, type DetoolsPatchInfo, type SequentialP
 export { DeltaUpdate, oldImageFromDevice, type DeltaWriteOptions } from './delta/ota';
 export * from './delta/package';
 export { DeltaPackageUpdate, type DeltaPackageUpdateOptions } from './delta/package-update';
+export { UpdateAgent, type AgentOptions, type AgentPhase, type AgentState } from './agent/agent';
+export { otaModuleInstaller, type OtaInstallerOptions } from './agent/ota-installer';
+export { readAgentRecord, writeAgentRecord, AGENT_RECORD_MAGIC, type StoredRecord } from './agent/record';
+export { checkPlan } from './agent/plan';
+export type { AgentAction, AgentEvent, AgentMessage, ServiceMessage, Plan, PlanComponent, PackageRef, Strategy, ComponentKind, ComponentInstaller } from './agent/types';
