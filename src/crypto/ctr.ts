@@ -51,10 +51,18 @@ export class AesCtr {
   apply(data: Uint8Array, start = 0, end = data.length): void {
     const s = this.stream;
     let i = start;
-    while (i < end) {
-      if (this.used === 16) this.nextBlock();
-      // Whole blocks in one go when aligned: the common case.
-      while (this.used < 16 && i < end) data[i++] ^= s[this.used++];
+    // Finish a block left partly used by the previous call.
+    while (this.used < 16 && i < end) data[i++] ^= s[this.used++];
+    // Whole blocks: the common case, kept free of property writes per byte.
+    while (end - i >= 16) {
+      this.nextBlock();
+      for (let k = 0; k < 16; k++) data[i + k] ^= s[k];
+      i += 16;
+      this.used = 16;
+    }
+    if (i < end) {
+      this.nextBlock();
+      while (i < end) data[i++] ^= s[this.used++];
     }
   }
 
