@@ -181,4 +181,33 @@ test('Intel HEX: records, extended addresses, gaps filled with zeros, checksums 
   assert.is(errorCode(() => intelHexImage([{ address: 0, data: Uint8Array.of(1) }, { address: 9 * 1024 * 1024, data: Uint8Array.of(1) }])), 'SCRATCHPAD_BAD_HEX');
 });
 
+test('fuzz: damaged deflate streams under a valid CMAC, and damaged files with a fixed CRC, give typed errors only', () => {
+  const allowed = ['no error', 'SCRATCHPAD_BAD_DEFLATE', 'SCRATCHPAD_BAD_PADDING', 'SCRATCHPAD_ITEM_TOO_LARGE'];
+  const rng = seededRandom(0x5c7a);
+  const base = content(9, 6000);
+  const stream = zdeflate(base);
+  for (let t = 0; t < 200; t++) {
+    const bad = stream.slice(0, t % 5 === 0 ? Math.floor(rng() * stream.length) : stream.length);
+    for (let k = 0; k < 1 + (t % 3); k++) if (bad.length > 0) bad[Math.floor(rng() * bad.length)] ^= 1 << Math.floor(rng() * 8);
+    if (bad.length === 0) continue;
+    const file = createScratchpad({ items: [{ areaId: 1, version: [1, 0, 0, 0], content: base }], keys: KEYS, icb: ICB, deflateRaw: () => bad });
+    const code = errorCode(() => verifyScratchpad(scratchpadBytes(file), KEYS, { maxContent: 1 << 20 }));
+    assert.ok(allowed.indexOf(code) >= 0, `seed 0x5c7a case ${t}: ${code}`);
+  }
+  const good = createScratchpad({ items: [{ areaId: 1, version: [1, 0, 0, 0], content: base }, { areaId: 2, version: [1, 0, 0, 0], content: content(10, 300) }], keys: KEYS, icb: ICB, deflateRaw: zdeflate });
+  const structural = ['SCRATCHPAD_BAD_TAG', 'SCRATCHPAD_BAD_LENGTH', 'SCRATCHPAD_BAD_CRC', 'SCRATCHPAD_ITEM_OVERRUN', 'SCRATCHPAD_TRUNCATED', 'SCRATCHPAD_BAD_CMAC'];
+  for (let t = 0; t < 300; t++) {
+    const f = good.slice(0, t % 4 === 0 ? 48 + Math.floor(rng() * (good.length - 48)) : good.length);
+    f[Math.floor(rng() * f.length)] ^= 1 << Math.floor(rng() * 8);
+    if (t % 2 === 0 && f.length >= 32) {
+      // Make the CRC and length agree, so the damage reaches the item walk and the CMAC.
+      const v = new DataView(f.buffer);
+      v.setUint32(16, f.length - 32, true);
+      v.setUint16(20, crc16CcittFalse(f, 0xffff, 32, f.length), true);
+    }
+    const code = errorCode(() => verifyScratchpad(scratchpadBytes(f), KEYS));
+    assert.ok(structural.indexOf(code) >= 0 || code === 'no error', `seed 0x5c7a file case ${t}: ${code}`);
+  }
+});
+
 test.run();
