@@ -1,6 +1,6 @@
 import { OtaflashError, hex } from '../errors';
 import type { HashProvider } from '../hash/types';
-import { TYPE_KEYWORDS, type KeywordTable, type SubtypeKeywordTables, extendSubtypeKeywords, keywordValue, subtypeKeywords } from './partition-keywords';
+import { TYPE_KEYWORDS, type KeywordTable, type SubtypeKeywordTables, type SubtypeRoles, extendSubtypeKeywords, keywordValue, subtypeKeywords, subtypeRoles } from './partition-keywords';
 import { PARTITION_RECORD_SIZE, PARTITION_TABLE_MAX_LENGTH, PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE, partitionTableMd5 } from './partition-table';
 import {
   PARTITION_FLAG_ENCRYPTED,
@@ -13,7 +13,7 @@ import {
 } from './partition-types';
 import { type SecureBootVersion, checkPartitionTableFitsFlash, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
 import { utf8Decode } from './utf8';
-import { pythonInt } from './partition-int';
+import { pythonInt, pythonSplitLines, pythonStrip } from './partition-python';
 import { checkPartitionTable } from './partition-lookup';
 
 export interface PartitionCsvOptions {
@@ -31,7 +31,7 @@ export interface PartitionCsvOptions {
   secure?: SecureBootVersion | null;
   /** Variables for `$NAME` / `${NAME}` expansion (the tool uses the environment). Default: none set. */
   env?: { readonly [name: string]: string | undefined };
-  /** --extra-partition-subtypes entries, each "type, name, hexvalue" (type app or data). */
+  /** --extra-partition-subtypes entries, each "type, name, hexvalue" (see extendSubtypeKeywords). */
   extraSubtypes?: readonly string[];
   /** Run the tool's table checks (default true; false is the tool's --no-verify, which still checks flashSize). */
   verify?: boolean;
@@ -51,24 +51,6 @@ class LineError {
     readonly code: string,
     readonly message: string,
   ) {}
-}
-
-// Python's str.isspace() set, which strip() uses (differs from JS trim(): no BOM, adds \x1c-\x1f, \x85).
-const PY_SPACE = '\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
-
-function pyStrip(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && PY_SPACE.indexOf(s.charAt(a)) >= 0) a++;
-  while (b > a && PY_SPACE.indexOf(s.charAt(b - 1)) >= 0) b--;
-  return s.slice(a, b);
-}
-
-/** Python str.splitlines(): \n, \r\n, \r and the other Unicode line breaks. */
-function pySplitLines(text: string): string[] {
-  const lines = text.split(/\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return lines;
 }
 
 /**
@@ -134,20 +116,20 @@ interface Row {
   line: number;
 }
 
-function isPrimaryRow(r: Row): boolean {
-  return (r.type === PARTITION_TYPE_BOOTLOADER || r.type === PARTITION_TYPE_PARTITION_TABLE) && r.subtype === 0;
+function isPrimaryRow(r: Row, roles: SubtypeRoles): boolean {
+  return (r.type === PARTITION_TYPE_BOOTLOADER && r.subtype === roles.bootloaderPrimary) || (r.type === PARTITION_TYPE_PARTITION_TABLE && r.subtype === roles.partitionTablePrimary);
 }
 
 /** One CSV line (already stripped, not a comment) into a row, following PartitionDefinition.from_csv. */
-function parseRow(line: string, lineNo: number, tableOffset: number, opts: PartitionCsvOptions, subtypes: SubtypeKeywordTables | undefined): Row {
-  const fields = (line + ',,,,').split(',').map(pyStrip);
+function parseRow(line: string, lineNo: number, tableOffset: number, opts: PartitionCsvOptions, subtypes: SubtypeKeywordTables | undefined, roles: SubtypeRoles): Row {
+  const fields = (line + ',,,,').split(',').map(pythonStrip);
   const name = fields[0];
   if (fields[1] === '') throw new LineError('PARTITION_EMPTY_FIELD', "Field 'type' can't be left empty.");
   const type = parseCsvInt(fields[1], TYPE_KEYWORDS);
   let subtype: number;
   if (fields[2] === '') {
     if (type === PARTITION_TYPE_APP) throw new LineError('PARTITION_EMPTY_FIELD', 'App partition cannot have an empty subtype');
-    subtype = 0x06; // data "undefined", for every non-app type
+    subtype = roles.dataUndefined; // data "undefined" (0x06 unless moved), for every non-app type
   } else {
     subtype = parseCsvInt(fields[2], subtypeKeywords(type, subtypes));
   }
@@ -159,13 +141,13 @@ function parseRow(line: string, lineNo: number, tableOffset: number, opts: Parti
     return opts.primaryBootloaderOffset;
   };
   let offset: number | null;
-  if (type === PARTITION_TYPE_BOOTLOADER && subtype === 0x00) offset = needPrimary();
-  else if (type === PARTITION_TYPE_BOOTLOADER && subtype === 0x02) {
+  if (type === PARTITION_TYPE_BOOTLOADER && subtype === roles.bootloaderPrimary) offset = needPrimary();
+  else if (type === PARTITION_TYPE_BOOTLOADER && subtype === roles.bootloaderRecovery) {
     if (opts.recoveryBootloaderOffset === undefined) {
       throw new LineError('PARTITION_NO_BOOTLOADER_OFFSET', 'Recovery bootloader offset is not defined. Please use --recovery-bootloader-offset');
     }
     offset = opts.recoveryBootloaderOffset;
-  } else if (type === PARTITION_TYPE_PARTITION_TABLE && subtype === 0x00) offset = tableOffset;
+  } else if (type === PARTITION_TYPE_PARTITION_TABLE && subtype === roles.partitionTablePrimary) offset = tableOffset;
   else offset = fields[3] === '' ? null : parseCsvInt(fields[3], []);
 
   let size: number;
@@ -276,17 +258,18 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   const text = typeof input !== 'string' ? decodePartitionCsvText(input) : input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
   const tableOffset = checkOptions(opts);
   const subtypes = opts.extraSubtypes !== undefined ? extendSubtypeKeywords(opts.extraSubtypes) : undefined;
-  const lines = pySplitLines(text);
+  const roles = subtypeRoles(subtypes);
+  const lines = pythonSplitLines(text);
   const rows: Row[] = [];
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const expanded = expandVars(lines[i], opts.env);
     const unknown = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(expanded);
     if (unknown) throw new OtaflashError('PARTITION_UNKNOWN_VARIABLE', `unknown variable '${unknown[1]}' (line ${lineNo})`, { line: lineNo });
-    const line = pyStrip(expanded);
+    const line = pythonStrip(expanded);
     if (line.length === 0 || line[0] === '#') continue;
     try {
-      rows.push(parseRow(line, lineNo, tableOffset, opts, subtypes));
+      rows.push(parseRow(line, lineNo, tableOffset, opts, subtypes, roles));
     } catch (e) {
       if (e instanceof LineError) throw new OtaflashError(e.code, `Error at line ${lineNo}: ${e.message}`, { line: lineNo, text: line });
       throw e;
@@ -297,7 +280,7 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
   let cursor = tableOffset + PARTITION_TABLE_SECTOR_SIZE;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
-    if (isPrimaryRow(r)) continue;
+    if (isPrimaryRow(r, roles)) continue;
     if (r.offset !== null && r.offset < cursor) {
       const msg =
         i === 0

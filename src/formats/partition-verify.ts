@@ -1,9 +1,7 @@
 import { OtaflashError, hex } from '../errors';
-import { TYPE_KEYWORDS, type SubtypeKeywordTables, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, typeName } from './partition-keywords';
+import { TYPE_KEYWORDS, type SubtypeKeywordTables, type SubtypeRoles, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, subtypeRoles, typeName } from './partition-keywords';
 import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from './partition-table';
 import {
-  DATA_SUBTYPE_NVS,
-  DATA_SUBTYPE_OTA,
   PARTITION_FLAG_ENCRYPTED,
   PARTITION_FLAG_READONLY,
   PARTITION_TYPE_APP,
@@ -14,8 +12,6 @@ import {
   type PartitionTable,
 } from './partition-types';
 
-const DATA_SUBTYPE_COREDUMP = 0x03;
-const DATA_SUBTYPE_TEE_OTA = 0x90;
 const NVS_RW_MIN_SIZE = 0x3000;
 const OTADATA_SIZE = 0x2000;
 
@@ -50,8 +46,9 @@ export function partitionSizeAlignment(type: number, secure?: SecureBootVersion 
   return secure === 'v1' ? 0x10000 : 0x1000;
 }
 
-export function isPrimaryBootloaderOrTable(p: Partition): boolean {
-  return (p.type === PARTITION_TYPE_BOOTLOADER || p.type === PARTITION_TYPE_PARTITION_TABLE) && p.subtype === 0;
+/** The primary bootloader or partition table row (subtype `primary`, 0 unless an extra subtype moved it). */
+export function isPrimaryBootloaderOrTable(p: Partition, roles: SubtypeRoles = subtypeRoles()): boolean {
+  return (p.type === PARTITION_TYPE_BOOTLOADER && p.subtype === roles.bootloaderPrimary) || (p.type === PARTITION_TYPE_PARTITION_TABLE && p.subtype === roles.partitionTablePrimary);
 }
 
 /** Size as the tool prints it: `<n>M`, else `<n>K`, else lowercase hex (0 prints `0M`). */
@@ -84,7 +81,7 @@ function fail(code: string, message: string, details: Record<string, unknown>): 
 }
 
 /** The tool's per-partition checks (PartitionDefinition.verify), in its order. */
-function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOptions): void {
+function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOptions, roles: SubtypeRoles): void {
   const at = where(opts, index);
   const details = { index, label: p.label, line: opts.lines ? opts.lines[index] : undefined };
   const invalid = (code: string, msg: string): never => fail(code, `Partition ${p.label} invalid: ${msg} (${at})`, details);
@@ -112,10 +109,10 @@ function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOption
     }
   }
   const readonly = (p.flags & PARTITION_FLAG_READONLY) !== 0;
-  if (p.type === PARTITION_TYPE_DATA && (p.subtype === DATA_SUBTYPE_OTA || p.subtype === DATA_SUBTYPE_COREDUMP) && readonly) {
+  if (p.type === PARTITION_TYPE_DATA && (p.subtype === roles.dataOta || p.subtype === roles.dataCoredump) && readonly) {
     invalid('PARTITION_READONLY_NOT_ALLOWED', `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} is always read-write and cannot be read-only`);
   }
-  if (p.type === PARTITION_TYPE_DATA && p.subtype === DATA_SUBTYPE_NVS && p.size < NVS_RW_MIN_SIZE && !readonly) {
+  if (p.type === PARTITION_TYPE_DATA && p.subtype === roles.dataNvs && p.size < NVS_RW_MIN_SIZE && !readonly) {
     invalid(
       'PARTITION_NVS_TOO_SMALL',
       `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} of this size (${hex(p.size)}) must be flagged as 'readonly' (the size of read/write NVS has to be at least ${hex(NVS_RW_MIN_SIZE)})`,
@@ -151,7 +148,9 @@ export function partitionTableFlashEnd(table: PartitionTable): number {
  */
 export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitionTableOptions = {}): void {
   const parts = table.partitions;
-  for (let i = 0; i < parts.length; i++) verifyOne(parts[i], i, opts);
+  // The rules follow the keywords: an extra subtype reusing 'nvs', 'ota' ... moves them.
+  const roles = subtypeRoles(opts.subtypes);
+  for (let i = 0; i < parts.length; i++) verifyOne(parts[i], i, opts, roles);
 
   const seen: { [name: string]: number[] } = {};
   const dupNames: string[] = [];
@@ -175,7 +174,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
   let last = -1;
   for (const i of byOffset) {
     const p = parts[i];
-    if (p.offset < firstFree && !isPrimaryBootloaderOrTable(p)) {
+    if (p.offset < firstFree && !isPrimaryBootloaderOrTable(p, roles)) {
       fail('PARTITION_OVERLAP', `Partition offset ${hex(p.offset)} is below ${hex(firstFree)} (${p.label} at ${where(opts, i)} is inside the partition table sector or below it)`, {
         index: i,
         label: p.label,
@@ -194,11 +193,11 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
     last = i;
   }
 
-  checkSingleOtadata(table, opts, DATA_SUBTYPE_OTA, 'otadata', 'Found multiple otadata partitions. Only one partition can be defined with type="data"(1) and subtype="ota"(0).');
+  checkSingleOtadata(table, opts, roles.dataOta, 'otadata', 'Found multiple otadata partitions. Only one partition can be defined with type="data"(1) and subtype="ota"(0).');
   checkSingleOtadata(
     table,
     opts,
-    DATA_SUBTYPE_TEE_OTA,
+    roles.dataTeeOta,
     'TEE otadata',
     'Found multiple TEE otadata partitions. Only one partition can be defined with type="data"(1) and subtype="tee_ota"(0x90).',
   );

@@ -1,4 +1,6 @@
-// Python's int(text, base) for str, as gen_esp32part.py's number fields reach it. CPython first
+// Python's str and int behaviours that gen_esp32part.py's parsing relies on, where JS differs.
+//
+// int(text, base) for str, as the tool's number fields reach it. CPython first
 // rewrites the text to ASCII (_PyUnicode_TransformDecimalAndSpaceToASCII): a non-ASCII Unicode
 // decimal digit (category Nd) becomes its ASCII digit, other non-ASCII whitespace becomes a space,
 // anything else non-ASCII makes the text invalid. Then the ASCII rules apply (PyLong_FromString):
@@ -20,6 +22,24 @@ const DECIMAL_ZEROS = [
 
 /** Non-ASCII characters for which Python's str.isspace() is true. */
 const NON_ASCII_SPACES = '\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
+// str.isspace() as a whole, which strip() uses: unlike JS trim(), no BOM, but \x1c-\x1f and \x85.
+const PY_SPACE = '\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ' + NON_ASCII_SPACES;
+
+/** Python's str.strip() with no argument. */
+export function pythonStrip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && PY_SPACE.indexOf(s.charAt(a)) >= 0) a++;
+  while (b > a && PY_SPACE.indexOf(s.charAt(b - 1)) >= 0) b--;
+  return s.slice(a, b);
+}
+
+/** Python's str.splitlines(): \n, \r\n, \r and the other Unicode line breaks. */
+export function pythonSplitLines(text: string): string[] {
+  const lines = text.split(/\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
 
 /** Value 0..9 of a Unicode decimal digit, or -1. Binary search over the run zeros. */
 export function unicodeDecimalValue(cp: number): number {
