@@ -29,13 +29,15 @@ export interface LzmaEncodeOptions {
 export const LZMA_DEFAULT_DICTIONARY = 64 * 1024;
 const MATCH_MAX = 273;
 const OPTS = 4096;
-const REFRESH_OPS = 128;
+const REFRESH_OPS = 64;
 
 // Operation kinds of a parse.
 const LIT = 0;
 const SHORT_REP = 1;
 const REP = 2;
 const MATCH = 3;
+/** A literal followed by a rep0 match (kept as one step so the parse can see past a single changed byte). */
+const LIT_REP0 = 4;
 
 function posSlotOf(dist0: number): number {
   if (dist0 < 4) return dist0;
@@ -367,7 +369,10 @@ class LzmaAloneEncoder {
     const f4 = from * 4;
     const i4 = i * 4;
     const k = this.kind[i];
-    if (k === LIT) {
+    if (k === LIT_REP0) {
+      this.nstate[i] = 8;
+      r[i4] = r[f4]; r[i4 + 1] = r[f4 + 1]; r[i4 + 2] = r[f4 + 2]; r[i4 + 3] = r[f4 + 3];
+    } else if (k === LIT) {
       this.nstate[i] = st < 4 ? 0 : st < 10 ? st - 3 : st - 6;
       r[i4] = r[f4]; r[i4 + 1] = r[f4 + 1]; r[i4 + 2] = r[f4 + 2]; r[i4 + 3] = r[f4 + 3];
     } else if (k === SHORT_REP) {
@@ -433,13 +438,28 @@ class LzmaAloneEncoder {
         skipFrom = p + 1;
         break;
       }
-      const top = cur + Math.max(maxLen, 1);
+      const top = cur + Math.max(maxLen, 1) + 1;
       while (reach < top) this.price[++reach] = Infinity;
       const ps = p & pbMask;
       const base = this.price[cur];
       const rep0 = this.nreps[r4];
       const isMatchIdx = (st << 4) + ps;
-      this.relax(cur + 1, base + bitPrice(m.isMatch[isMatchIdx], 0) + this.literalPrice(p, st, rep0), cur, LIT, 0, 1);
+      const litPrice = base + bitPrice(m.isMatch[isMatchIdx], 0) + this.literalPrice(p, st, rep0);
+      this.relax(cur + 1, litPrice, cur, LIT, 0, 1);
+      if (rep0 <= p + 1 && maxLen > 2 && (rep0 > p || d[p - rep0] !== d[p])) {
+        // One changed byte, then the old distance again: common where a pointer changed.
+        const q = p + 1 - rep0;
+        const limit = maxLen - 1;
+        let len = 0;
+        while (len < limit && d[q + len] === d[p + 1 + len]) len++;
+        if (len >= 2) {
+          const st2 = st < 4 ? 0 : st < 10 ? st - 3 : st - 6;
+          const ps2 = (p + 1) & pbMask;
+          const price = litPrice + bitPrice(m.isMatch[(st2 << 4) + ps2], 1) + bitPrice(m.isRep[st2], 1) +
+            this.repIndexPrice(0, st2, ps2) + this.repLenPrices[ps2 * (MATCH_MAX + 1) + len];
+          this.relax(cur + 1 + len, price, cur, LIT_REP0, 0, 1 + len);
+        }
+      }
       const matchBase = base + bitPrice(m.isMatch[isMatchIdx], 1);
       const repBase = matchBase + bitPrice(m.isRep[st], 1);
       if (rep0 <= p && d[p - rep0] === d[p]) {
@@ -473,7 +493,10 @@ class LzmaAloneEncoder {
       const i = this.pathNodes[j];
       const k = this.kind[i];
       const len = this.oplen[i];
-      if (k === LIT) this.encodeLiteral(p);
+      if (k === LIT_REP0) {
+        this.encodeLiteral(p);
+        this.encodeRep(p + 1, 0, len - 1);
+      } else if (k === LIT) this.encodeLiteral(p);
       else if (k === SHORT_REP) this.encodeRep(p, 0, 1);
       else if (k === REP) this.encodeRep(p, this.arg[i], len);
       else this.encodeMatch(p, this.arg[i], len);

@@ -73,9 +73,9 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
     progress('done', 0, 0);
     return { patch: head.bytes(), records: 0, diffBytes: 0, extraBytes: 0, streamSize: 0 };
   }
-  const compress = (stream: Uint8Array): Uint8Array => {
+  const compress = (stream: Uint8Array, pb = 0): Uint8Array => {
     if (compression === 'lzma') {
-      return encodeLzmaAlone(stream, { pb: 0, ...options.lzma, dictionarySize: options.dictionarySize ?? LZMA_DEFAULT_DICTIONARY });
+      return encodeLzmaAlone(stream, { pb, ...options.lzma, dictionarySize: options.dictionarySize ?? LZMA_DEFAULT_DICTIONARY });
     }
     if (compression === 'heatshrink') {
       const body = encodeHeatshrink(stream, { window, lookahead });
@@ -89,7 +89,7 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
   const settings = options.matcher ? [options.matcher] : MATCHER_TRIALS.slice(0, trialsFor(nu.length, options.trials));
   progress('match', 1, settings.length);
   const sa = suffixArray(old);
-  let best: { body: Uint8Array; records: DeltaRecord[]; streamSize: number } | undefined;
+  let best: { body: Uint8Array; records: DeltaRecord[]; streamSize: number; stream: Uint8Array } | undefined;
   for (let i = 0; i < settings.length; i++) {
     if (i > 0) progress('match', i + 1, settings.length);
     const records = matchRecords(old, nu, settings[i], sa);
@@ -97,9 +97,17 @@ export function createDeltaPatchDetailed(old: Uint8Array, nu: Uint8Array, option
     const stream = serializeRecords(old, nu, records);
     progress('compress', i + 1, settings.length);
     const body = compress(stream);
-    if (!best || body.length < best.body.length) best = { body, records, streamSize: stream.length };
+    if (!best || body.length < best.body.length) best = { body, records, streamSize: stream.length, stream };
   }
-  const chosen = best as { body: Uint8Array; records: DeltaRecord[]; streamSize: number };
+  const chosen = best as { body: Uint8Array; records: DeltaRecord[]; streamSize: number; stream: Uint8Array };
+  // Thumb and Xtensa code often code smaller with 2-byte position contexts (pb 1) or 4-byte (pb 2).
+  if (compression === 'lzma' && settings.length > 1 && options.lzma?.pb === undefined) {
+    for (const pb of [1, 2]) {
+      progress('compress', settings.length, settings.length);
+      const body = compress(chosen.stream, pb);
+      if (body.length < chosen.body.length) chosen.body = body;
+    }
+  }
   const out = new ByteSink();
   out.pushAll(head.bytes());
   out.pushAll(chosen.body);
