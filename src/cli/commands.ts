@@ -8,6 +8,9 @@ import { inspectCommand } from './inspect';
 import { imageInfoCommand } from './image';
 import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
 import { proveCommand } from './prove';
+import { serveCommand } from './serve';
+import { manifestCommand } from './manifest';
+import { pullCommand } from './pull';
 import { deltaCreateCommand } from './delta-create';
 import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
@@ -35,6 +38,9 @@ export const commands: Record<string, Command> = {
   'otadata switch': otadataSwitchCommand,
   'otadata erase': otadataEraseCommand,
   prove: proveCommand,
+  serve: serveCommand,
+  manifest: manifestCommand,
+  pull: pullCommand,
   'delta create': deltaCreateCommand,
   'delta apply': deltaApplyCommand,
   'delta apply-file': deltaApplyFileCommand,

@@ -182,3 +182,54 @@ export function journalBeside(deviceDir: string): NodeJournal {
   const abs = path.resolve(deviceDir);
   return new NodeJournal(path.join(path.dirname(abs), `.${path.basename(abs)}.otaflash-journal`));
 }
+
+const FILE_PREFIX = 'file:';
+
+/**
+ * A firmware target that is a plain file (any firmware, not only ESP app images): written to
+ * FILE.part while it downloads, fsynced once its hashes match, renamed to FILE in the switch.
+ */
+export function fileFirmwareTarget(file: string): import('../manifest/apply').FirmwareTarget {
+  const abs = path.resolve(file);
+  const part = abs + '.part';
+  let fd = -1;
+  let at = 0;
+  const closeFd = () => {
+    if (fd >= 0) fs.closeSync(fd);
+    fd = -1;
+  };
+  return {
+    description: FILE_PREFIX + abs,
+    begin() {
+      closeFd();
+      fd = fs.openSync(part, 'w', 0o644);
+      at = 0;
+    },
+    write(chunk) {
+      let done = 0;
+      while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done, at + done);
+      at += chunk.length;
+    },
+    finish() {
+      fs.fsyncSync(fd);
+      closeFd();
+    },
+    commit() {
+      commitFileFirmware(FILE_PREFIX + abs);
+    },
+    abort() {
+      closeFd();
+      fs.rmSync(part, { force: true });
+    },
+  };
+}
+
+/** recover()'s commitFirmware for file targets: FILE.part becomes FILE (once; later calls find it done). */
+export function commitFileFirmware(description: string): void {
+  if (description.indexOf(FILE_PREFIX) !== 0) throw new OtaflashError('JOURNAL_INVALID', `the journal's firmware target '${description}' is not a file`);
+  const abs = description.slice(FILE_PREFIX.length);
+  if (fs.existsSync(abs + '.part')) {
+    fs.renameSync(abs + '.part', abs);
+    syncDir(path.dirname(abs));
+  }
+}

@@ -1,0 +1,74 @@
+import * as fs from 'node:fs';
+import { createUpdateServer } from '../server/update-server';
+import { CliError, type CliIo, type Command, parseArgs } from './io';
+
+function portFlag(v: string | true | undefined): number {
+  if (v === undefined) return 8000;
+  if (!/^\d{1,5}$/.test(String(v)) || Number(v) > 65535) throw new CliError(`--port '${String(v)}' is not a port number (0..65535; 0 picks a free one)`);
+  return Number(v);
+}
+
+/** Resolves when the process gets SIGINT or SIGTERM (the handlers go again afterwards). */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (sig: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(sig);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}
+
+const SPEC = { values: ['port', 'host', 'public-url'], booleans: ['pycom'] };
+
+export const serveCommand: Command = {
+  summary: 'serve a directory of versions as a Pycom-compatible update server',
+  help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom]
+
+Serves DIR the way Pycom's OTA_server.py does, without its holes: DIR holds one folder per version
+(each the whole file system of the device, e.g. 1.0.1/flash/main.py) and firmware_<version>.bin
+files. GET /manifest.json?current_ver=V answers what a device on V needs (null when nothing);
+files are served by path, with ETag, Range and HEAD over HTTP/1.1, and as Pycom's client reads
+them over HTTP/1.0. Paths leading outside DIR are refused. One log line per request on stderr;
+SIGINT or SIGTERM stops it after the requests in flight.
+
+  --port N          port to listen on (default 8000; 0 picks a free one)
+  --host ADDR       address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --public-url URL  base of the URLs in manifests (default: from each request's Host header)
+  --pycom           manifests with exactly Pycom's fields (no sha256, size, previous_version)`,
+  run(argv) {
+    // Options are checked as by every command (a typo is named); running needs runAsync.
+    parseArgs(argv, SPEC);
+    throw new CliError('serve runs until stopped; it needs the asynchronous entry (otaflash from the shell)');
+  },
+  async runAsync(argv: string[], io: CliIo) {
+    const args = parseArgs(argv, SPEC);
+    if (args.positional.length !== 1) throw new CliError('expected one DIR (the directory of version folders)');
+    const dir = args.positional[0];
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CliError(`'${dir}' is not a directory`);
+    const port = portFlag(args.flags.port);
+    const host = args.flags.host !== undefined ? String(args.flags.host) : '127.0.0.1';
+    const srv = createUpdateServer({
+      root: dir,
+      publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
+      extras: args.flags.pycom !== true,
+      log: (line) => io.stderr(line + '\n'),
+    });
+    let addr;
+    try {
+      addr = await srv.listen(port, host);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new CliError(`cannot listen on ${host}:${port}: ${code}`);
+    }
+    io.stdout(`serving ${dir} on ${addr.url} (manifests at ${addr.url}/manifest.json?current_ver=VERSION)\n`);
+    const sig = await untilSignal();
+    io.stderr(`${sig}: stopping after the requests in flight\n`);
+    await srv.close();
+    return 0;
+  },
+};
