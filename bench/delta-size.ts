@@ -68,8 +68,10 @@ export function deltaSizeSuite(): BenchRow[] {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
   });
   if (child.status !== 0) throw new Error(`delta generator child failed: ${child.stderr}`);
-  const timed = JSON.parse(child.stdout.trim().split('\n').pop() as string) as { ms: number; maxRssMiB: number; inputMiB: number };
+  const timed = JSON.parse(child.stdout.trim().split('\n').pop() as string) as { ms: number; cpuMs: number; maxRssMiB: number; inputMiB: number };
   rows.push({ suite: 'delta', name: `generator time, ${TIMED_PAIR} lzma (930 KB -> 932 KB)`, value: timed.ms, unit: 'ms', target: '< 10000 ms', pass: timed.ms < 10000 });
+  // The machine is shared: CPU time shows the generator's own cost when other work slows the wall clock.
+  rows.push({ suite: 'delta', name: `generator CPU time, ${TIMED_PAIR} lzma`, value: timed.cpuMs, unit: 'ms', target: '< 10000 ms', pass: timed.cpuMs < 10000 });
   rows.push({ suite: 'delta', name: `generator peak memory (process max RSS), ${TIMED_PAIR}`, value: timed.maxRssMiB, unit: 'MiB', baselineName: 'old + new images', baselineValue: timed.inputMiB });
   return rows;
 }
@@ -78,10 +80,13 @@ export function deltaSizeSuite(): BenchRow[] {
 function generateChild(pair: string): void {
   const { old, nu } = readPair(pair);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   createDeltaPatch(old, nu, { compression: 'lzma' });
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const maxRssMiB = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ ms, maxRssMiB, inputMiB: (old.length + nu.length) / (1024 * 1024) }));
+  console.log(JSON.stringify({ ms, cpuMs, maxRssMiB, inputMiB: (old.length + nu.length) / (1024 * 1024) }));
 }
 
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url && process.argv[2] === '--generate') {
