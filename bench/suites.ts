@@ -4,6 +4,7 @@ import { flashSuite } from './flash';
 import { partitionTableSuite } from './partition-table';
 import { otaSuite } from './ota';
 import { deltaSizeSuite } from './delta-size';
+import { storeSuite } from './store';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -11,6 +12,7 @@ export const suites: Record<string, () => BenchRow[]> = {
   flash: flashSuite,
   'partition-table': partitionTableSuite,
   ota: otaSuite,
+  store: storeSuite,
   // Patch sizes and generator figures; the apply-speed figures of the same suite join this list.
   delta: () => [...deltaSizeSuite()],
 };

@@ -44,6 +44,16 @@ import { type CreateImageOptions, IMAGE_KIND_CODES, type ImageState, type Stored
 
 export interface ImageStoreOptions {
   hashes?: HashProvider;
+  /**
+   * Chunks whose bitmap bits may wait in RAM before they are programmed (default 1: every
+   * writeChunk() is on flash, bit included, when it returns). With N > 1 the store syncs and
+   * programs the bits of up to N chunks at once (in-order chunks share a bitmap byte, so this is one
+   * small program per 8 chunks instead of one per chunk, and one sync): a power cut may then lose up
+   * to N chunks already accepted, which are simply missing after open() and sent again; a bit is
+   * still never programmed before its chunk's bytes are synced. complete(), sync() and
+   * flush() program what is pending.
+   */
+  flushChunks?: number;
 }
 
 export interface CreateOptions {
@@ -75,6 +85,9 @@ interface Entry {
   stored: number;
   /** Every missing chunk's bytes are known erased (created by this object, nothing failed since). */
   clean: boolean;
+  /** Bitmap bytes cleared in RAM whose bits are not yet programmed (flushChunks > 1), ascending when flushed. */
+  pendingBytes: number[];
+  pendingChunks: number;
 }
 
 /** A run of sectors set aside for an image being created, erased a step at a time. */
@@ -120,13 +133,24 @@ export class ImageStore {
   private readonly entries: Entry[] = [];
   private readonly reservations: Reservation[] = [];
   private readonly zeroUnit: Uint8Array;
+  /** One reusable buffer for blank checks and compares (allocating one per sector or chunk dominated the cost). */
+  private scratchBuf: Uint8Array = new Uint8Array(0);
+  /**
+   * Sectors this object erased itself that no extent has claimed since: create() needs no blank
+   * check there. Starts empty at open(), so after a reset every sector is checked once.
+   */
+  private readonly knownErased: Uint8Array;
 
-  private constructor(device: BlockDevice, hashes: HashProvider) {
+  private readonly flushChunks: number;
+
+  private constructor(device: BlockDevice, hashes: HashProvider, flushChunks: number) {
     this.device = device;
     this.hashes = hashes;
+    this.flushChunks = flushChunks;
     this.unit = programUnit(device);
     this.sectorCount = Math.floor(device.size / device.eraseSize);
     this.zeroUnit = new Uint8Array(this.unit);
+    this.knownErased = new Uint8Array(this.sectorCount);
   }
 
   /**
@@ -140,7 +164,9 @@ export class ImageStore {
     if (log2Exact(device.eraseSize) < 0 || programUnit(device) > 255 || device.eraseSize % programUnit(device) !== 0) {
       throw new OtaflashError('STORE_BAD_GEOMETRY', `an image store needs a power-of-two sector size and a program unit of at most 255 bytes dividing it; the device has ${device.eraseSize} and ${device.writeSize}`);
     }
-    const store = new ImageStore(device, opts.hashes ?? defaultHashes());
+    const fc = opts.flushChunks ?? 1;
+    if (!(typeof fc === 'number' && fc >= 1 && fc === Math.floor(fc))) throw new OtaflashError('STORE_BAD_ARGUMENT', `ImageStore.open: flushChunks must be a whole number >= 1, got ${String(opts.flushChunks)}`);
+    const store = new ImageStore(device, opts.hashes ?? defaultHashes(), fc);
     store.scan();
     return store;
   }
@@ -171,7 +197,7 @@ export class ImageStore {
       for (let k = 0; k < MARK_COUNT; k++) marks.push(isSet(head, layout.marksAt + k * this.unit, this.unit));
       const bitmap = new Uint8Array(layout.bitmapBytes);
       dev.read(at + layout.bitmapAt, bitmap);
-      const e: Entry = { rec, at, layout, marks, bitmap, stored: countStored(bitmap, layout.chunks), clean: false };
+      const e: Entry = { rec, at, layout, marks, bitmap, stored: countStored(bitmap, layout.chunks), clean: false, pendingBytes: [], pendingChunks: 0 };
       if (marks[MARK.removed]) this.eraseExtent(e);
       else {
         if (this.find(rec.id)) throw new OtaflashError('STORE_CORRUPT', `two images with id ${rec.id} (at ${hex(this.find(rec.id)!.at)} and ${hex(at)})`, { id: rec.id });
@@ -179,6 +205,12 @@ export class ImageStore {
       }
       s += rec.extentSectors;
     }
+  }
+
+  /** A view of `n` bytes of the scratch buffer (grown as needed); valid until the next call. */
+  private scratch(n: number): Uint8Array {
+    if (this.scratchBuf.length < n) this.scratchBuf = new Uint8Array(Math.max(n, this.device.eraseSize));
+    return n === this.scratchBuf.length ? this.scratchBuf : this.scratchBuf.subarray(0, n);
   }
 
   private find(id: number): Entry | undefined {
@@ -378,12 +410,14 @@ export class ImageStore {
     if (r.prepared >= r.sectors) return 0;
     const es = this.device.eraseSize;
     const at = r.at + r.prepared * es;
-    const buf = new Uint8Array(es);
-    this.device.read(at, buf);
     let erased = 0;
-    if (!isErasedBytes(buf, this.device.eraseValue)) {
-      this.device.erase(at, es);
-      erased = es;
+    if (this.knownErased[at / es] === 0) {
+      const buf = this.scratch(es);
+      this.device.read(at, buf);
+      if (!isErasedBytes(buf, this.device.eraseValue)) {
+        this.device.erase(at, es);
+        erased = es;
+      }
     }
     r.prepared++;
     return erased;
@@ -407,6 +441,7 @@ export class ImageStore {
     const dev = this.device;
     dev.sync();
     const l = r.layout;
+    this.knownErased.fill(0, r.at / dev.eraseSize, r.at / dev.eraseSize + r.sectors);
     const record = encodeRecord(r.rec, l.recordSpan, dev.eraseValue, this.hashes);
     dev.write(r.at, record);
     dev.sync();
@@ -417,7 +452,7 @@ export class ImageStore {
     bitmap.fill(0xff);
     const marks: boolean[] = [];
     for (let k = 0; k < MARK_COUNT; k++) marks.push(false);
-    const e: Entry = { rec: r.rec, at: r.at, layout: l, marks, bitmap, stored: 0, clean: true };
+    const e: Entry = { rec: r.rec, at: r.at, layout: l, marks, bitmap, stored: 0, clean: true, pendingBytes: [], pendingChunks: 0 };
     this.release(r);
     this.entries.push(e);
     return this.info(e);
@@ -480,7 +515,7 @@ export class ImageStore {
     }
     const at = e.at + e.layout.headerSectors * this.device.eraseSize + i * e.rec.chunkSize;
     if (this.has(e, i)) {
-      const have = new Uint8Array(len);
+      const have = this.scratch(len);
       this.device.read(at, have);
       for (let k = 0; k < len; k++) {
         if (have[k] !== bytes[k]) {
@@ -502,19 +537,52 @@ export class ImageStore {
     const dev = this.device;
     try {
       dev.write(at, data);
-      dev.sync();
-      // The bit goes only after the bytes it claims are durable.
-      const byte = i >> 3;
-      e.bitmap[byte] &= ~(1 << (i & 7));
-      const lo = byte - (byte % u);
-      dev.write(e.at + e.layout.bitmapAt + lo, e.bitmap.subarray(lo, lo + u));
     } catch (err) {
       e.clean = false;
       throw err;
     }
+    const byte = i >> 3;
+    e.bitmap[byte] &= ~(1 << (i & 7));
+    const p = e.pendingBytes;
+    if (p.length === 0 || p[p.length - 1] !== byte) p.push(byte);
+    e.pendingChunks++;
     e.stored++;
+    if (e.pendingChunks >= this.flushChunks || e.stored === e.layout.chunks) this.flushEntry(e);
     if (e.stored === e.layout.chunks) this.setMark(e, MARK.complete);
     return true;
+  }
+
+  /** Syncs the chunks written so far, then programs their bitmap bits: one program per run of adjacent units. */
+  private flushEntry(e: Entry): void {
+    const p = e.pendingBytes;
+    if (p.length === 0) return;
+    const dev = this.device;
+    const u = this.unit;
+    try {
+      // The bits go only after the bytes they claim are durable.
+      dev.sync();
+      if (p.length > 1) p.sort((a, b) => a - b);
+      let k = 0;
+      while (k < p.length) {
+        const lo = p[k] - (p[k] % u);
+        let hi = lo + u;
+        while (k < p.length && p[k] < hi + u) {
+          if (p[k] >= hi) hi += u;
+          k++;
+        }
+        dev.write(e.at + e.layout.bitmapAt + lo, e.bitmap.subarray(lo, hi));
+      }
+    } catch (err) {
+      e.clean = false;
+      throw err;
+    }
+    p.length = 0;
+    e.pendingChunks = 0;
+  }
+
+  /** Programs the bitmap bits still waiting in RAM (flushChunks > 1); sync() and complete() do it too. */
+  flush(): void {
+    for (let i = 0; i < this.entries.length; i++) this.flushEntry(this.entries[i]);
   }
 
   /**
@@ -523,7 +591,7 @@ export class ImageStore {
    * anything that would need a bit raised cannot be stored without erasing the image.
    */
   private checkProgrammable(e: Entry, index: number, at: number, data: Uint8Array): void {
-    const have = new Uint8Array(data.length);
+    const have = this.scratch(data.length);
     this.device.read(at, have);
     if (isErasedBytes(have, this.device.eraseValue)) return;
     for (let k = 0; k < data.length; k++) {
@@ -592,6 +660,7 @@ export class ImageStore {
   /** Starts hashing a complete image; step it with hashStep(), or let complete() run it to the end. */
   startHash(id: number): ImageHashJob {
     const e = this.entry(id, 'complete');
+    this.flushEntry(e);
     const st = stateOf(e);
     if (st === 'failed') throw new OtaflashError('STORE_BAD_STATE', `complete: image ${id} has failed (its hash did not match, or an install refused it); remove it`, { id, state: st });
     if (e.stored !== e.layout.chunks) {
@@ -653,6 +722,7 @@ export class ImageStore {
     dev.sync();
     dev.erase(e.at, e.layout.headerSectors * es);
     dev.sync();
+    this.knownErased.fill(1, e.at / es, e.at / es + e.rec.extentSectors);
   }
 
   /**
@@ -663,8 +733,9 @@ export class ImageStore {
     return installImage(this, id, engine, opts);
   }
 
-  /** Makes every write so far durable (writeChunk syncs before each bitmap bit, not after it). */
+  /** Makes every write so far durable: pending bitmap bits are programmed, then the device synced. */
   sync(): void {
+    this.flush();
     this.device.sync();
   }
 }

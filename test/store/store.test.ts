@@ -162,6 +162,27 @@ test('eviction prefers failed images (lowest seq first)', () => {
   assert.equal(store.list().map((x) => x.id), [4, 3]);
 });
 
+test('flushChunks: bits wait in RAM up to N chunks, then one sync and one program; sync() and complete() flush', () => {
+  const dev = flash();
+  const store = ImageStore.open(dev, { flushChunks: 8 });
+  const data = bytesOf(16 * 256, 8);
+  store.create(spec(data, 256, { id: 1 }));
+  for (let i = 0; i < 7; i++) store.writeChunk(1, i, chunkOf(data, 256, i));
+  assert.is(store.get(1)!.storedChunks, 7, 'the store itself counts them');
+  assert.is(ImageStore.open(dev).get(1)!.storedChunks, 0, 'not on flash yet');
+  const writes = dev.stats.writes;
+  store.writeChunk(1, 7, chunkOf(data, 256, 7));
+  assert.is(dev.stats.writes - writes, 2, 'the chunk, then one bitmap program for eight chunks');
+  assert.is(ImageStore.open(dev).get(1)!.storedChunks, 8);
+  store.writeChunk(1, 12, chunkOf(data, 256, 12));
+  store.sync();
+  assert.equal(ImageStore.open(dev).missingChunks(1), [8, 9, 10, 11, 13, 14, 15]);
+  for (const i of [8, 9, 10, 11, 13, 14, 15]) store.writeChunk(1, i, chunkOf(data, 256, i));
+  assert.is(store.complete(1).state, 'verified');
+  assert.is(ImageStore.open(dev).get(1)!.state, 'verified');
+  for (const bad of [0, 1.5, '2', -1]) assert.is(errorCode(() => ImageStore.open(dev, { flushChunks: bad as never })), 'STORE_BAD_ARGUMENT');
+});
+
 test('bad input: typed errors, nothing written', () => {
   const dev = flash({ writeSize: 4 });
   const store = ImageStore.open(dev);
