@@ -5,6 +5,7 @@ import { partitionTableSuite } from './partition-table';
 import { otaSuite } from './ota';
 import { deltaSizeSuite } from './delta-size';
 import { storeSuite } from './store';
+import { deltaApplySuite } from './delta-apply';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -14,5 +15,5 @@ export const suites: Record<string, () => BenchRow[]> = {
   ota: otaSuite,
   store: storeSuite,
   // Patch sizes and generator figures; the apply-speed figures of the same suite join this list.
-  delta: () => [...deltaSizeSuite()],
+  delta: () => [...deltaSizeSuite(), ...deltaApplySuite()],
 };

@@ -248,7 +248,7 @@ export class LzmaDecoder implements StreamDecoder {
     let first = Math.min(this.dictSize, this.opts.initialWindow ?? 65536);
     if (this.limit >= 0) first = Math.min(first, Math.max(this.limit, 1));
     this.win = new Uint8Array(first);
-    this.circular = this.win.length >= this.dictSize;
+    this.circular = this.win.length >= this.dictSize || (this.limit >= 0 && this.win.length >= this.limit);
   }
 
   private flush(): void {
@@ -274,12 +274,17 @@ export class LzmaDecoder implements StreamDecoder {
         w.set(this.win.subarray(0, this.pos));
         this.win = w;
       }
-      if (size >= this.dictSize) this.circular = true;
+      // At the dictionary size the window wraps; at a declared size it is as large as it will need.
+      if (size >= this.dictSize || (this.limit >= 0 && size >= this.limit)) this.circular = true;
       if (this.pos + n <= this.win.length) return;
     }
     // Circular: output wraps byte by byte in putByte / copyMatch.
   }
 
+  // The hot loop: the range decoder and every coder are written out inline on locals (a closure or
+  // method per bit costs about half the speed). A symbol is decoded only with IN_REQUIRED input
+  // bytes at hand, except in the final call, where reading past the input is noticed (inPos > end)
+  // before the symbol's output is committed.
   private decode(final: boolean): void {
     const buf = this.inBuf;
     const end = this.inEnd;
@@ -289,9 +294,9 @@ export class LzmaDecoder implements StreamDecoder {
           if (final) fail('DELTA_TRUNCATED', 'the lzma stream ends inside its range coder start');
           return;
         }
-        const b = buf[this.inPos++];
-        if (this.rcInit === 0 && b !== 0) fail('DELTA_CORRUPT_COMPRESSED', 'corrupt lzma data: the first range coder byte is not 0');
-        if (this.rcInit > 0) this.code = ((this.code << 8) | b) >>> 0;
+        const c = buf[this.inPos++];
+        if (this.rcInit === 0 && c !== 0) fail('DELTA_CORRUPT_COMPRESSED', 'corrupt lzma data: the first range coder byte is not 0');
+        if (this.rcInit > 0) this.code = ((this.code << 8) | c) >>> 0;
         this.rcInit++;
       }
       if (this.code === this.range) fail('DELTA_CORRUPT_COMPRESSED', 'corrupt lzma data: bad range coder start');
@@ -300,6 +305,8 @@ export class LzmaDecoder implements StreamDecoder {
     const lc = this.lc;
     const lpMask = this.lpMask;
     const pbMask = this.pbMask;
+    const limit = this.limit;
+    const dictSize = this.dictSize;
     let range = this.range;
     let code = this.code;
     let inPos = this.inPos;
@@ -308,128 +315,346 @@ export class LzmaDecoder implements StreamDecoder {
     let rep1 = this.rep1;
     let rep2 = this.rep2;
     let rep3 = this.rep3;
-    const truncated = (): never => fail('DELTA_TRUNCATED', `the lzma stream is truncated: it ends after ${this.total} decoded bytes, inside a symbol`, { produced: this.total });
-
-    // Bit decoding is written out inline (hot path); `nb` reads the next input byte.
-    const nb = (): number => {
-      if (inPos >= end) truncated();
-      return buf[inPos++];
-    };
-    const bit = (i: number): number => {
-      if (range < TOP) {
-        range = (range * 256) >>> 0;
-        code = ((code << 8) | nb()) >>> 0;
-      }
-      const p = probs[i];
-      const bound = (range >>> 11) * p;
-      if (code < bound) {
-        range = bound;
-        probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-        return 0;
-      }
-      range -= bound;
-      code -= bound;
-      probs[i] = p - (p >>> MOVE_BITS);
-      return 1;
-    };
-    const tree = (base: number, bits: number): number => {
-      let m = 1;
-      for (let i = 0; i < bits; i++) m = (m << 1) | bit(base + m);
-      return m - (1 << bits);
-    };
-    const reverseTree = (base: number, bits: number): number => {
-      let m = 1;
-      let sym = 0;
-      for (let i = 0; i < bits; i++) {
-        const b = bit(base + m);
-        m = (m << 1) | b;
-        sym |= b << i;
-      }
-      return sym;
-    };
-    const length = (base: number, posState: number): number => {
-      if (bit(base + LEN_CHOICE) === 0) return tree(base + LEN_LOW + (posState << 3), 3);
-      if (bit(base + LEN_CHOICE2) === 0) return 8 + tree(base + LEN_MID + (posState << 3), 3);
-      return 16 + tree(base + LEN_HIGH, 8);
-    };
-
+    let win = this.win;
+    let size = win.length;
+    let pos = this.pos;
+    let total = this.total;
+    let p = 0;
+    let pi = 0;
+    let bound = 0;
+    let b = 0;
+    let m = 0;
+    let len = 0;
+    let dist = 0;
+    let slot = 0;
+    let v = 0;
     try {
       for (;;) {
-        if (this.limit >= 0 && this.total >= this.limit) {
-          // Declared size reached: an end marker may still follow; the stream is done either way.
+        if (limit >= 0 && total >= limit) {
+          // Declared size reached: the stream is done (an end marker after it counts as trailing bytes).
           this.done = true;
           break;
         }
-        // Running out inside a symbol is only possible in the final call (where it is truncation).
-        if (end - inPos < IN_REQUIRED && !final) break;
-        const total = this.total;
+        if (!final && end - inPos < IN_REQUIRED) break;
+        if (!this.circular && pos + MATCH_MAX > size) {
+          this.pos = pos;
+          this.room(MATCH_MAX);
+          win = this.win;
+          size = win.length;
+        }
         const posState = total & pbMask;
-        if (bit(IS_MATCH + (state << 4) + posState) === 0) {
-          // Literal.
-          this.room(1);
-          const prev = total > 0 ? this.byteAt(1) : 0;
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | buf[inPos++]) >>> 0;
+        }
+        pi = IS_MATCH + (state << 4) + posState;
+        p = probs[pi];
+        bound = (range >>> 11) * p;
+        if (code < bound) {
+          range = bound;
+          probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+          b = 0;
+        } else {
+          range -= bound;
+          code -= bound;
+          probs[pi] = p - (p >>> MOVE_BITS);
+          b = 1;
+        }
+        if (b === 0) {
+          // Literal, coded with the previous byte's high bits (and, after a match, the match byte).
+          const prev = total > 0 ? win[pos > 0 ? pos - 1 : size - 1] : 0;
           const base = LITERAL + 0x300 * (((total & lpMask) << lc) + (prev >> (8 - lc)));
           let sym = 1;
           if (state >= 7) {
-            let match = this.byteAt(rep0 + 1);
+            let at = pos - rep0 - 1;
+            if (at < 0) at += size;
+            let match = win[at];
             do {
               const mb = (match >> 7) & 1;
               match <<= 1;
-              const b = bit(base + ((1 + mb) << 8) + sym);
-              sym = (sym << 1) | b;
-              if (mb !== b) {
-                while (sym < 0x100) sym = (sym << 1) | bit(base + sym);
-                break;
+              if (range < TOP) {
+                range = (range << 8) >>> 0;
+                code = ((code << 8) | buf[inPos++]) >>> 0;
               }
+              pi = base + ((1 + mb) << 8) + sym;
+              p = probs[pi];
+              bound = (range >>> 11) * p;
+              if (code < bound) {
+                range = bound;
+                probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                b = 0;
+              } else {
+                range -= bound;
+                code -= bound;
+                probs[pi] = p - (p >>> MOVE_BITS);
+                b = 1;
+              }
+              sym = (sym << 1) | b;
+              if (mb !== b) break;
             } while (sym < 0x100);
-          } else {
-            while (sym < 0x100) sym = (sym << 1) | bit(base + sym);
           }
-          this.putByte(sym & 0xff);
+          while (sym < 0x100) {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = base + sym;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            sym = (sym << 1) | b;
+          }
+          if (inPos > end) this.truncated(total);
+          if (pos === size) {
+            this.pos = pos;
+            this.wrap();
+            pos = 0;
+          }
+          win[pos++] = sym & 0xff;
+          total++;
           state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
           continue;
         }
-        let len: number;
-        if (bit(IS_REP + state) === 0) {
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | buf[inPos++]) >>> 0;
+        }
+        pi = IS_REP + state;
+        p = probs[pi];
+        bound = (range >>> 11) * p;
+        if (code < bound) {
+          range = bound;
+          probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+          b = 0;
+        } else {
+          range -= bound;
+          code -= bound;
+          probs[pi] = p - (p >>> MOVE_BITS);
+          b = 1;
+        }
+        if (b === 0) {
           // Match with a new distance.
-          len = length(LEN_CODER, posState);
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | buf[inPos++]) >>> 0;
+          }
+          pi = LEN_CODER + LEN_CHOICE;
+          p = probs[pi];
+          bound = (range >>> 11) * p;
+          if (code < bound) {
+            range = bound;
+            probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+            b = 0;
+          } else {
+            range -= bound;
+            code -= bound;
+            probs[pi] = p - (p >>> MOVE_BITS);
+            b = 1;
+          }
+          if (b === 0) {
+            m = 1;
+            for (let k = 0; k < 3; k++) {
+              if (range < TOP) {
+                range = (range << 8) >>> 0;
+                code = ((code << 8) | buf[inPos++]) >>> 0;
+              }
+              pi = LEN_CODER + LEN_LOW + (posState << 3) + m;
+              p = probs[pi];
+              bound = (range >>> 11) * p;
+              if (code < bound) {
+                range = bound;
+                probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                b = 0;
+              } else {
+                range -= bound;
+                code -= bound;
+                probs[pi] = p - (p >>> MOVE_BITS);
+                b = 1;
+              }
+              m = (m << 1) | b;
+            }
+            len = m - 8;
+          } else {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = LEN_CODER + LEN_CHOICE2;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            if (b === 0) {
+              m = 1;
+              for (let k = 0; k < 3; k++) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                pi = LEN_CODER + LEN_MID + (posState << 3) + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
+                  b = 1;
+                }
+                m = (m << 1) | b;
+              }
+              len = m - 8;
+              len += 8;
+            } else {
+              m = 1;
+              for (let k = 0; k < 8; k++) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                pi = LEN_CODER + LEN_HIGH + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
+                  b = 1;
+                }
+                m = (m << 1) | b;
+              }
+              len = m - 256;
+              len += 16;
+            }
+          }
           state = state < 7 ? 7 : 10;
-          const lenState = len < 4 ? len : 3;
-          const slot = tree(POS_SLOT + (lenState << 6), 6);
-          let dist: number;
+          m = 1;
+          for (let k = 0; k < 6; k++) {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = POS_SLOT + ((len < 4 ? len : 3) << 6) + m;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            m = (m << 1) | b;
+          }
+          slot = m - 64;
           if (slot < 4) {
             dist = slot;
           } else {
             const direct = (slot >> 1) - 1;
             dist = (2 | (slot & 1)) * (1 << direct);
             if (slot < 14) {
-              dist += reverseTree(SPEC_POS + dist - slot - 1, direct);
-            } else {
-              let v = 0;
-              for (let i = direct - 4; i > 0; i--) {
+              m = 1;
+              v = 0;
+              for (let k = 0; k < direct; k++) {
                 if (range < TOP) {
-                  range = (range * 256) >>> 0;
-                  code = ((code << 8) | nb()) >>> 0;
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
                 }
-                range = range >>> 1;
-                let b = 0;
-                if (code >= range) {
-                  code -= range;
+                pi = SPEC_POS + dist - slot - 1 + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
                   b = 1;
                 }
-                v = v * 2 + b;
+                m = (m << 1) | b;
+                v |= b << k;
               }
-              dist += v * 16 + reverseTree(ALIGN, 4);
+              dist += v;
+            } else {
+              v = 0;
+              for (let k = direct - 4; k > 0; k--) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                range = range >>> 1;
+                if (code >= range) {
+                  code -= range;
+                  v = v * 2 + 1;
+                } else {
+                  v = v * 2;
+                }
+              }
+              dist += v * 16;
+              m = 1;
+              v = 0;
+              for (let k = 0; k < 4; k++) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                pi = ALIGN + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
+                  b = 1;
+                }
+                m = (m << 1) | b;
+                v |= b << k;
+              }
+              dist += v;
             }
           }
           if (dist === 0xffffffff) {
             // End marker.
             if (range < TOP) {
-              range = (range * 256) >>> 0;
-              code = ((code << 8) | nb()) >>> 0;
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
             }
+            if (inPos > end) this.truncated(total);
             if (code !== 0) fail('DELTA_CORRUPT_COMPRESSED', 'corrupt lzma data after the end marker (range coder not finished)');
-            if (this.limit >= 0 && this.total !== this.limit) fail('DELTA_CORRUPT_COMPRESSED', `lzma end marker after ${this.total} bytes, but the header declares ${this.limit}`);
+            if (limit >= 0 && total !== limit) fail('DELTA_CORRUPT_COMPRESSED', `lzma end marker after ${total} bytes, but the header declares ${limit}`);
             this.done = true;
             break;
           }
@@ -438,21 +663,97 @@ export class LzmaDecoder implements StreamDecoder {
           rep1 = rep0;
           rep0 = dist;
         } else {
-          if (bit(IS_REP_G0 + state) === 0) {
-            if (bit(IS_REP0_LONG + (state << 4) + posState) === 0) {
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | buf[inPos++]) >>> 0;
+          }
+          pi = IS_REP_G0 + state;
+          p = probs[pi];
+          bound = (range >>> 11) * p;
+          if (code < bound) {
+            range = bound;
+            probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+            b = 0;
+          } else {
+            range -= bound;
+            code -= bound;
+            probs[pi] = p - (p >>> MOVE_BITS);
+            b = 1;
+          }
+          if (b === 0) {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = IS_REP0_LONG + (state << 4) + posState;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            if (b === 0) {
               // Short rep: one byte from rep0.
-              this.checkDistance(rep0);
-              this.room(1);
-              this.putByte(this.byteAt(rep0 + 1));
+              if (inPos > end) this.truncated(total);
+              if (rep0 >= total || rep0 >= dictSize) this.badDistance(rep0, total);
+              let at = pos - rep0 - 1;
+              if (at < 0) at += size;
+              const c = win[at];
+              if (pos === size) {
+                this.pos = pos;
+                this.wrap();
+                pos = 0;
+              }
+              win[pos++] = c;
+              total++;
               state = state < 7 ? 9 : 11;
               continue;
             }
           } else {
-            let dist: number;
-            if (bit(IS_REP_G1 + state) === 0) {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = IS_REP_G1 + state;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            if (b === 0) {
               dist = rep1;
             } else {
-              if (bit(IS_REP_G2 + state) === 0) {
+              if (range < TOP) {
+                range = (range << 8) >>> 0;
+                code = ((code << 8) | buf[inPos++]) >>> 0;
+              }
+              pi = IS_REP_G2 + state;
+              p = probs[pi];
+              bound = (range >>> 11) * p;
+              if (code < bound) {
+                range = bound;
+                probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                b = 0;
+              } else {
+                range -= bound;
+                code -= bound;
+                probs[pi] = p - (p >>> MOVE_BITS);
+                b = 1;
+              }
+              if (b === 0) {
                 dist = rep2;
               } else {
                 dist = rep3;
@@ -463,14 +764,139 @@ export class LzmaDecoder implements StreamDecoder {
             rep1 = rep0;
             rep0 = dist;
           }
-          len = length(REP_LEN_CODER, posState);
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | buf[inPos++]) >>> 0;
+          }
+          pi = REP_LEN_CODER + LEN_CHOICE;
+          p = probs[pi];
+          bound = (range >>> 11) * p;
+          if (code < bound) {
+            range = bound;
+            probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+            b = 0;
+          } else {
+            range -= bound;
+            code -= bound;
+            probs[pi] = p - (p >>> MOVE_BITS);
+            b = 1;
+          }
+          if (b === 0) {
+            m = 1;
+            for (let k = 0; k < 3; k++) {
+              if (range < TOP) {
+                range = (range << 8) >>> 0;
+                code = ((code << 8) | buf[inPos++]) >>> 0;
+              }
+              pi = REP_LEN_CODER + LEN_LOW + (posState << 3) + m;
+              p = probs[pi];
+              bound = (range >>> 11) * p;
+              if (code < bound) {
+                range = bound;
+                probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                b = 0;
+              } else {
+                range -= bound;
+                code -= bound;
+                probs[pi] = p - (p >>> MOVE_BITS);
+                b = 1;
+              }
+              m = (m << 1) | b;
+            }
+            len = m - 8;
+          } else {
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | buf[inPos++]) >>> 0;
+            }
+            pi = REP_LEN_CODER + LEN_CHOICE2;
+            p = probs[pi];
+            bound = (range >>> 11) * p;
+            if (code < bound) {
+              range = bound;
+              probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              b = 0;
+            } else {
+              range -= bound;
+              code -= bound;
+              probs[pi] = p - (p >>> MOVE_BITS);
+              b = 1;
+            }
+            if (b === 0) {
+              m = 1;
+              for (let k = 0; k < 3; k++) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                pi = REP_LEN_CODER + LEN_MID + (posState << 3) + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
+                  b = 1;
+                }
+                m = (m << 1) | b;
+              }
+              len = m - 8;
+              len += 8;
+            } else {
+              m = 1;
+              for (let k = 0; k < 8; k++) {
+                if (range < TOP) {
+                  range = (range << 8) >>> 0;
+                  code = ((code << 8) | buf[inPos++]) >>> 0;
+                }
+                pi = REP_LEN_CODER + LEN_HIGH + m;
+                p = probs[pi];
+                bound = (range >>> 11) * p;
+                if (code < bound) {
+                  range = bound;
+                  probs[pi] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                  b = 0;
+                } else {
+                  range -= bound;
+                  code -= bound;
+                  probs[pi] = p - (p >>> MOVE_BITS);
+                  b = 1;
+                }
+                m = (m << 1) | b;
+              }
+              len = m - 256;
+              len += 16;
+            }
+          }
           state = state < 7 ? 8 : 11;
         }
-        this.checkDistance(rep0);
+        if (inPos > end) this.truncated(total);
+        if (rep0 >= total || rep0 >= dictSize) this.badDistance(rep0, total);
         len += 2;
-        if (this.limit >= 0 && this.total + len > this.limit) fail('DELTA_CORRUPT_COMPRESSED', `corrupt lzma data: a match runs past the declared size ${this.limit}`);
-        this.room(len);
-        this.copyMatch(rep0 + 1, len);
+        if (limit >= 0 && total + len > limit) fail('DELTA_CORRUPT_COMPRESSED', `corrupt lzma data: a match runs past the declared size ${limit}`);
+        // Copy `len` bytes from `rep0 + 1` back.
+        let src = pos - rep0 - 1;
+        if (src < 0) src += size;
+        total += len;
+        if (pos + len <= size && src + len <= size) {
+          if (rep0 + 1 >= len) win.copyWithin(pos, src, src + len);
+          else for (let k = 0; k < len; k++) win[pos + k] = win[src + k];
+          pos += len;
+        } else {
+          for (let k = 0; k < len; k++) {
+            if (pos === size) {
+              this.pos = pos;
+              this.wrap();
+              pos = 0;
+            }
+            win[pos++] = win[src++];
+            if (src === size) src = 0;
+          }
+        }
       }
     } finally {
       this.range = range;
@@ -481,60 +907,22 @@ export class LzmaDecoder implements StreamDecoder {
       this.rep1 = rep1;
       this.rep2 = rep2;
       this.rep3 = rep3;
+      this.pos = pos;
+      this.total = total;
     }
   }
 
-  private checkDistance(rep0: number): void {
-    if (rep0 >= this.total || rep0 >= this.dictSize) {
-      fail('DELTA_CORRUPT_COMPRESSED', `corrupt lzma data: a match reaches ${rep0 + 1} bytes back, but only ${Math.min(this.total, this.dictSize)} are in the window (after ${this.total} decoded bytes)`, { produced: this.total, distance: rep0 + 1 });
-    }
+  private truncated(total: number): never {
+    fail('DELTA_TRUNCATED', `the lzma stream is truncated: it ends after ${total} decoded bytes, inside a symbol`, { produced: total });
   }
 
-  /** The byte `back` positions before the write position (1 = the last byte written). */
-  private byteAt(back: number): number {
-    let i = this.pos - back;
-    if (i < 0) i += this.win.length;
-    return this.win[i];
-  }
-
-  private putByte(b: number): void {
-    if (this.pos === this.win.length) this.wrap();
-    this.win[this.pos++] = b;
-    this.total++;
+  private badDistance(rep0: number, total: number): never {
+    fail('DELTA_CORRUPT_COMPRESSED', `corrupt lzma data: a match reaches ${rep0 + 1} bytes back, but only ${Math.min(total, this.dictSize)} are in the window (after ${total} decoded bytes)`, { produced: total, distance: rep0 + 1 });
   }
 
   private wrap(): void {
     this.flush();
     this.pos = 0;
     this.flushed = 0;
-  }
-
-  private copyMatch(back: number, len: number): void {
-    const win = this.win;
-    const size = win.length;
-    let pos = this.pos;
-    let src = pos - back;
-    if (src < 0) src += size;
-    this.total += len;
-    // Fast path: neither end wraps.
-    if (pos + len <= size && src + len <= size) {
-      if (back >= len) {
-        win.copyWithin(pos, src, src + len);
-      } else {
-        for (let i = 0; i < len; i++) win[pos + i] = win[src + i];
-      }
-      this.pos = pos + len;
-      return;
-    }
-    for (let i = 0; i < len; i++) {
-      if (pos === size) {
-        this.pos = pos;
-        this.wrap();
-        pos = 0;
-      }
-      win[pos++] = win[src++];
-      if (src === size) src = 0;
-    }
-    this.pos = pos;
   }
 }
