@@ -82,3 +82,28 @@ export { otaModuleInstaller, type OtaInstallerOptions } from './agent/ota-instal
 export { readAgentRecord, writeAgentRecord, AGENT_RECORD_MAGIC, type StoredRecord } from './agent/record';
 export { checkPlan } from './agent/plan';
 export type { AgentAction, AgentEvent, AgentMessage, ServiceMessage, Plan, PlanComponent, PackageRef, Strategy, ComponentKind, ComponentInstaller } from './agent/types';
+// File-set updates (Pycom manifests): version ordering, manifest generation and checking, the
+// journaled apply/recover/rollback over a FileStore, a power-cutting memory store.
+export { parseLooseVersion, compareLooseVersions, highestVersion, isPlainVersion, checkPlainVersion, type LooseComponent } from './manifest/loose-version';
+export { pythonJsonDumps, pythonJsonString, type JsonValue } from './manifest/python-json';
+export { selectUpdate, buildManifest, generateManifest, isVersionName, firmwareVersionOf, encodeUrlPath, IGNORED_FILE_NAMES, type UpdateSelection, type SelectInput, type BuildInput, type GenerateInput } from './manifest/generate';
+export type { Manifest as FileSetManifest, ManifestFileEntry, ManifestFirmware, TreeFile, FileTree, FirmwareFile } from './manifest/types';
+export { parseManifest, parseManifestBytes, storePathOf, urlPathOf, versionFileText, parseVersionFileText, VERSION_FILE, DEFAULT_DEVICE_VERSION, type ParsedManifest, type ManifestDownload, type ManifestFirmwareDownload } from './manifest/parse';
+export { parentOf, type FileStore, type FileStat, type JournalStore } from './manifest/file-store';
+export { MemoryFileStore, type MemoryFileStoreOptions } from './manifest/memory-file-store';
+export { loadJournal, type JournalRecord, type JournalState } from './manifest/journal';
+export {
+  FileSetUpdate,
+  applyManifest,
+  recover as recoverFileSet,
+  rollback as rollbackFileSet,
+  readDeviceVersion,
+  type ApplyOptions,
+  type ApplyResult,
+  type FirmwareTarget,
+  type FetchRequest,
+  type SyncTransport,
+  type RecoverOptions,
+  type RecoverResult,
+} from './manifest/apply';
+export { otaFirmwareTarget, commitOtaFirmware } from './manifest/ota-firmware';

@@ -1,4 +1,4 @@
-// The portable core (src/ outside node/ and cli/) must run in a bare small engine: no Node modules,
+// The portable core (src/ outside node/, server/ and cli/) must run in a bare small engine: no Node modules,
 // no Buffer, no TextEncoder/TextDecoder, no BigInt, no timers, no process, no console. The check parses
 // the sources with the TypeScript parser, so comments and strings never trigger it and property names
 // such as `hash.process()` are not mistaken for the global. The same walk runs over the device bundle.
@@ -115,7 +115,7 @@ function coreSourceFiles(): string[] {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (dir === src && (e.name === 'node' || e.name === 'cli')) continue;
+        if (dir === src && (e.name === 'node' || e.name === 'cli' || e.name === 'server')) continue;
         walk(p);
       } else if (/\.(ts|js|mjs|cjs)$/.test(e.name)) {
         out.push(p);

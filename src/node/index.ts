@@ -11,3 +11,6 @@ setChecksumXor(createWasmChecksumXor());
 export { nodeHashes } from './hash';
 export { FileFlash, type FileFlashOptions } from './file-flash';
 export { createWasmChecksumXor } from './image-checksum';
+export { NodeFileStore, NodeJournal, journalBeside, fileFirmwareTarget, commitFileFirmware } from './file-store';
+export { HttpTransport, TransientHttpError, applyManifestOverHttp, nodeSha1, nodeSha256, type HttpTransportOptions, type DownloadSink } from './http-transport';
+export { createUpdateServer, type UpdateServer, type UpdateServerOptions, type ListeningAddress } from '../server/update-server';
