@@ -97,6 +97,7 @@ export {
   applyManifest,
   recover as recoverFileSet,
   rollback as rollbackFileSet,
+  followFirmware,
   readDeviceVersion,
   type ApplyOptions,
   type ApplyResult,

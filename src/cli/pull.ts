@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { OtaflashError, isOtaflashError } from '../errors';
-import { readDeviceVersion, recover, rollback, type ApplyResult, type FirmwareTarget, type RecoverResult } from '../manifest/apply';
+import { followFirmware, readDeviceVersion, recover, rollback, type ApplyResult, type FirmwareTarget, type RecoverResult } from '../manifest/apply';
 import { VERSION_FILE, parseManifestBytes } from '../manifest/parse';
 import { commitOtaFirmware, otaFirmwareTarget } from '../manifest/ota-firmware';
 import { OtaEngine } from '../ota/engine';
@@ -52,7 +52,8 @@ as PATH.bak_del (Pycom's names), which --rollback puts back.
   --attempts N        download attempts per file (default 5)
   --rollback          put back the file set from before the last update (firmware untouched)
   --json              print the result as JSON on stdout
-Exit code 1 when a download fails its hash (nothing is switched then).`,
+Exit code 1 when a download fails its hash or the firmware is not a valid app image (nothing is
+switched then).`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -85,6 +86,13 @@ Exit code 1 when a download fails its hash (nothing is switched then).`,
       const recovered = recover(store, journal, { commitFirmware: fwOut !== undefined || engine !== null ? commitFirmware : undefined });
       const note = recoveredLine(dir, recovered);
       if (note !== null) io.stderr(note + '\n');
+      if (engine !== null) {
+        // The files go with the firmware they were committed with: if the bootloader (or `otaflash
+        // rollback`) has left that slot, the file set is rolled back to match.
+        const selected = engine.bootPartition();
+        const followed = followFirmware(store, journal, (d) => selected !== null && d === 'ota:' + selected.label);
+        if (followed !== null) io.stderr(`${dir}: the firmware of ${followed.version} is no longer selected for boot, so its files were rolled back (now at ${readDeviceVersion(store)})\n`);
+      }
 
       if (args.flags.rollback === true) {
         if (args.positional.length !== 0) throw new CliError('--rollback takes no URL');
@@ -121,7 +129,7 @@ Exit code 1 when a download fails its hash (nothing is switched then).`,
         progress.finish();
       } catch (e) {
         progress.abandon();
-        if (isOtaflashError(e, 'FILESET_HASH_MISMATCH') || (isOtaflashError(e) && e.code.indexOf('IMAGE_') === 0)) {
+        if (isOtaflashError(e) && (e.code === 'FILESET_HASH_MISMATCH' || e.code === 'OTA_VALIDATE_FAILED' || e.code.indexOf('IMAGE_') === 0)) {
           if (json) printJson(io, { updated: false, version, error: { code: e.code, message: e.message } });
           io.stderr(`otaflash pull: ${e.message} [${e.code}]; ${dir} was not changed\n`);
           return 1;

@@ -480,6 +480,18 @@ export function rollback(store: FileStore, journal: JournalStore): ApplyResult {
   return resultOf(r);
 }
 
+/**
+ * Keeps the files with their firmware after a reboot: when the last update committed a firmware and
+ * `isSelected(description)` says it is no longer the one selected for boot (the bootloader rolled it
+ * back, or the app was marked invalid), the files roll back too. Returns the rollback's result, or
+ * null when nothing had to change.
+ */
+export function followFirmware(store: FileStore, journal: JournalStore, isSelected: (description: string) => boolean): ApplyResult | null {
+  const r = loadJournal(journal);
+  if (r === null || r.state !== 'done' || r.firmware === null || isSelected(r.firmware)) return null;
+  return rollback(store, journal);
+}
+
 /** A transport that blocks until it has the bytes (a device's socket, a test's memory server). */
 export interface SyncTransport {
   /**

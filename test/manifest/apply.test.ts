@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyManifest, recover, rollback, readDeviceVersion, FileSetUpdate } from '../../src/manifest/apply';
+import { createHash } from 'node:crypto';
+import { applyManifest, recover, rollback, readDeviceVersion, FileSetUpdate, followFirmware, type FirmwareTarget } from '../../src/manifest/apply';
 import { MemoryFileStore } from '../../src/manifest/memory-file-store';
 import { loadJournal } from '../../src/manifest/journal';
 import { errorCode } from '../helpers';
@@ -260,6 +261,47 @@ test('without syncs the memory store loses data (the model the power-cut tests r
   assert.is(errorCode(() => s.create('a/h')), 'POWER_LOSS');
   s.reboot();
   assert.equal(s.stat('a/g'), { kind: 'file', size: 0 });
+});
+
+test('a firmware commits together with the files: cut anywhere, files new exactly when the firmware is committed', () => {
+  const fwBytes = enc('F'.repeat(3000));
+  const sha1 = createHash('sha1').update(fwBytes).digest('hex');
+  const manifest = () => ({ ...makeManifest(), firmware: { URL: 'http://h/firmware_1.0.1.bin', hash: sha1, size: fwBytes.length } });
+  const transport = () => {
+    const t = MemoryTransport.forNewSet();
+    (t as unknown as { files: Record<string, Uint8Array> }).files['/firmware_1.0.1.bin'] = fwBytes;
+    return t;
+  };
+  const target = (state: { committed: boolean; written: number }): FirmwareTarget => ({
+    description: 'test-slot',
+    begin: () => void (state.written = 0),
+    write: (c) => void (state.written += c.length),
+    finish: () => assert.is(state.written, fwBytes.length),
+    commit: () => void (state.committed = true),
+    abort: () => undefined,
+  });
+  const clean = oldStore();
+  const st0 = { committed: false, written: 0 };
+  applyManifest(manifest(), clean, transport(), { journal: clean.journal(), firmware: target(st0) });
+  assert.ok(st0.committed);
+  for (let cut = 0; cut < clean.operations; cut++) {
+    const store = oldStore();
+    const journal = store.journal();
+    const st = { committed: false, written: 0 };
+    store.cutPowerAfter(cut);
+    assert.is(errorCode(() => applyManifest(manifest(), store, transport(), { journal, firmware: target(st) })), 'POWER_LOSS');
+    store.reboot();
+    const r = recover(store, journal, { commitFirmware: (d) => { assert.is(d, 'test-slot'); st.committed = true; } });
+    const state = wholeOldOrNew(store, `firmware cut ${cut}`);
+    assert.is(st.committed, state === 'new', `cut ${cut}: files ${state}, firmware committed ${st.committed} (${r.action})`);
+  }
+  // Rolled back by the bootloader: the files follow.
+  const store = oldStore();
+  const journal = store.journal();
+  applyManifest(manifest(), store, transport(), { journal, firmware: target({ committed: false, written: 0 }) });
+  assert.is(followFirmware(store, journal, (d) => d === 'test-slot'), null);
+  assert.ok(followFirmware(store, journal, () => false));
+  assert.equal(allFiles(store), OLD);
 });
 
 test.run();
