@@ -118,6 +118,16 @@ test('synthetic pairs round-trip with every compression (empty, identical, unrel
   }
 });
 
+test('lzma properties other than the defaults (lc, lp, pb, dictionary) apply', () => {
+  const old = noise(30000, 8);
+  const nu = edited(old);
+  for (const lzma of [{ lc: 0, lp: 0, pb: 0 }, { lc: 3, lp: 0, pb: 2 }, { lc: 1, lp: 2, pb: 1 }, { lc: 4, lp: 0, pb: 4 }, { lc: 0, lp: 4, pb: 3 }]) {
+    const patch = createDeltaPatch(old, nu, { lzma, dictionarySize: 4096 });
+    assert.is(patch[4], (lzma.pb * 5 + lzma.lp) * 9 + lzma.lc);
+    assert.ok(equalBytes(applyPatchToBytes(old, patch), nu), JSON.stringify(lzma));
+  }
+});
+
 test('heatshrink window and lookahead other than the defaults apply', () => {
   const old = noise(8000, 5);
   const nu = edited(old);
