@@ -11,6 +11,7 @@ import type { ProveScenario } from './world';
 import type { ProveLayout } from './ota-flows';
 import { otaScenarios } from './scenarios-ota';
 import { agentScenarios } from './scenarios-agent';
+import { storeScenarios } from './scenarios-store';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -23,6 +24,7 @@ export interface ProveFeature {
 export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'ota', scenarios: otaScenarios },
   { name: 'agent', scenarios: agentScenarios },
+  { name: 'store', scenarios: storeScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */
@@ -38,4 +40,5 @@ export function proveScenarios(layout: ProveLayout, features: readonly ProveFeat
 export * from './sweep';
 export { otaScenarios } from './scenarios-ota';
 export { agentScenarios } from './scenarios-agent';
+export { storeScenarios } from './scenarios-store';
 export type { ProveLayout } from './ota-flows';

@@ -23,6 +23,11 @@ export interface InstallOptions {
   write?: Omit<OtaWriteOptions, 'size'>;
   /** Bytes read from the store per writer.write() call (default 4096). */
   pieceBytes?: number;
+  /**
+   * Install an image already marked installed once more (the device fell back to the old app, for
+   * example after the new one failed its self-test). Without it an installed image is left alone.
+   */
+  reinstall?: boolean;
 }
 
 export interface InstallResult {
@@ -58,14 +63,16 @@ export function installImage(store: ImageStore, id: number, engine: OtaEngine, o
     const why = img.kind === 'delta' ? 'a delta package needs the delta apply, which is not wired into the store yet' : `a ${img.kind} image is not installed through the OTA engine`;
     throw new OtaflashError('STORE_KIND_UNSUPPORTED', `install: image ${id} is of kind ${img.kind}; ${why}`, { id, kind: img.kind });
   }
-  if (img.state === 'installed') return { partition: null, verdict: null, how: 'already-installed' };
-  if (img.state !== 'verified' && img.state !== 'installing') {
+  const again = img.state === 'installed' && opts.reinstall === true;
+  if (img.state === 'installed' && !again) return { partition: null, verdict: null, how: 'already-installed' };
+  if (img.state !== 'verified' && img.state !== 'installing' && !again) {
     throw new OtaflashError('STORE_BAD_STATE', `install: image ${id} is ${img.state}; only a verified image is installed (complete() it first)`, { id, state: img.state });
   }
   const setBoot = opts.setBoot !== false;
   let writer: OtaWriter | null = null;
   let how: InstallResult['how'] = 'written';
-  if (img.state === 'installing') {
+  if (img.state === 'installing' || again) {
+    // A reinstall keeps the 'installed' mark throughout, so it recovers like an interrupted install.
     writer = resumeIfOurs(store, img, engine);
     if (writer) how = 'resumed';
     else if (setBoot && selectedSlotHolds(store, img, engine)) {
