@@ -12,6 +12,7 @@ import type { ProveLayout } from './ota-flows';
 import { otaScenarios } from './scenarios-ota';
 import { agentScenarios } from './scenarios-agent';
 import { storeScenarios } from './scenarios-store';
+import { deltaScenarios } from './scenarios-delta';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -25,6 +26,7 @@ export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'ota', scenarios: otaScenarios },
   { name: 'agent', scenarios: agentScenarios },
   { name: 'store', scenarios: storeScenarios },
+  { name: 'delta', scenarios: deltaScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */
@@ -41,4 +43,5 @@ export * from './sweep';
 export { otaScenarios } from './scenarios-ota';
 export { agentScenarios } from './scenarios-agent';
 export { storeScenarios } from './scenarios-store';
+export { deltaScenarios } from './scenarios-delta';
 export type { ProveLayout } from './ota-flows';

@@ -1,0 +1,138 @@
+/**
+ * Delta updates under power loss: the update arrives as a detools sequential patch from the running
+ * image (old) to the new one, made once per layout by the generator (lzma with its default 64 KiB
+ * dictionary, or heatshrink), and is applied through DeltaUpdate: old bytes read from the running
+ * slot, new ones written through the OTA writer. The harness cuts every flash operation in every
+ * fault mode; the firmware's recovery resumes an interrupted delta (decoding the patch again from
+ * its first byte; bytes already on flash are checked, not rewritten) or starts it over, and the
+ * rolled-back delta never boots again.
+ */
+import { OTA_STATE } from '../formats/otadata';
+import { createDeltaPatch } from '../delta/generate';
+import { DeltaUpdate } from '../delta/ota';
+import { MAX_ROUNDS, baseDevice, chunkOf, confirm, lastWriteStart, prepared, rollBack, rollBackUntilOld, scenario, slotsOf, writableOf, type ProveLayout } from './ota-flows';
+import { ProveViolation, type ProveScenario, type ProveSetup, type ProveWorld } from './world';
+
+type Compression = 'lzma' | 'heatshrink';
+
+// One patch per (old, new, compression): scenarios are listed often (CLI, replays), patches are made
+// only when a scenario runs, and only once.
+const patches = new WeakMap<Uint8Array, WeakMap<Uint8Array, { [c: string]: Uint8Array }>>();
+
+function patchFor(layout: ProveLayout, compression: Compression): Uint8Array {
+  const { old, new: nu } = layout.images;
+  let byNew = patches.get(old);
+  if (!byNew) patches.set(old, (byNew = new WeakMap()));
+  let byC = byNew.get(nu);
+  if (!byC) byNew.set(nu, (byC = {}));
+  return (byC[compression] ??= createDeltaPatch(old, nu, { compression, trials: 1 }));
+}
+
+/** Feeds `patch` to `u` in the layout's chunk size (as a download delivers it), from `from` up to `upTo`. */
+function feed(u: DeltaUpdate, patch: Uint8Array, chunk: number, from = 0, upTo = patch.length): void {
+  for (let at = from; at < upTo; at += chunk) u.push(patch.subarray(at, Math.min(at + chunk, upTo)));
+}
+
+/**
+ * Applies the delta to the next slot and selects it. With `resume`, an interrupted delta of the
+ * same image (the firmware knows what it was doing: the last write-start) continues from the
+ * resume log; otherwise it starts over.
+ */
+function installDelta(w: ProveWorld, layout: ProveLayout, compression: Compression, resume: boolean): void {
+  if (w.running !== 'old') throw new ProveViolation('delta-source', `the delta is made from old, but ${String(w.running)} runs`);
+  const patch = patchFor(layout, compression);
+  const size = layout.images.new.length;
+  const e = w.engine();
+  const pending = e.pendingUpdate();
+  const last = lastWriteStart(w);
+  let u: DeltaUpdate;
+  if (resume && pending && last && last.image === 'new' && last.slot === pending.partition.label && pending.size === size) {
+    u = new DeltaUpdate(e, { resume: true });
+  } else {
+    const target = e.nextUpdatePartition();
+    w.mark('write-start', 'new', target.label);
+    u = new DeltaUpdate(e, { slot: target });
+  }
+  feed(u, patch, chunkOf(layout));
+  u.finish();
+  w.mark('select-start', 'new');
+  e.setBootPartition(u.partition);
+  w.mark('select-done', 'new');
+}
+
+/** From whatever boots after a reset to `new`: confirm it once it runs, else (old runs) apply the delta again or resume it. */
+function convergeDelta(w: ProveWorld, layout: ProveLayout, compression: Compression): void {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const pending = w.rollback && w.runningState === OTA_STATE.PENDING_VERIFY;
+    if (w.running === 'new') {
+      if (pending) confirm(w);
+      return;
+    }
+    if (pending) confirm(w);
+    installDelta(w, layout, compression, true);
+    if (!w.rollback) return;
+    w.reboot();
+  }
+  throw new ProveViolation('no-progress', `recovery did not reach new in ${MAX_ROUNDS} rounds (running ${String(w.running)})`);
+}
+
+/** The delta scenarios on one layout. */
+export function deltaScenarios(layout: ProveLayout): ProveScenario[] {
+  slotsOf(layout);
+  chunkOf(layout);
+  const plain = (rollback: boolean, writable: readonly number[]): ProveSetup => {
+    const b = baseDevice(layout, rollback, true);
+    return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, writable) };
+  };
+  return [
+    scenario(
+      layout, 'delta-update', 'old runs; lzma delta old->new applied from the running slot into the next (rollback off), set boot; goal: new boots',
+      false, { image: 'new' }, () => plain(false, [1]),
+      (w) => installDelta(w, layout, 'lzma', false),
+      (w) => convergeDelta(w, layout, 'lzma'),
+    ),
+    scenario(
+      layout, 'delta-resume', 'heatshrink delta: half the patch, reset, resume (patch decoded again from its start), finish, confirm; goal: new VALID',
+      true, { image: 'new', state: OTA_STATE.VALID }, () => plain(true, [1]),
+      (w) => {
+        const patch = patchFor(layout, 'heatshrink');
+        const e = w.engine();
+        const target = e.nextUpdatePartition();
+        w.mark('write-start', 'new', target.label);
+        const u = new DeltaUpdate(e, { slot: target });
+        feed(u, patch, chunkOf(layout), 0, Math.floor(patch.length / 2));
+        // A reset in the middle of the download; the firmware picks the delta up again.
+        w.reboot();
+        const e2 = w.engine();
+        if (!e2.pendingUpdate()) throw new ProveViolation('resume', 'after a reset in the middle of a delta, the engine finds nothing to resume');
+        const u2 = new DeltaUpdate(e2, { resume: true });
+        feed(u2, patch, chunkOf(layout));
+        if (u2.progress.resumedFrom === 0) throw new ProveViolation('resume', 'the resumed delta rewrote the new image from byte 0');
+        u2.finish();
+        w.mark('select-start', 'new');
+        e2.setBootPartition(u2.partition);
+        w.mark('select-done', 'new');
+        w.reboot();
+        confirm(w);
+      },
+      (w) => convergeDelta(w, layout, 'heatshrink'),
+    ),
+    scenario(
+      layout, 'delta-rollback', 'new installed by an lzma delta and selected; reboot into it, its self-test fails: markInvalidAndRollback, reboot; goal: old VALID, new never again',
+      true, { image: 'old', state: OTA_STATE.VALID },
+      () =>
+        prepared(layout, true, [], (_d, engine) => {
+          const u = new DeltaUpdate(engine());
+          feed(u, patchFor(layout, 'lzma'), chunkOf(layout));
+          u.finish();
+          engine().setBootPartition(u.partition);
+        }),
+      (w) => {
+        w.reboot();
+        rollBack(w);
+        w.reboot();
+      },
+      rollBackUntilOld,
+    ),
+  ];
+}
