@@ -150,7 +150,8 @@ const SHARED_HELP = `  --offset OFF                      flash address of the ta
   --secure v1|v2                    Secure Boot: v1 makes app sizes 64 KiB aligned
   --no-verify                       skip the table checks except --flash-size (like the tool's --no-verify)
   --extra-partition-subtypes "TYPE, NAME, HEX"
-                                    an extra subtype keyword (TYPE app or data), as ESP-IDF's build
+                                    an extra subtype keyword (TYPE app, data, bootloader or
+                                    partition_table; HEX as Python's int(HEX, 16)), as ESP-IDF's build
                                     passes EXTRA_PARTITION_SUBTYPES; repeat for more`;
 
 export const partitionTableConvertCommand: Command = {

@@ -164,9 +164,6 @@ function parseRow(line: string, lineNo: number, tableOffset: number, opts: Parti
     else if (f === 'readonly') flags |= PARTITION_FLAG_READONLY;
     else if (f.length > 0) throw new LineError('PARTITION_UNKNOWN_FLAG', `CSV flag column contains unknown flag '${f}'`);
   }
-  // The tool accepts these and then crashes packing them; we say so at the line.
-  if (!(type >= 0 && type <= 0xff)) throw new LineError('PARTITION_BAD_VALUE', `Type ${type} is out of range 0..255`);
-  if (!(subtype >= 0 && subtype <= 0xff)) throw new LineError('PARTITION_BAD_VALUE', `SubType ${subtype} is out of range 0..255`);
   return { name, type, subtype, offset, size, flags, line: lineNo };
 }
 
@@ -297,21 +294,25 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
     cursor = r.offset + r.size;
   }
 
-  const partitions: Partition[] = [];
-  for (const r of rows) {
-    const offset = r.offset as number;
-    if (!(offset >= 0 && offset <= 0xffffffff) || !(r.size >= 0 && r.size <= 0xffffffff)) {
-      throw new OtaflashError('PARTITION_BAD_VALUE', `Partition ${r.name} (line ${r.line}): offset ${offset} / size ${r.size} do not fit in 32 bits`, { line: r.line, label: r.name });
-    }
-    partitions.push(Object.freeze({ label: r.name, type: r.type, subtype: r.subtype, offset, size: r.size, flags: r.flags }));
-  }
+  const partitions: Partition[] = rows.map((r) => Object.freeze({ label: r.name, type: r.type, subtype: r.subtype, offset: r.offset as number, size: r.size, flags: r.flags }));
   const lineNumbers = rows.map((r) => r.line);
   const table = { partitions: Object.freeze(partitions), md5: null as Uint8Array | null, lines: Object.freeze(lineNumbers) };
 
   // The tool checks --flash-size even with --no-verify.
   if (opts.verify === false && opts.flashSize !== undefined) checkPartitionTableFitsFlash(table, opts.flashSize);
+  if (opts.verify !== false) verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers, subtypes });
+  // The tool takes any number in these fields and crashes packing the first that is no byte / no
+  // 32-bit word, after all its checks; we refuse it at that point, naming the line.
+  for (const r of rows) {
+    const field = (what: string, v: number, max: number): void => {
+      if (!(v >= 0 && v <= max)) throw new OtaflashError('PARTITION_BAD_VALUE', `Error at line ${r.line}: ${what} ${v} is out of range 0..${hex(max)} (partition ${r.name})`, { line: r.line, label: r.name });
+    };
+    field('Type', r.type, 0xff);
+    field('SubType', r.subtype, 0xff);
+    field('Offset', r.offset as number, 0xffffffff);
+    field('Size', r.size, 0xffffffff);
+  }
   if (opts.verify !== false) {
-    verifyPartitionTable(table, { offset: tableOffset, secure: opts.secure, flashSize: opts.flashSize, onWarning: opts.onWarning, lines: lineNumbers, subtypes });
     const used = (partitions.length + (opts.disableMd5 ? 0 : 1)) * PARTITION_RECORD_SIZE;
     if (used >= PARTITION_TABLE_MAX_LENGTH) {
       throw new OtaflashError(

@@ -214,8 +214,8 @@ test('variables: expanded from env, unknown ones kept, an unknown one starting t
 test('out-of-range values the tool would crash on are clean errors with the line', () => {
   rejects('a, 0x100, 0, 0x9000, 4K', 'PARTITION_BAD_VALUE', 'Error at line 1: Type 256 is out of range');
   rejects('a, 0x40, -1, 0x9000, 4K', 'PARTITION_BAD_VALUE', 'SubType -1 is out of range');
-  rejects('a, data, fat, 0x100000000, 4K', 'PARTITION_BAD_VALUE', '(line 1)');
-  rejects('a, data, fat, 0x10000, -0x1000', 'PARTITION_BAD_VALUE', '(line 1)');
+  rejects('a, data, fat, 0x100000000, 4K', 'PARTITION_BAD_VALUE', 'Error at line 1: Offset 4294967296 is out of range');
+  rejects('a, data, fat, 0x10000, -0x1000', 'PARTITION_BAD_VALUE', 'Error at line 1: Size -61440 is out of range');
   rejects('a, data, fat, 0x10000, ' + '1' + 'k'.repeat(20000), 'PARTITION_BAD_VALUE', 'too large');
 });
 
