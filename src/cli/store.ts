@@ -242,12 +242,13 @@ ${WHERE_HELP}`,
 };
 
 export const storeInstallCommand: Command = {
-  summary: 'install a verified app image from the store into the next OTA slot of a flash image',
+  summary: 'install a verified app image (or delta package) from the store into the next OTA slot of a flash image',
   help: `Usage: otaflash store install FLASH --id N [--partition LABEL | --store FILE] [--no-select]
                               [--no-rollback] [--table-offset 0x8000] [--json]
 
 Streams image N through the OTA engine into the slot after the running app (the one otadata
 selects: an image file runs nothing), verifies it, and selects it for the next boot (state NEW).
+A delta package (--kind delta at add) is applied to the running app's image on the way.
 Run it again after an interruption: it resumes the slot from the engine's resume log.
 
   --no-select        write and verify the slot, but leave otadata as it is

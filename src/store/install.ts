@@ -13,6 +13,7 @@ import type { Partition } from '../formats/partition-types';
 import { isOtaAppPartition, partitionRegion } from '../formats/partition-lookup';
 import type { OtaEngine } from '../ota/engine';
 import type { OtaWriteOptions, OtaWriter } from '../ota/writer';
+import { DeltaUpdate } from '../delta/ota';
 import type { ImageStore } from './store';
 import type { StoredImage } from './types';
 
@@ -59,9 +60,8 @@ export function installImage(store: ImageStore, id: number, engine: OtaEngine, o
   if (!(typeof piece === 'number' && piece >= 1 && piece === Math.floor(piece))) throw new OtaflashError('STORE_BAD_ARGUMENT', `install: pieceBytes must be a positive whole number, got ${String(piece)}`);
   const img = store.get(id);
   if (!img) throw new OtaflashError('STORE_NOT_FOUND', `install: no image with id ${String(id)} in the store`, { id });
-  if (img.kind !== 'app') {
-    const why = img.kind === 'delta' ? 'a delta package needs the delta apply, which is not wired into the store yet' : `a ${img.kind} image is not installed through the OTA engine`;
-    throw new OtaflashError('STORE_KIND_UNSUPPORTED', `install: image ${id} is of kind ${img.kind}; ${why}`, { id, kind: img.kind });
+  if (img.kind !== 'app' && img.kind !== 'delta') {
+    throw new OtaflashError('STORE_KIND_UNSUPPORTED', `install: image ${id} is of kind ${img.kind}; only app images and delta packages are installed through the OTA engine`, { id, kind: img.kind });
   }
   const again = img.state === 'installed' && opts.reinstall === true;
   if (img.state === 'installed' && !again) return { partition: null, verdict: null, how: 'already-installed' };
@@ -69,6 +69,7 @@ export function installImage(store: ImageStore, id: number, engine: OtaEngine, o
     throw new OtaflashError('STORE_BAD_STATE', `install: image ${id} is ${img.state}; only a verified image is installed (complete() it first)`, { id, state: img.state });
   }
   const setBoot = opts.setBoot !== false;
+  if (img.kind === 'delta') return installDelta(store, img, engine, opts, setBoot, piece);
   let writer: OtaWriter | null = null;
   let how: InstallResult['how'] = 'written';
   if (img.state === 'installing' || again) {
@@ -155,4 +156,71 @@ function selectedSlotHolds(store: ImageStore, img: StoredImage, engine: OtaEngin
   const d = h.digest();
   for (let i = 0; i < 32; i++) if (d[i] !== img.sha256[i]) return false;
   return true;
+}
+
+/**
+ * A delta package (a detools sequential patch from the running app to the new one) applied through
+ * the engine by DeltaUpdate: old bytes from the running slot, new ones through the OTA writer.
+ * The store knows the patch's SHA-256, not the new image's, so after a cut it recovers by what the
+ * engine shows: an interrupted write is resumed (the patch is decoded again from its start, bytes
+ * on flash are checked, not rewritten); a selection of another slot than the running one is taken
+ * as this install's (only the 'installed' mark was missing); otherwise the patch is applied again
+ * from the running app. If the device has meanwhile booted the new app, that last case cannot
+ * succeed (the running app is no longer the patch's source): the application, which knows its own
+ * version, then marks the image installed itself (store.mark(id, 'installed')).
+ */
+function installDelta(store: ImageStore, img: StoredImage, engine: OtaEngine, opts: InstallOptions, setBoot: boolean, piece: number): InstallResult {
+  const id = img.id;
+  let how: InstallResult['how'] = 'written';
+  let resume = false;
+  const fresh = img.state === 'verified';
+  if (fresh) store.mark(id, 'installing');
+  else {
+    const pending = engine.pendingUpdate();
+    if (pending) resume = true;
+    else {
+      const selected = engine.bootPartition();
+      if (setBoot && selected && engine.running && isOtaAppPartition(selected) && (selected.offset !== engine.running.offset || selected.size !== engine.running.size)) {
+        store.mark(id, 'installed');
+        return { partition: selected, verdict: null, how: 'already-selected' };
+      }
+      // Starting over after a cut: if the new app already runs, the patch no longer applies, which
+      // says nothing against the package, so a failure here does not mark it failed.
+    }
+  }
+  const write: Record<string, unknown> = { erase: 'sequential' };
+  const extra = opts.write ?? {};
+  for (const k in extra) write[k] = (extra as Record<string, unknown>)[k];
+  let u = new DeltaUpdate(engine, { ...(write as Omit<OtaWriteOptions, 'size'>), resume });
+  if (resume) how = 'resumed';
+  const feed = (d: DeltaUpdate) => {
+    const buf = new Uint8Array(Math.min(piece, img.size));
+    for (let at = 0; at < img.size; at += buf.length) {
+      const n = Math.min(buf.length, img.size - at);
+      const view = n === buf.length ? buf : buf.subarray(0, n);
+      store.readImage(id, at, view);
+      d.push(view);
+    }
+    return d.finish();
+  };
+  let verdict: ImageVerdict;
+  try {
+    try {
+      verdict = feed(u);
+    } catch (e) {
+      // The interrupted write was another patch's (or from another old image): start over.
+      if (!(resume && e instanceof OtaflashError && e.code === 'DELTA_RESUME_MISMATCH')) throw e;
+      u.abort();
+      how = 'written';
+      u = new DeltaUpdate(engine, write as Omit<OtaWriteOptions, 'size'>);
+      verdict = feed(u);
+    }
+  } catch (e) {
+    if (fresh && e instanceof OtaflashError && e.code !== 'POWER_LOSS' && (isImageRefusal(e) || e.code.indexOf('DELTA_') === 0)) store.mark(id, 'failed');
+    throw e;
+  }
+  const slot = u.partition;
+  if (setBoot) engine.setBootPartition(slot);
+  store.mark(id, 'installed');
+  return { partition: slot, verdict, how };
 }
