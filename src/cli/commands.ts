@@ -15,6 +15,7 @@ import { deltaCreateCommand } from './delta-create';
 import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
+import { planActivateCommand, planCreateCommand, planStatusCommand } from './plan';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -52,4 +53,7 @@ export const commands: Record<string, Command> = {
   'store add': storeAddCommand,
   'store remove': storeRemoveCommand,
   'store install': storeInstallCommand,
+  'plan create': planCreateCommand,
+  'plan activate': planActivateCommand,
+  'plan status': planStatusCommand,
 };

@@ -1,5 +1,10 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { createUpdateServer } from '../server/update-server';
+import { openPlanStore } from '../server/plans/open-store';
+import { createPlanHttpHandler } from '../server/plans/http';
+import type { PlanStore } from '../server/plans/types';
+import { isOtaflashError } from '../errors';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
 
 function portFlag(v: string | true | undefined): number {
@@ -23,11 +28,11 @@ function untilSignal(): Promise<string> {
   });
 }
 
-const SPEC = { values: ['port', 'host', 'public-url'], booleans: ['pycom'] };
+const SPEC = { values: ['port', 'host', 'public-url', 'db'], booleans: ['pycom'] };
 
 export const serveCommand: Command = {
   summary: 'serve a directory of versions as a Pycom-compatible update server',
-  help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom]
+  help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom] [--db FILE|postgres://...|memory]
 
 Serves DIR the way Pycom's OTA_server.py does, without its holes: DIR holds one folder per version
 (each the whole file system of the device, e.g. 1.0.1/flash/main.py) and firmware_<version>.bin
@@ -39,7 +44,10 @@ SIGINT or SIGTERM stops it after the requests in flight.
   --port N          port to listen on (default 8000; 0 picks a free one)
   --host ADDR       address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --public-url URL  base of the URLs in manifests (default: from each request's Host header)
-  --pycom           manifests with exactly Pycom's fields (no sha256, size, previous_version)`,
+  --pycom           manifests with exactly Pycom's fields (no sha256, size, previous_version)
+  --db SPEC         the upgrade plan service's database (README "Upgrade plans"): a SQLite file
+                    (default DIR/.otaflash/plans.db, made at the first plan request), postgres://user:pw@host/db (several servers
+                    may share it), or memory; packages are kept in DIR/.otaflash/packages`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -52,7 +60,25 @@ SIGINT or SIGTERM stops it after the requests in flight.
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CliError(`'${dir}' is not a directory`);
     const port = portFlag(args.flags.port);
     const host = args.flags.host !== undefined ? String(args.flags.host) : '127.0.0.1';
+    const dbSpec = args.flags.db !== undefined ? String(args.flags.db) : path.join(dir, '.otaflash', 'plans.db');
+    // A named database is opened now, so a wrong one stops the start; the default is opened at the
+    // first plan request, so serving a version tree alone writes nothing into DIR.
+    let store: PlanStore | (() => Promise<PlanStore>) = () => openPlanStore(dbSpec);
+    if (args.flags.db !== undefined) {
+      try {
+        store = await openPlanStore(dbSpec);
+      } catch (e) {
+        throw new CliError(`plan database: ${isOtaflashError(e) ? e.message : (e as Error).message}`);
+      }
+    }
+    const plans = createPlanHttpHandler({
+      store,
+      packagesDir: path.join(dir, '.otaflash', 'packages'),
+      publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
+      log: (line) => io.stderr(line + '\n'),
+    });
     const srv = createUpdateServer({
+      handlers: [plans],
       root: dir,
       publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
       extras: args.flags.pycom !== true,
@@ -63,12 +89,15 @@ SIGINT or SIGTERM stops it after the requests in flight.
       addr = await srv.listen(port, host);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      await plans.close();
       throw new CliError(`cannot listen on ${host}:${port}: ${code}`);
     }
     io.stdout(`serving ${dir} on ${addr.url} (manifests at ${addr.url}/manifest.json?current_ver=VERSION)\n`);
+    io.stderr(`upgrade plans in ${dbSpec.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')}; API at ${addr.url}/api/, monitor data at ${addr.url}/api/stats\n`);
     const sig = await untilSignal();
     io.stderr(`${sig}: stopping after the requests in flight\n`);
     await srv.close();
+    await plans.close();
     return 0;
   },
 };

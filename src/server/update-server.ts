@@ -11,7 +11,7 @@ import { buildManifest, firmwareVersionOf, isVersionName, selectUpdate } from '.
 import { pythonJsonDumps, type JsonValue } from '../manifest/python-json';
 import { checkHostHeader, parseRequestTarget } from './request-path';
 import { FileInfoCache, type FileInfo, type FileInfoCacheOptions } from './file-info';
-import { firmwareFile, listRoot, resolveInside, walkFolder } from './server-tree';
+import { ResolveCache, firmwareFile, listRoot, walkFolder } from './server-tree';
 import { httpVersion10Head, parseRangeHeader } from './http-bits';
 
 export interface UpdateServerOptions {
@@ -24,6 +24,11 @@ export interface UpdateServerOptions {
   /** Add sha256, size and previous_version to manifests (default true; Pycom's client ignores them). */
   extras?: boolean;
   cache?: FileInfoCacheOptions;
+  /**
+   * Asked first, in order, for every request (the plan service's API, for one): a handler that
+   * answered returns true and the version tree is not consulted.
+   */
+  handlers?: readonly ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>)[];
 }
 
 export interface ListeningAddress {
@@ -86,6 +91,7 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
   }
   const log = opts.log ?? ((line: string) => void process.stderr.write(line + '\n'));
   const cache = new FileInfoCache(opts.cache);
+  const resolved = new ResolveCache(root);
 
   function baseUrlOf(req: http.IncomingMessage): string {
     if (publicUrl !== undefined) return publicUrl;
@@ -118,7 +124,7 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
   async function fileAnswer(req: http.IncomingMessage, segments: string[]): Promise<Answer> {
     const servable = (segments.length >= 2 && isVersionName(segments[0])) || (segments.length === 1 && firmwareVersionOf(segments[0]) !== null);
     if (!servable) return textAnswer(404, 'not found');
-    const r = await resolveInside(root, path.join(root, ...segments));
+    const r = resolved.resolve(path.join(root, ...segments));
     if (r === null || !r.st.isFile()) return textAnswer(404, 'not found');
     const info: FileInfo = await cache.get(r.real, r.st);
     const headers: Record<string, string> = {
@@ -197,7 +203,8 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
     const t0 = Date.now();
     const line = (status: number, bytes: number) =>
       log(`${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} "${printable(req.method ?? '-')} ${printable(req.url ?? '-')} HTTP/${req.httpVersion}" ${status} ${bytes < 0 ? 'aborted' : bytes} ${Date.now() - t0}ms`);
-    decide(req)
+    const tree = () =>
+      decide(req)
       .catch((e: unknown) => {
         const status = statusFor(e);
         // A 500 is ours to fix: its cause goes to the log, not to the client.
@@ -212,6 +219,27 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
           line(a.status, -1);
         }
       });
+    const handlers = opts.handlers ?? [];
+    if (handlers.length === 0) return void tree();
+    void (async () => {
+      for (const h of handlers) if (await h(req, res)) return true;
+      return false;
+    })().then(
+      (handled) => {
+        if (!handled) return void tree();
+        const done = () => line(res.statusCode, res.writableFinished ? Number(res.getHeader('content-length') ?? 0) : -1);
+        if (res.writableFinished || res.destroyed) done();
+        else res.once('close', done);
+      },
+      (e: unknown) => {
+        log(`${new Date().toISOString()} error serving ${printable(req.url ?? '-')}: ${printable(e instanceof Error ? e.message : String(e))}`);
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.end('internal server error\n');
+        } else res.destroy();
+        line(500, -1);
+      },
+    );
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     log(`${new Date().toISOString()} ${socket.remoteAddress ?? '-'} unparseable request: ${printable(err.code ?? err.message)} 400`);
@@ -226,7 +254,9 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
       return new Promise((resolve, reject) => {
         const onError = (e: Error) => reject(e);
         server.once('error', onError);
-        server.listen(port, host, () => {
+        // A backlog above Node's default 511: a fleet that reconnects at once (after a server
+        // restart) should queue, not be refused.
+        server.listen({ port, host, backlog: 4096 }, () => {
           server.off('error', onError);
           const a = server.address();
           const p = typeof a === 'object' && a !== null ? a.port : port;

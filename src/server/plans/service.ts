@@ -23,6 +23,51 @@ function inScope(plan: PlanRecord, deviceId: string): boolean {
   return true;
 }
 
+/**
+ * The fields each message type needs, with their types: messages come from the network, and a
+ * missing planId must be a PLAN_BAD_MESSAGE, not a database driver's TypeError.
+ */
+function checkFields(msg: AgentMessage): void {
+  const m = msg as unknown as Record<string, unknown>;
+  const bad = (why: string): never => {
+    throw new OtaflashError('PLAN_BAD_MESSAGE', `${String(m.type)} from ${String(m.deviceId).slice(0, 128)}: ${why}`);
+  };
+  const str = (k: string, optional = false) => {
+    if (optional && m[k] === undefined) return;
+    if (typeof m[k] !== 'string' || (m[k] as string).length > 4096) bad(`${k} must be a string`);
+  };
+  const count = (k: string) => {
+    if (typeof m[k] !== 'number' || !Number.isSafeInteger(m[k]) || (m[k] as number) < 0) bad(`${k} must be a non-negative integer`);
+  };
+  if ((m.deviceId as string).length > 128) bad('deviceId is longer than 128 characters');
+  switch (m.type) {
+    case 'check': {
+      const v = m.versions;
+      if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) bad('versions must be an object of component versions');
+      if (v) for (const k of Object.keys(v)) if (typeof (v as Record<string, unknown>)[k] !== 'string') bad(`versions.${k.slice(0, 64)} must be a string`);
+      break;
+    }
+    case 'confirm':
+      str('planId');
+      if (typeof m.accept !== 'boolean') bad('accept must be true or false');
+      str('reason', true);
+      break;
+    case 'progress':
+      str('planId');
+      str('component');
+      count('bytes');
+      count('total');
+      break;
+    case 'report':
+      str('planId');
+      str('component');
+      if (m.state !== 'succeeded' && m.state !== 'failed') bad("state must be 'succeeded' or 'failed'");
+      str('version', true);
+      str('error', true);
+      break;
+  }
+}
+
 export class PlanService {
   constructor(
     readonly store: PlanStore,
@@ -37,6 +82,7 @@ export class PlanService {
     if (!msg || typeof msg !== 'object' || typeof (msg as { deviceId?: unknown }).deviceId !== 'string' || (msg as { deviceId: string }).deviceId === '') {
       throw new OtaflashError('PLAN_BAD_MESSAGE', 'a device message needs a type and a non-empty deviceId');
     }
+    checkFields(msg);
     switch (msg.type) {
       case 'check':
         return this.check(msg.deviceId, msg.versions ?? {});
@@ -133,7 +179,7 @@ export class PlanService {
 
   private async progress(deviceId: string, planId: string, component: string, bytes: number, total: number): Promise<ServiceMessage> {
     const { rec } = await this.record(planId, deviceId);
-    const c = rec.components[component];
+    const c = Object.prototype.hasOwnProperty.call(rec.components, component) ? rec.components[component] : undefined;
     if (!c) throw new OtaflashError('PLAN_BAD_MESSAGE', `plan ${planId} has no component ${component}`);
     const at = this.now();
     c.bytes = bytes;
@@ -147,7 +193,7 @@ export class PlanService {
 
   private async report(deviceId: string, planId: string, component: string, state: 'succeeded' | 'failed', version?: string, error?: string): Promise<ServiceMessage> {
     const { plan, rec } = await this.record(planId, deviceId);
-    const c = rec.components[component];
+    const c = Object.prototype.hasOwnProperty.call(rec.components, component) ? rec.components[component] : undefined;
     if (!c) throw new OtaflashError('PLAN_BAD_MESSAGE', `plan ${planId} has no component ${component}`);
     const at = this.now();
     const spec = plan.components.filter((x) => x.id === component)[0];
