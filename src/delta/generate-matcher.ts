@@ -22,6 +22,7 @@ export interface MatcherOptions {
 /** Settings tried in turn on small images (the smallest patch wins); the first is the default. */
 export const MATCHER_TRIALS: readonly Required<MatcherOptions>[] = [
   { switchMargin: 8, extendMatchWeight: 2.5 },
+  { switchMargin: 6, extendMatchWeight: 2.5 },
   { switchMargin: 12, extendMatchWeight: 2.5 },
   { switchMargin: 8, extendMatchWeight: 3 },
   { switchMargin: 8, extendMatchWeight: 2 },

@@ -24,8 +24,8 @@ export interface DeltaCreateOptions {
   /** Fine-tuning of the record matcher. */
   matcher?: MatcherOptions;
   /**
-   * How many matcher settings to try (the smallest patch wins), 1..4. Default: by image size,
-   * 4 up to 256 KiB, 2 up to 768 KiB, else 1 (each try costs one more match and compress pass).
+   * How many matcher settings to try (the smallest patch wins), 1..5. Default: by image size,
+   * 5 up to 256 KiB, 2 up to 768 KiB, else 1 (each try costs one more match and compress pass).
    */
   trials?: number;
   /** Called between the stages of a long run. */
@@ -130,7 +130,7 @@ function trialsFor(size: number, asked: number | undefined): number {
     }
     return asked;
   }
-  return size <= 256 * 1024 ? 4 : size <= 768 * 1024 ? 2 : 1;
+  return size <= 256 * 1024 ? MATCHER_TRIALS.length : size <= 768 * 1024 ? 2 : 1;
 }
 
 /** The matcher's output must describe the new image exactly and read only inside the old one. */
