@@ -6,6 +6,7 @@ import { otaSuite } from './ota';
 import { deltaSizeSuite } from './delta-size';
 import { storeSuite } from './store';
 import { deltaApplySuite } from './delta-apply';
+import { serverSuite } from './server';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -16,4 +17,5 @@ export const suites: Record<string, () => BenchRow[]> = {
   store: storeSuite,
   // Patch sizes and generator figures; the apply-speed figures of the same suite join this list.
   delta: () => [...deltaSizeSuite(), ...deltaApplySuite()],
+  server: serverSuite,
 };

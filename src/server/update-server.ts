@@ -124,7 +124,7 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
   async function fileAnswer(req: http.IncomingMessage, segments: string[]): Promise<Answer> {
     const servable = (segments.length >= 2 && isVersionName(segments[0])) || (segments.length === 1 && firmwareVersionOf(segments[0]) !== null);
     if (!servable) return textAnswer(404, 'not found');
-    const r = resolved.resolve(path.join(root, ...segments));
+    const r = await resolved.resolve(path.join(root, ...segments));
     if (r === null || !r.st.isFile()) return textAnswer(404, 'not found');
     const info: FileInfo = await cache.get(r.real, r.st);
     const headers: Record<string, string> = {
