@@ -15,6 +15,7 @@ import { deltaCreateCommand } from './delta-create';
 import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
+import { fleetSimCommand } from './fleet-sim';
 import { planActivateCommand, planCreateCommand, planStatusCommand } from './plan';
 
 /**
@@ -53,6 +54,7 @@ export const commands: Record<string, Command> = {
   'store add': storeAddCommand,
   'store remove': storeRemoveCommand,
   'store install': storeInstallCommand,
+  'fleet-sim': fleetSimCommand,
   'plan create': planCreateCommand,
   'plan activate': planActivateCommand,
   'plan status': planStatusCommand,
