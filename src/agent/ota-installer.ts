@@ -46,7 +46,10 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
     },
     begin(c, from) {
       fullOnly(c);
-      if (writer && writer.isOpen) writer.abort();
+      // A writer left open by a download that failed in this boot: when resuming, its checkpoints on
+      // flash are what resume() continues from, and abort() would erase them (a retry from 0).
+      if (writer && writer.isOpen && from === 0) writer.abort();
+      writer = null;
       const e = opts.engine();
       hash = hashes.sha256();
       if (from > 0) {

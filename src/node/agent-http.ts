@@ -14,7 +14,7 @@ import type { AgentAction, AgentEvent, AgentMessage, ServiceMessage } from '../a
 export interface AgentHttpOptions {
   /** The plan service, `http://host:port` (its POST /api/device/message). */
   serverUrl: string;
-  /** The agent asked to reboot (its state is on flash): restart the device. The host stops first. */
+  /** The agent asked to reboot (its state is on flash): restart the device. Called once the messages sent before are delivered; the host is stopped by then. */
   onReboot(): void;
   /** The plan is in 'ask' mode: answer later with `host.feed({ type: 'permit', ... })`. */
   onAskPermission?(planId: string, components: string[]): void;
@@ -45,6 +45,8 @@ export class AgentHttpHost {
   private stopped = false;
   private busy = 0;
   private idleWaiters: (() => void)[] = [];
+  private sending: Promise<void> = Promise.resolve();
+  private rebooting = false;
 
   constructor(
     readonly agent: UpdateAgent,
@@ -71,7 +73,7 @@ export class AgentHttpHost {
 
   /** Feeds one event and carries out what the agent answers. */
   feed(ev: AgentEvent): void {
-    if (this.stopped) return;
+    if (this.stopped || this.rebooting) return;
     let actions: AgentAction[];
     try {
       actions = this.agent.handle(ev);
@@ -109,19 +111,34 @@ export class AgentHttpHost {
 
   private run(a: AgentAction): void {
     switch (a.type) {
-      case 'send':
-        this.track(this.send(a.id, a.message));
+      case 'send': {
+        // One message at a time, in the agent's order: progress must not overtake progress, nor a
+        // report the progress before it.
+        const { id, message } = a;
+        const next = this.sending.then(() => (this.stopped ? undefined : this.send(id, message)));
+        this.sending = next.catch(() => {});
+        this.track(next);
         break;
+      }
       case 'fetch':
         this.track(this.download(a.id, a.url, a.from));
         break;
       case 'wake-at':
         this.wakeAt(a.at);
         break;
-      case 'reboot':
-        this.stop();
-        this.opts.onReboot();
+      case 'reboot': {
+        // Messages the agent sent before asking to reboot (the last progress) go out first, as a
+        // device flushes its network before restarting; nothing else is fed to this agent.
+        this.rebooting = true;
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        const flushed = this.sending;
+        void flushed.then(() => {
+          this.stop();
+          this.opts.onReboot();
+        });
         break;
+      }
       case 'ask-permission':
         if (this.opts.onAskPermission) this.opts.onAskPermission(a.planId, a.components);
         break;
