@@ -19,6 +19,10 @@ export * from './formats/chips';
 export * from './formats/app-image-types';
 export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice } from './formats/app-image-verify';
 export { parseAppImage, buildAppImage } from './formats/app-image';
+// Secure Boot signature checks (portable RSA-PSS, no BigInt) for signed updates.
+export { decodeSignatureSector, decodeSignatureBlock, signatureSectorOffset } from './formats/secure-boot-signature';
+export { verifyImageSignature, verifyDeviceImageSignature, chipSignatureLimits, isTrustedDigest } from './formats/secure-boot-verify';
+export { createPortableSignatureVerifier } from './crypto/rsa-verifier';
 export { decideBoot, applyBootWrites, simulateReboot } from './ota/bootloader';
 export { OtaEngine } from './ota/engine';
 export { OtaWriter } from './ota/writer';

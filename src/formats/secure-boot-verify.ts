@@ -5,7 +5,7 @@
 import { OtaflashError, hex, kindOf } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
-import type { HashProvider } from '../hash/types';
+import type { HashProvider, IncrementalHash } from '../hash/types';
 import { inspectImage, verifyImageOnDevice } from './app-image-verify';
 import { chipName, CHIP_IDS } from './chips';
 import {
@@ -24,7 +24,6 @@ import {
   type SignatureBlockV2,
   type SignatureHash,
 } from './secure-boot-signature';
-import { sha384 } from '@noble/hashes/sha2.js';
 
 /** The bytes a signature covers, hashed on demand (once per hash) or handed over whole. */
 export interface SignedMessage {
@@ -107,6 +106,12 @@ export interface SignatureCheckOptions {
   readonly version?: 1 | 2;
   /** The parsed image length (ESP-IDF's image_len); undefined: parsed from the image. */
   readonly imageLength?: number;
+  /**
+   * SHA-384 for P-384 digests. Optional: the portable hashes have none (the only pure-JS SHA-384 at
+   * hand needs BigInt), so without it a P-384 digest is reported unknown and only a verifier that
+   * hashes the signed bytes itself (node:crypto) can check a P-384 block.
+   */
+  readonly sha384?: () => IncrementalHash;
 }
 
 export type BlockStatus = 'verified' | 'bad-frame' | 'truncated' | 'wrong-scheme' | 'wrong-curve' | 'not-allowed' | 'untrusted-key' | 'bad-signature' | 'unsupported' | 'not-checked';
@@ -184,15 +189,14 @@ function cachedMessage(read: (hash: SignatureHash) => Uint8Array, bytes?: Uint8A
   };
 }
 
-/** SHA-384 through @noble/hashes: the HashProvider interface has SHA-256 only. */
-function sha384Of(chunks: (feed: (c: Uint8Array) => void) => void): Uint8Array {
-  const h = sha384.create();
-  chunks((c) => h.update(c));
-  return h.digest();
+function hashFactory(hash: SignatureHash, hashes: HashProvider, sha384?: () => IncrementalHash): IncrementalHash {
+  if (hash === 'sha256') return hashes.sha256();
+  if (!sha384) throw new OtaflashError('SIGNATURE_UNSUPPORTED', 'no SHA-384 available for a P-384 digest (pass `sha384`)');
+  return sha384();
 }
 
-export function messageFromBytes(signed: Uint8Array, hashes: HashProvider): SignedMessage {
-  return cachedMessage((hash) => (hash === 'sha384' ? sha384Of((feed) => feed(signed)) : hashes.sha256().update(signed).digest()), signed);
+export function messageFromBytes(signed: Uint8Array, hashes: HashProvider, sha384?: () => IncrementalHash): SignedMessage {
+  return cachedMessage((hash) => hashFactory(hash, hashes, sha384).update(signed).digest(), signed);
 }
 
 /** The image length ESP-IDF's parser gives (image, checksum padding, appended SHA-256). */
@@ -224,7 +228,14 @@ interface BlockPolicy {
 /** The checks one block goes through, in ESP-IDF's order; the verifier runs only for a trusted key. */
 function checkBlock(block: SignatureBlockV2, offset: number, message: SignedMessage, opts: SignatureCheckOptions, policy: BlockPolicy, hashes: HashProvider): BlockCheck {
   const base = { index: block.index, offset, block };
-  const storedDigestMatches = (): boolean | null => (block.magic === SB2_MAGIC && (block.version === SB2_VERSION_RSA || block.version === SB2_VERSION_ECDSA) ? bytesEqual(block.imageDigest, message.digest(block.hash)) : null);
+  const storedDigestMatches = (): boolean | null => {
+    try {
+      return bytesEqual(block.imageDigest, message.digest(block.hash));
+    } catch (e) {
+      if (e instanceof OtaflashError && e.code === 'SIGNATURE_UNSUPPORTED') return null;
+      throw e;
+    }
+  };
   if (block.magic !== SB2_MAGIC || !block.crcValid) return { ...base, status: 'bad-frame', reason: 'bad magic/CRC', keyDigest: null, storedDigestMatches: null };
   const want = policy.scheme === 'rsa' ? SB2_VERSION_RSA : policy.scheme === 'ecdsa' ? SB2_VERSION_ECDSA : undefined;
   if (want !== undefined && block.version !== want) return { ...base, status: 'wrong-scheme', reason: `scheme ${block.version}, expected ${want}`, keyDigest: null, storedDigestMatches: null };
@@ -305,7 +316,7 @@ function checkV1(bytes: Uint8Array, imageLength: number, opts: SignatureCheckOpt
   if (sig.versionWord !== 0) return { ...base, valid: false, verifiedBlock: null, reason: `V1 signature version word is ${sig.versionWord}, expected 0` };
   const keys = opts.trust.v1Keys ?? [];
   if (keys.length === 0) return { ...base, valid: false, verifiedBlock: null, reason: 'no trusted V1 public key given' };
-  const message = messageFromBytes(bytes.subarray(0, imageLength), hashes);
+  const message = messageFromBytes(bytes.subarray(0, imageLength), hashes, opts.sha384);
   for (const k of keys) {
     if (opts.verifier.ecdsa('P-256', k.x, k.y, sig.r, sig.s, message)) return { ...base, valid: true, verifiedBlock: 0, reason: 'V1 signature verifies with a trusted key' };
   }
@@ -327,8 +338,8 @@ export function verifyImageSignature(bytes: Uint8Array, opts: SignatureCheckOpti
   const signed = bytes.subarray(0, Math.min(at, bytes.length));
   const sector = at < bytes.length ? bytes.subarray(at, Math.min(bytes.length, at + SB2_SECTOR_SIZE)) : new Uint8Array(0);
   // Missing padding bytes mean a truncated file: nothing can verify, and hashing less would lie.
-  if (signed.length < at) return checkSignatureSector(new Uint8Array(0), at, imageLength, messageFromBytes(signed, hashes), opts);
-  return checkSignatureSector(sector, at, imageLength, messageFromBytes(signed, hashes), opts);
+  if (signed.length < at) return checkSignatureSector(new Uint8Array(0), at, imageLength, messageFromBytes(signed, hashes, opts.sha384), opts);
+  return checkSignatureSector(sector, at, imageLength, messageFromBytes(signed, hashes, opts.sha384), opts);
 }
 
 /**
@@ -346,16 +357,12 @@ export function verifyDeviceImageSignature(device: BlockDevice, opts: SignatureC
   if (have > 0) device.read(at, sector);
   const chunk = new Uint8Array(opts.chunkSize ?? 16384);
   const message = cachedMessage((hash) => {
-    const feedAll = (feed: (c: Uint8Array) => void) => {
-      for (let off = 0; off < at; off += chunk.length) {
-        const view = chunk.subarray(0, Math.min(chunk.length, at - off));
-        device.read(off, view);
-        feed(view);
-      }
-    };
-    if (hash === 'sha384') return sha384Of(feedAll);
-    const h = hashes.sha256();
-    feedAll((c) => h.update(c));
+    const h = hashFactory(hash, hashes, opts.sha384);
+    for (let off = 0; off < at; off += chunk.length) {
+      const view = chunk.subarray(0, Math.min(chunk.length, at - off));
+      device.read(off, view);
+      h.update(view);
+    }
     return h.digest();
   });
   return checkSignatureSector(sector, at, imageLength, message, opts);

@@ -9,6 +9,8 @@ setDefaultHashes(nodeHashes);
 setChecksumXor(createWasmChecksumXor());
 
 export { nodeHashes } from './hash';
+export { createNodeSignatureVerifier } from './signature-verifier';
+export { secureBootPublicKey, secureBootKeyDigest, generateSecureBootKey, signImageV2, signImageV1, signBlock, rsaBlockKey, type SecureBootPublicKey, type SecureBootKeyType, type SignImageOptions } from './secure-boot-keys';
 export { FileFlash, type FileFlashOptions } from './file-flash';
 export { createWasmChecksumXor } from './image-checksum';
 export { NodeFileStore, NodeJournal, journalBeside, fileFirmwareTarget, commitFileFirmware } from './file-store';
