@@ -34,7 +34,7 @@ interface Opened {
 }
 
 /** Opens the store named by the flags (and FLASH when given or needed), closing what it opened on failure. */
-function openStore(positional: string[], flags: Record<string, string | true>, needFlash: boolean): Opened {
+function openStore(positional: string[], flags: Record<string, string | true>, needFlash: boolean, flushChunks = 1): Opened {
   const storeFile = flags.store;
   const label = flags.partition;
   if (storeFile !== undefined && label !== undefined) throw new CliError('--store and --partition name two different stores; pick one');
@@ -66,7 +66,7 @@ function openStore(positional: string[], flags: Record<string, string | true>, n
       dev = partitionRegion(flash!.device, p);
       where = `${flash!.path} partition '${name}'`;
     }
-    const store = prefixErrors(where, () => ImageStore.open(dev, { hashes: nodeHashes }));
+    const store = prefixErrors(where, () => ImageStore.open(dev, { hashes: nodeHashes, flushChunks }));
     return { store, flash, where, close };
   } catch (e) {
     close();
@@ -180,7 +180,9 @@ ${WHERE_HELP}`,
     if (data.length === 0) throw new CliError(`image '${input}' is empty: nothing to store`);
     const component = f.component === undefined ? path.basename(input).replace(/\.[^.]*$/, '').slice(0, 32) : String(f.component);
     const version = f.version === undefined ? (kind === 'app' ? appVersion(data) : '') : String(f.version);
-    const o = openStore(pos, f, false);
+    // One fsync per 64 chunks instead of per chunk: an interrupted add leaves an image that is
+    // simply still receiving (remove it and add again); complete() flushes the rest.
+    const o = openStore(pos, f, false, 64);
     try {
       const s = o.store;
       let seq: number;

@@ -88,6 +88,8 @@ interface Entry {
   /** Bitmap bytes cleared in RAM whose bits are not yet programmed (flushChunks > 1), ascending when flushed. */
   pendingBytes: number[];
   pendingChunks: number;
+  /** Device offset of the data area (chunk 0). */
+  dataAt: number;
 }
 
 /** A run of sectors set aside for an image being created, erased a step at a time. */
@@ -140,6 +142,8 @@ export class ImageStore {
    * check there. Starts empty at open(), so after a reset every sector is checked once.
    */
   private readonly knownErased: Uint8Array;
+  private lastEntry: Entry | null = null;
+  private readonly unitBuf: Uint8Array;
 
   private readonly flushChunks: number;
 
@@ -151,6 +155,7 @@ export class ImageStore {
     this.sectorCount = Math.floor(device.size / device.eraseSize);
     this.zeroUnit = new Uint8Array(this.unit);
     this.knownErased = new Uint8Array(this.sectorCount);
+    this.unitBuf = new Uint8Array(this.unit);
   }
 
   /**
@@ -197,7 +202,7 @@ export class ImageStore {
       for (let k = 0; k < MARK_COUNT; k++) marks.push(isSet(head, layout.marksAt + k * this.unit, this.unit));
       const bitmap = new Uint8Array(layout.bitmapBytes);
       dev.read(at + layout.bitmapAt, bitmap);
-      const e: Entry = { rec, at, layout, marks, bitmap, stored: countStored(bitmap, layout.chunks), clean: false, pendingBytes: [], pendingChunks: 0 };
+      const e: Entry = { rec, at, layout, marks, bitmap, stored: countStored(bitmap, layout.chunks), clean: false, pendingBytes: [], pendingChunks: 0, dataAt: at + layout.headerSectors * es };
       if (marks[MARK.removed]) this.eraseExtent(e);
       else {
         if (this.find(rec.id)) throw new OtaflashError('STORE_CORRUPT', `two images with id ${rec.id} (at ${hex(this.find(rec.id)!.at)} and ${hex(at)})`, { id: rec.id });
@@ -219,9 +224,13 @@ export class ImageStore {
   }
 
   private entry(id: unknown, op: string): Entry {
+    // Chunks of one image arrive in runs: the last image looked up is checked first.
+    const last = this.lastEntry;
+    if (last !== null && last.rec.id === id) return last;
     if (!isU32(id)) throw new OtaflashError('STORE_BAD_ARGUMENT', `${op}: image id must be a whole number 0..0xffffffff, got ${String(id)}`);
     const e = this.find(id);
     if (!e) throw new OtaflashError('STORE_NOT_FOUND', `${op}: no image with id ${id} in the store`, { id });
+    this.lastEntry = e;
     return e;
   }
 
@@ -452,7 +461,7 @@ export class ImageStore {
     bitmap.fill(0xff);
     const marks: boolean[] = [];
     for (let k = 0; k < MARK_COUNT; k++) marks.push(false);
-    const e: Entry = { rec: r.rec, at: r.at, layout: l, marks, bitmap, stored: 0, clean: true, pendingBytes: [], pendingChunks: 0 };
+    const e: Entry = { rec: r.rec, at: r.at, layout: l, marks, bitmap, stored: 0, clean: true, pendingBytes: [], pendingChunks: 0, dataAt: r.at + l.headerSectors * dev.eraseSize };
     this.release(r);
     this.entries.push(e);
     return this.info(e);
@@ -513,8 +522,8 @@ export class ImageStore {
     if (!(bytes instanceof Uint8Array) || bytes.length !== len) {
       throw new OtaflashError('STORE_BAD_CHUNK_SIZE', `writeChunk: chunk ${i} of image ${id} is ${len} bytes, got ${bytes instanceof Uint8Array ? bytes.length + ' bytes' : kindOf(bytes)}`, { id, index: i, expected: len });
     }
-    const at = e.at + e.layout.headerSectors * this.device.eraseSize + i * e.rec.chunkSize;
-    if (this.has(e, i)) {
+    const at = e.dataAt + i * e.rec.chunkSize;
+    if ((e.bitmap[i >> 3] & (1 << (i & 7))) === 0) {
       const have = this.scratch(len);
       this.device.read(at, have);
       for (let k = 0; k < len; k++) {
@@ -524,8 +533,8 @@ export class ImageStore {
       }
       return false;
     }
-    const st = stateOf(e);
-    if (st !== 'receiving' && st !== 'complete') throw new OtaflashError('STORE_BAD_STATE', `writeChunk: image ${id} is ${st}`, { id, state: st });
+    // A missing chunk means the image is still receiving: every later state needs every chunk.
+    if (e.marks[MARK.verified] || e.marks[MARK.failed]) throw new OtaflashError('STORE_BAD_STATE', `writeChunk: image ${id} is ${stateOf(e)} with chunk ${i} missing`, { id, state: stateOf(e) });
     let data = bytes;
     const u = this.unit;
     if (len % u !== 0) {
@@ -570,7 +579,7 @@ export class ImageStore {
           if (p[k] >= hi) hi += u;
           k++;
         }
-        dev.write(e.at + e.layout.bitmapAt + lo, e.bitmap.subarray(lo, hi));
+        dev.write(e.at + e.layout.bitmapAt + lo, hi - lo === u ? this.unitCopy(e.bitmap, lo) : e.bitmap.subarray(lo, hi));
       }
     } catch (err) {
       e.clean = false;
@@ -578,6 +587,13 @@ export class ImageStore {
     }
     p.length = 0;
     e.pendingChunks = 0;
+  }
+
+  /** The bitmap unit at `lo`, copied into one reused buffer: a subarray per chunk cost more than the rest of writeChunk. */
+  private unitCopy(bitmap: Uint8Array, lo: number): Uint8Array {
+    const b = this.unitBuf;
+    for (let k = 0; k < b.length; k++) b[k] = bitmap[lo + k];
+    return b;
   }
 
   /** Programs the bitmap bits still waiting in RAM (flushChunks > 1); sync() and complete() do it too. */
@@ -706,6 +722,7 @@ export class ImageStore {
     const e = this.entry(id, 'remove');
     this.setMark(e, MARK.removed);
     this.entries.splice(this.entries.indexOf(e), 1);
+    if (this.lastEntry === e) this.lastEntry = null;
     this.eraseExtent(e);
   }
 
