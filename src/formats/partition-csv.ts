@@ -13,7 +13,7 @@ import {
 } from './partition-types';
 import { type SecureBootVersion, checkPartitionTableFitsFlash, formatPartitionRow, partitionOffsetAlignment, verifyPartitionTable } from './partition-verify';
 import { utf8Decode } from './utf8';
-import { pythonInt, pythonSplitLines, pythonStrip } from './partition-python';
+import { pythonHex, pythonInt, pythonSplitLines, pythonStrip } from './partition-python';
 import { checkPartitionTable } from './partition-lookup';
 
 export interface PartitionCsvOptions {
@@ -99,11 +99,6 @@ function expandVars(line: string, env: PartitionCsvOptions['env']): string {
     from = m.index + m[0].length;
   }
   return out + line.slice(from);
-}
-
-/** Python's '0x%x': a minus sign for negatives instead of wrapping to 32 bits. */
-function pyHex(n: number): string {
-  return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
 }
 
 interface Row {
@@ -281,8 +276,8 @@ export function parsePartitionCsv(input: string | Uint8Array, opts: PartitionCsv
     if (r.offset !== null && r.offset < cursor) {
       const msg =
         i === 0
-          ? `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pyHex(r.offset)}. But partition table occupies the whole sector ${hex(tableOffset)}. Use a free offset ${hex(cursor)} or higher.`
-          : `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pyHex(r.offset)}. Previous partition ends ${hex(cursor)}`;
+          ? `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pythonHex(r.offset)}. But partition table occupies the whole sector ${pythonHex(tableOffset)}. Use a free offset ${pythonHex(cursor)} or higher.`
+          : `CSV Error at line ${r.line}: Partitions overlap. Partition sets offset ${pythonHex(r.offset)}. Previous partition ends ${pythonHex(cursor)}`;
       throw new OtaflashError('PARTITION_OVERLAP', msg, { line: r.line, label: r.name });
     }
     if (r.offset === null) {

@@ -25,6 +25,11 @@ const NON_ASCII_SPACES = '\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u20
 // str.isspace() as a whole, which strip() uses: unlike JS trim(), no BOM, but \x1c-\x1f and \x85.
 const PY_SPACE = '\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ' + NON_ASCII_SPACES;
 
+/** Python's '0x%x' % n: the sign lands after the literal 0x ('0x-64'), and nothing wraps to 32 bits. */
+export function pythonHex(n: number): string {
+  return n < 0 ? '0x-' + (-n).toString(16) : '0x' + n.toString(16);
+}
+
 /** Python's str.strip() with no argument. */
 export function pythonStrip(s: string): string {
   let a = 0;

@@ -155,7 +155,8 @@ export function decodePartitionTable(bytes: Uint8Array, opts: DecodePartitionTab
       if (!sameBytes(computed, stored)) {
         throw new OtaflashError(
           'PARTITION_BAD_MD5',
-          `MD5 checksums don't match! (computed: 0x${toHex(computed)}, parsed: 0x${toHex(stored)}) in the MD5 record at table offset ${hex(at)}`,
+          // The tool formats the bytes object hexlify() returns, hence its b'...'.
+          `MD5 checksums don't match! (computed: 0x${toHex(computed)}, parsed: 0xb'${toHex(stored)}') in the MD5 record at table offset ${hex(at)}`,
           { index, offset: at },
         );
       }

@@ -1,6 +1,7 @@
 import { OtaflashError, hex } from '../errors';
 import { TYPE_KEYWORDS, type SubtypeKeywordTables, type SubtypeRoles, allSubtypeKeywords, keywordValue, subtypeKeywords, subtypeName, subtypeRoles, typeName } from './partition-keywords';
 import { PARTITION_TABLE_OFFSET, PARTITION_TABLE_SECTOR_SIZE } from './partition-table';
+import { pythonHex } from './partition-python';
 import {
   PARTITION_FLAG_ENCRYPTED,
   PARTITION_FLAG_READONLY,
@@ -51,11 +52,11 @@ export function isPrimaryBootloaderOrTable(p: Partition, roles: SubtypeRoles = s
   return (p.type === PARTITION_TYPE_BOOTLOADER && p.subtype === roles.bootloaderPrimary) || (p.type === PARTITION_TYPE_PARTITION_TABLE && p.subtype === roles.partitionTablePrimary);
 }
 
-/** Size as the tool prints it: `<n>M`, else `<n>K`, else lowercase hex (0 prints `0M`). */
+/** Size as the tool prints it: `<n>M`, else `<n>K`, else lowercase hex as Python's '0x%x' (0 prints `0M`). */
 export function formatPartitionSize(size: number): string {
   if (size % 0x100000 === 0) return size / 0x100000 + 'M';
   if (size % 0x400 === 0) return size / 0x400 + 'K';
-  return hex(size);
+  return pythonHex(size);
 }
 
 /** Flags column: `encrypted`, `readonly`, `encrypted:readonly` or empty. */
@@ -68,7 +69,7 @@ export function formatPartitionFlags(flags: number): string {
 
 /** One partition as a CSV row, exactly as gen_esp32part.py writes it. */
 export function formatPartitionRow(p: Partition, subtypes?: SubtypeKeywordTables): string {
-  return [p.label, typeName(p.type), subtypeName(p.type, p.subtype, subtypes), hex(p.offset), formatPartitionSize(p.size), formatPartitionFlags(p.flags)].join(',');
+  return [p.label, typeName(p.type), subtypeName(p.type, p.subtype, subtypes), pythonHex(p.offset), formatPartitionSize(p.size), formatPartitionFlags(p.flags)].join(',');
 }
 
 function where(opts: VerifyPartitionTableOptions, index: number): string {
@@ -86,16 +87,16 @@ function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOption
   const details = { index, label: p.label, line: opts.lines ? opts.lines[index] : undefined };
   const invalid = (code: string, msg: string): never => fail(code, `Partition ${p.label} invalid: ${msg} (${at})`, details);
   const offsetAlign = partitionOffsetAlignment(p.type);
-  if (p.offset % offsetAlign !== 0) invalid('PARTITION_MISALIGNED', `Offset ${hex(p.offset)} is not aligned to ${hex(offsetAlign)}`);
+  if (p.offset % offsetAlign !== 0) invalid('PARTITION_MISALIGNED', `Offset ${pythonHex(p.offset)} is not aligned to ${hex(offsetAlign)}`);
   if (p.type === PARTITION_TYPE_APP) {
     const sizeAlign = partitionSizeAlignment(p.type, opts.secure);
-    if (p.size % sizeAlign !== 0) invalid('PARTITION_MISALIGNED', `Size ${hex(p.size)} is not aligned to ${hex(sizeAlign)}`);
+    if (p.size % sizeAlign !== 0) invalid('PARTITION_MISALIGNED', `Size ${pythonHex(p.size)} is not aligned to ${hex(sizeAlign)}`);
   }
   if (opts.onWarning) {
     const asType = keywordValue(TYPE_KEYWORDS, p.label);
     // The tool compares names case-sensitively here.
     if (asType !== undefined && p.label === p.label.toLowerCase() && asType !== p.type) {
-      opts.onWarning(`WARNING: Partition has name '${p.label}' which is a partition type, but does not match this partition's type (${hex(p.type)}). Mistake in partition table?`);
+      opts.onWarning(`WARNING: Partition has name '${p.label}' which is a partition type, but does not match this partition's type (${pythonHex(p.type)}). Mistake in partition table?`);
     }
     if (allSubtypeKeywords(opts.subtypes).indexOf(p.label) >= 0) {
       const own = subtypeKeywords(p.type, opts.subtypes);
@@ -103,7 +104,7 @@ function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOption
       for (let i = 0; i < own.length; i++) if (own[i][0] === p.label && own[i][1] === p.subtype) matches = true;
       if (!matches) {
         opts.onWarning(
-          `WARNING: Partition has name '${p.label}' which is a partition subtype, but this partition has non-matching type ${hex(p.type)} and subtype ${hex(p.subtype)}. Mistake in partition table?`,
+          `WARNING: Partition has name '${p.label}' which is a partition subtype, but this partition has non-matching type ${pythonHex(p.type)} and subtype ${pythonHex(p.subtype)}. Mistake in partition table?`,
         );
       }
     }
@@ -115,7 +116,7 @@ function verifyOne(p: Partition, index: number, opts: VerifyPartitionTableOption
   if (p.type === PARTITION_TYPE_DATA && p.subtype === roles.dataNvs && p.size < NVS_RW_MIN_SIZE && !readonly) {
     invalid(
       'PARTITION_NVS_TOO_SMALL',
-      `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} of this size (${hex(p.size)}) must be flagged as 'readonly' (the size of read/write NVS has to be at least ${hex(NVS_RW_MIN_SIZE)})`,
+      `'${p.label}' partition of type ${p.type} and subtype ${p.subtype} of this size (${pythonHex(p.size)}) must be flagged as 'readonly' (the size of read/write NVS has to be at least ${hex(NVS_RW_MIN_SIZE)})`,
     );
   }
 }
@@ -130,7 +131,7 @@ function checkSingleOtadata(table: PartitionTable, opts: VerifyPartitionTableOpt
   if (found.length > 1) fail('PARTITION_MULTIPLE_OTADATA', `${multiple} (${list})`, { rows });
   if (found.length === 1 && table.partitions[found[0]].size !== OTADATA_SIZE) {
     const p = table.partitions[found[0]];
-    fail('PARTITION_OTADATA_SIZE', `${what} partition must have size = 0x2000 (${p.label} at ${where(opts, found[0])} has ${hex(p.size)})`, { rows, label: p.label });
+    fail('PARTITION_OTADATA_SIZE', `${what} partition must have size = 0x2000 (${p.label} at ${where(opts, found[0])} has ${pythonHex(p.size)})`, { rows, label: p.label });
   }
 }
 
@@ -175,7 +176,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
   for (const i of byOffset) {
     const p = parts[i];
     if (p.offset < firstFree && !isPrimaryBootloaderOrTable(p, roles)) {
-      fail('PARTITION_OVERLAP', `Partition offset ${hex(p.offset)} is below ${hex(firstFree)} (${p.label} at ${where(opts, i)} is inside the partition table sector or below it)`, {
+      fail('PARTITION_OVERLAP', `Partition offset ${pythonHex(p.offset)} is below ${pythonHex(firstFree)} (${p.label} at ${where(opts, i)} is inside the partition table sector or below it)`, {
         index: i,
         label: p.label,
       });
@@ -183,7 +184,7 @@ export function verifyPartitionTable(table: PartitionTable, opts: VerifyPartitio
     if (last >= 0) {
       const q = parts[last];
       if (p.offset < q.offset + q.size) {
-        fail('PARTITION_OVERLAP', `Partition at ${hex(p.offset)} overlaps ${hex(q.offset)}-${hex(q.offset + q.size - 1)} (${p.label} at ${where(opts, i)} overlaps ${q.label} at ${where(opts, last)})`, {
+        fail('PARTITION_OVERLAP', `Partition at ${pythonHex(p.offset)} overlaps ${pythonHex(q.offset)}-${pythonHex(q.offset + q.size - 1)} (${p.label} at ${where(opts, i)} overlaps ${q.label} at ${where(opts, last)})`, {
           index: i,
           label: p.label,
           other: q.label,

@@ -120,7 +120,7 @@ test('auto-placement: cursor is the previous end; only the start is rounded (app
 
 test('explicit offsets must increase in file order, even without overlapping', () => {
   rejects('a,data,fat,0x20000,4K\nb,data,fat,0x10000,4K\n', 'PARTITION_OVERLAP', 'CSV Error at line 2: Partitions overlap. Partition sets offset 0x10000. Previous partition ends 0x21000');
-  rejects('a,data,fat,-0x1000,4K\n', 'PARTITION_OVERLAP', 'Partition sets offset -0x1000.');
+  rejects('a,data,fat,-0x1000,4K\n', 'PARTITION_OVERLAP', 'Partition sets offset 0x-1000.'); // Python's '0x%x' % -4096
   rejects('a,data,fat,0x1000,4K\n', 'PARTITION_OVERLAP', 'But partition table occupies the whole sector 0x8000. Use a free offset 0x9000 or higher.');
 });
 
