@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { getQuickJS, type QuickJSContext, type QuickJSRuntime } from 'quickjs-emscripten';
 import { deviceBundlePath, ensureBuilt } from '../device/bundle';
+import { createDeltaPatch } from '../../src/delta/generate';
 import { pairFile, patchFile } from './fixtures';
 
 const CHUNK = 4096;
@@ -135,6 +136,21 @@ for (const [pair, file] of [
     console.log(`  QuickJS ${pair}/${file}: ${expected.length} B new image in ${r.ms.toFixed(0)} ms (${(r.ms / (expected.length / 1048576)).toFixed(0)} ms/MiB), heap beyond the flash store ${kib(r.extraHeap)}`);
   });
 }
+
+test('QuickJS: a patch from our generator (lzma, 64 KiB dictionary) applies under maxDictionary 64 KiB, within 128 KiB of heap beyond the flash store', async () => {
+  const pair = 'esp32s3-hello-world-app';
+  const oldImage = pairFile(pair, 'old.bin');
+  const expected = pairFile(pair, 'new.bin');
+  const patch = createDeltaPatch(oldImage, expected, { compression: 'lzma', trials: 1 });
+  const r = await applyInQuickJs(oldImage, patch, 65536);
+  assert.is(r.error, null, JSON.stringify(r.error));
+  const got = r.bytes!.subarray(SLOT, SLOT + expected.length);
+  let diff = -1;
+  for (let i = 0; i < expected.length; i++) if (got[i] !== expected[i]) { diff = i; break; }
+  assert.is(diff, -1, 'first differing byte in ota_1');
+  console.log(`  QuickJS ${pair}, our lzma patch (${patch.length} B, 64 KiB dictionary): ${(r.ms / (expected.length / 1048576)).toFixed(0)} ms/MiB, heap beyond the flash store ${kib(r.extraHeap)}`);
+  assert.ok(r.extraHeap <= 128 * 1024, `heap beyond the flash store ${r.extraHeap} B (goal 128 KiB)`);
+});
 
 test('QuickJS: maxDictionary refuses detools\'s 8 MiB lzma dictionary with a typed error', async () => {
   const r = await applyInQuickJs(pairFile('esp32s3-hello-world-app', 'old.bin'), patchFile('esp32s3-hello-world-app', 'sequential-lzma.patch'), 65536);
