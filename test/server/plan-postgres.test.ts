@@ -4,12 +4,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import pg from 'pg';
 import { PostgresPlanStore } from '../../src/server/plans/postgres-store';
 import { openPlanStore } from '../../src/server/plans/open-store';
 import { MIGRATIONS } from '../../src/server/plans/migrations';
 import type { DevicePlanRecord, PlanRecord, PlanStore } from '../../src/server/plans/types';
 import { planStoreContract } from './plan-store-contract';
+import { createPlanHttpHandler } from '../../src/server/plans/http';
+import { createUpdateServer } from '../../src/server/update-server';
 
 const URL = process.env.OTAFLASH_TEST_POSTGRES;
 
@@ -87,6 +92,46 @@ if (!URL) {
     }
     assert.is(e.code, 'PLAN_STORE_OPEN');
     assert.not.match(e.message ?? '', 'wrong-secret');
+  });
+
+  test('postgres: two HTTP servers on one database; a device talks to either, both show the same plan and stats', async () => {
+    const s = schema();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-pg-http-'));
+    const servers = [];
+    for (const name of ['a', 'b']) {
+      // Packages are files: both servers read the same folder (a shared volume in a real deployment).
+      const plans = createPlanHttpHandler({ store: await make(s), packagesDir: path.join(dir, 'packages'), log: () => {} });
+      const srv = createUpdateServer({ root: dir, handlers: [plans], log: () => {} });
+      servers.push({ name, srv, url: (await srv.listen(0, '127.0.0.1')).url });
+    }
+    const [A, B] = servers;
+    const post = async (base: string, p: string, body: unknown, type = 'application/json') => {
+      const r = await fetch(base + p, { method: 'POST', headers: { 'content-type': type }, body: type === 'application/json' ? JSON.stringify(body) : (body as Uint8Array) });
+      return { status: r.status, json: (await r.json()) as any };
+    };
+    try {
+      const pkg = await post(A.url, '/api/packages?kind=full', new Uint8Array(1000).fill(7), 'application/octet-stream');
+      assert.is(pkg.status, 201);
+      await post(A.url, '/api/plans', { id: 'shared', components: [{ id: 'app', kind: 'module', source: '1.0', target: '2.0', full: pkg.json.id }], scope: { batchLimit: 1 } });
+      assert.is((await post(B.url, '/api/plans/shared/activate', null)).json.plan.state, 'active');
+      const offer = await post(A.url, '/api/device/message', { type: 'check', deviceId: 'd1', versions: { app: '1.0' } });
+      assert.is(offer.json.type, 'plan');
+      // The batch of one is taken through A: B offers d2 nothing.
+      assert.equal((await post(B.url, '/api/device/message', { type: 'check', deviceId: 'd2', versions: { app: '1.0' } })).json, { type: 'none' });
+      const urls = await post(B.url, '/api/device/message', { type: 'confirm', deviceId: 'd1', planId: 'shared', accept: true });
+      assert.is(urls.json.urls.app, `${B.url}/packages/${pkg.json.id}`);
+      const got = await fetch(urls.json.urls.app);
+      assert.is((await got.arrayBuffer()).byteLength, 1000);
+      await post(A.url, '/api/device/message', { type: 'progress', deviceId: 'd1', planId: 'shared', component: 'app', bytes: 1000, total: 1000, percent: 100 });
+      await post(B.url, '/api/device/message', { type: 'report', deviceId: 'd1', planId: 'shared', component: 'app', state: 'succeeded', version: '2.0' });
+      for (const X of [A, B]) {
+        const st = (await (await fetch(`${X.url}/api/stats`)).json()) as { plans: { planId: string; devices: number; succeeded: number; successRate: number }[] };
+        assert.equal(st.plans.map((p) => [p.planId, p.devices, p.succeeded, p.successRate]), [['shared', 1, 1, 1]], X.name);
+      }
+    } finally {
+      for (const x of servers) await x.srv.close(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test.after(async () => {
