@@ -211,6 +211,8 @@ export interface FleetCounters {
   injected: number;
   /** Requests that failed for any other reason. */
   errors: number;
+  /** Of `requests`, the downloads (GET with Range); the rest are device messages. */
+  downloads: number;
   latenciesMs: number[];
 }
 
@@ -264,6 +266,7 @@ export function httpFleetFetcher(agent: http.Agent, counters: FleetCounters, cut
     new Promise<void>((resolve, reject) => {
       const t0 = performance.now();
       counters.requests++;
+      counters.downloads++;
       const drop = cut();
       if (drop) counters.injected++;
       const headers: http.OutgoingHttpHeaders = from > 0 ? { range: `bytes=${from}-` } : {};
@@ -314,6 +317,8 @@ export interface FleetOptions {
   devices: number;
   /** Base URL of the plan server (HTTP: messages unless `link` is given, and downloads). */
   server: string;
+  /** Several servers sharing one database: device i talks to servers[i % n] (overrides `server`). */
+  servers?: string[];
   /** Makes the message link of one device (MQTT); default HTTP to `server`. Called once per device. */
   link?: (deviceId: string, counters: FleetCounters, cut: () => boolean) => Promise<AgentLink & { close?(): void | Promise<void> }>;
   /** Devices alive at once. Default 256. */
@@ -338,6 +343,8 @@ export interface FleetResult {
   retries: number;
   wallSeconds: number;
   requests: number;
+  /** Of `requests`, the downloads. */
+  downloads: number;
   requestsPerSecond: number;
   p99Ms: number;
   /** Why devices failed, by reason. */
@@ -357,7 +364,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   const concurrency = Math.max(1, Math.min(opts.concurrency ?? 256, total));
   const rate = opts.disconnectRate ?? 0.05;
   const random = seededRandom(opts.seed ?? 1);
-  const counters: FleetCounters = { requests: 0, injected: 0, errors: 0, latenciesMs: [] };
+  const counters: FleetCounters = { requests: 0, injected: 0, errors: 0, downloads: 0, latenciesMs: [] };
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const from = sampleImage(SAMPLE_FROM);
   const timeoutMs = opts.deviceTimeoutMs ?? 60000;
@@ -377,8 +384,9 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     // Check, confirm and download fail on purpose now and then; progress and reports do not, because
     // the agent leaves those to the next boot and a simulated device has no next boot.
     const cut = () => random() < rate;
-    const link: AgentLink & { close?(): void | Promise<void> } = opts.link ? await opts.link(id, counters, cut) : httpMessageLink(opts.server, httpAgent, counters, cut);
-    const reliable = opts.link ? link : httpMessageLink(opts.server, httpAgent, counters, () => false);
+    const server = opts.servers && opts.servers.length > 0 ? opts.servers[i % opts.servers.length] : opts.server;
+    const link: AgentLink & { close?(): void | Promise<void> } = opts.link ? await opts.link(id, counters, cut) : httpMessageLink(server, httpAgent, counters, cut);
+    const reliable = opts.link ? link : httpMessageLink(server, httpAgent, counters, () => false);
     const device = new SimDevice(id, from, { checkIntervalMs: 50 });
     let fetches = 0;
     await new Promise<void>((resolve) => {
@@ -442,6 +450,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     retries,
     wallSeconds: round(wallSeconds, 3),
     requests: counters.requests,
+    downloads: counters.downloads,
     requestsPerSecond: Math.round(counters.requests / wallSeconds),
     p99Ms: round(percentile(counters.latenciesMs, 99), 2),
     failures,
