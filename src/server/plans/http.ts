@@ -68,6 +68,7 @@ const STATUS: { [code: string]: number } = {
   PLAN_STATE: 409,
   PLAN_PACKAGE_MISSING: 409,
   HTTP_TOO_LARGE: 413,
+  HTTP_ABORTED: 400,
   HTTP_CONTENT_TYPE: 415,
 };
 
@@ -124,6 +125,11 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
     });
     req.on('error', (e) => {
       if (!failed) reject(e);
+      failed = true;
+    });
+    // A client that goes away mid-body: settle, so no request leaves a promise behind.
+    req.on('close', () => {
+      if (!failed && !req.complete) reject(err('HTTP_ABORTED', 'the client closed the connection before the body ended'));
       failed = true;
     });
   });
@@ -272,9 +278,9 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
     const tmp = path.join(packagesDir, `.upload-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
+    const out = fs.createWriteStream(tmp, { flags: 'wx' });
     try {
       await new Promise<void>((resolve, reject) => {
-        const out = fs.createWriteStream(tmp, { flags: 'wx' });
         let failed = false;
         const fail = (e: Error) => {
           if (failed) return;
@@ -289,6 +295,9 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
           else hash.update(b);
         });
         req.on('error', fail);
+        req.on('close', () => {
+          if (!req.complete) fail(err('HTTP_ABORTED', 'the client closed the connection before the upload ended'));
+        });
         out.on('error', fail);
         out.on('finish', () => {
           if (!failed) resolve();
@@ -296,6 +305,9 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
         req.pipe(out);
       });
     } catch (e) {
+      // The file is opened asynchronously: remove it only once the stream is closed, or the open
+      // could create it again after the removal.
+      if (!out.closed) await new Promise((r) => out.once('close', r));
       await fs.promises.rm(tmp, { force: true });
       throw e;
     }

@@ -84,6 +84,7 @@ function component(v: unknown, i: number, ref: PackageRefCheck): PlanComponentSp
     const d: { [k: string]: string } = {};
     for (const k of Object.keys(v.deltas)) {
       text(k, `${f}.deltas key`, 64);
+      if (k === '__proto__') bad(`${f}.deltas`, "'__proto__' is not a version");
       d[k] = ref(text(v.deltas[k], `${f}.deltas["${k}"]`, 4096), `${f}.deltas["${k}"]`);
     }
     out.deltas = d;
