@@ -234,9 +234,13 @@ test('replay ids round-trip and bad ones are refused with PROVE_BAD_REPLAY_ID', 
   }
 });
 
-test('every scenario of the issue exists on a layout', () => {
-  const names = scenarios.map((s) => s.name).sort();
-  assert.equal(names, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'self-test-rollback', 'two-updates']);
+test('every scenario of the issues exists on a layout, per feature', () => {
+  const byFeature: { [f: string]: string[] } = {};
+  for (const f of PROVE_FEATURES) byFeature[f.name] = f.scenarios(layout).map((s) => s.name).sort();
+  assert.equal(byFeature.ota, ['blank-otadata', 'explicit-rollback', 'first-boot-confirm', 'full-update', 'no-confirm-rollback', 'resume', 'self-test-rollback', 'two-updates']);
+  assert.equal(byFeature.agent, ['agent-plan']);
+  assert.ok(byFeature.delta && byFeature.delta.length >= 3, JSON.stringify(byFeature.delta));
+  assert.ok(byFeature.store && byFeature.store.length >= 3, JSON.stringify(byFeature.store));
   // from-factory needs a factory partition, which the small layout has not.
   assert.ok(proveScenarios(realisticLayout(nodeHashes)).some((s) => s.name === 'from-factory'));
 });
