@@ -307,7 +307,7 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
     } catch (e) {
       // The file is opened asynchronously: remove it only once the stream is closed, or the open
       // could create it again after the removal.
-      if (!out.closed) await new Promise((r) => out.once('close', r));
+      if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
       await fs.promises.rm(tmp, { force: true });
       throw e;
     }
