@@ -13,6 +13,7 @@ import { otaScenarios } from './scenarios-ota';
 import { agentScenarios } from './scenarios-agent';
 import { storeScenarios } from './scenarios-store';
 import { deltaScenarios } from './scenarios-delta';
+import { manifestScenarios } from './scenarios-manifest';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -27,6 +28,7 @@ export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'agent', scenarios: agentScenarios },
   { name: 'store', scenarios: storeScenarios },
   { name: 'delta', scenarios: deltaScenarios },
+  { name: 'fileset', scenarios: manifestScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */
@@ -44,4 +46,5 @@ export { otaScenarios } from './scenarios-ota';
 export { agentScenarios } from './scenarios-agent';
 export { storeScenarios } from './scenarios-store';
 export { deltaScenarios } from './scenarios-delta';
+export { manifestScenarios } from './scenarios-manifest';
 export type { ProveLayout } from './ota-flows';
