@@ -6,6 +6,7 @@ import { flashCreateCommand } from './flash';
 import { partitionEraseCommand, partitionReadCommand, partitionWriteCommand } from './partition';
 import { inspectCommand } from './inspect';
 import { imageInfoCommand } from './image';
+import { imageSignCommand, imageVerifyCommand, keyDigestCommand, keyGenerateCommand } from './signature';
 import { bootCommand, confirmCommand, otadataEraseCommand, otadataSwitchCommand, rollbackCommand, updateCommand } from './update';
 import { proveCommand } from './prove';
 import { serveCommand } from './serve';
@@ -33,6 +34,10 @@ export const commands: Record<string, Command> = {
   'partition erase': partitionEraseCommand,
   inspect: inspectCommand,
   'image info': imageInfoCommand,
+  'image sign': imageSignCommand,
+  'image verify': imageVerifyCommand,
+  'key digest': keyDigestCommand,
+  'key generate': keyGenerateCommand,
   update: updateCommand,
   boot: bootCommand,
   confirm: confirmCommand,
