@@ -1,11 +1,5 @@
-// Python's str and int behaviours that gen_esp32part.py's parsing relies on, where JS differs.
-//
-// int(text, base) for str, as the tool's number fields reach it. CPython first
-// rewrites the text to ASCII (_PyUnicode_TransformDecimalAndSpaceToASCII): a non-ASCII Unicode
-// decimal digit (category Nd) becomes its ASCII digit, other non-ASCII whitespace becomes a space,
-// anything else non-ASCII makes the text invalid. Then the ASCII rules apply (PyLong_FromString):
-// ASCII whitespace around, a sign, a base prefix, single `_` between digits. So `٤٠٩٦` is 4096
-// and `0x١٠` is 16, while hex letters must stay ASCII.
+// Python's str and int behaviours that gen_esp32part.py's parsing and messages rely on, where JS
+// differs: str.strip(), str.splitlines(), '0x%x' % n and int(text, base) with Unicode digits.
 
 /**
  * The zero of every run of ten Unicode decimal digits (Nd), from Python 3.11's unicodedata (Unicode
@@ -92,6 +86,13 @@ const BASE0 = new RegExp(`^${WS}([+-]?)(0[xX]_?[0-9a-fA-F](?:_?[0-9a-fA-F])*|0[o
 const BASE16 = new RegExp(`^${WS}([+-]?)((?:0[xX]_?)?[0-9a-fA-F](?:_?[0-9a-fA-F])*)${WS}$`);
 
 /**
+ * int(text, base) for str, as the tool's number fields reach it. CPython first rewrites the text to
+ * ASCII (_PyUnicode_TransformDecimalAndSpaceToASCII): a non-ASCII Unicode decimal digit (category
+ * Nd) becomes its ASCII digit, other non-ASCII whitespace becomes a space, anything else non-ASCII
+ * makes the text invalid. Then the ASCII rules apply (PyLong_FromString): ASCII whitespace around,
+ * a sign, a base prefix, single `_` between digits. So `٤٠٩٦` is 4096 and `0x١٠` is 16, while hex
+ * letters must stay ASCII.
+ *
  * Python's int(text, 0) (base from the prefix; a decimal may not start with 0 unless it is all
  * zeros) or int(text, 16) (an optional 0x prefix). Returns null where Python raises ValueError.
  * Values beyond 2^53 lose precision; callers refuse them.
