@@ -95,6 +95,7 @@ export type { Manifest as FileSetManifest, ManifestFileEntry, ManifestFirmware, 
 export { parseManifest, parseManifestBytes, storePathOf, urlPathOf, versionFileText, parseVersionFileText, VERSION_FILE, DEFAULT_DEVICE_VERSION, type ParsedManifest, type ManifestDownload, type ManifestFirmwareDownload } from './manifest/parse';
 export { parentOf, type FileStore, type FileStat, type JournalStore } from './manifest/file-store';
 export { MemoryFileStore, type MemoryFileStoreOptions } from './manifest/memory-file-store';
+export { FlashLogFileStore } from './manifest/flash-log-file-store';
 export { loadJournal, type JournalRecord, type JournalState } from './manifest/journal';
 export {
   FileSetUpdate,
