@@ -77,6 +77,7 @@ import { readPartitionTable } from '../formats/partition-table';
 import { APP_SUBTYPE_FACTORY, PARTITION_TYPE_APP, type Partition, type PartitionTable } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
 import type { ImageVerdict } from '../formats/app-image-types';
+import { verifyDeviceImageSignature, type SignatureCheckOptions } from '../formats/secure-boot-verify';
 import { defaultSecureVersionBits } from '../formats/chips';
 import { commitOtaEntry, eraseOtaSector, killOtaEntry } from './otadata-commit';
 import { u32 } from '../formats/bytes';
@@ -116,6 +117,12 @@ export interface OtaEngineOptions {
   hashes?: HashProvider;
   /** ESP-IDF generation whose set-boot rule to follow when the target is not the active slot. */
   variant?: SetBootVariant;
+  /**
+   * Signed updates (CONFIG_SECURE_SIGNED_APPS): when set, setBootPartition refuses (OTA_SIGNATURE_INVALID)
+   * an image whose Secure Boot V2 signature does not verify with these trusted keys, before otadata
+   * is touched. `chip` defaults to the engine's chip.
+   */
+  trust?: Omit<SignatureCheckOptions, 'imageLength' | 'version' | 'hashes'>;
 }
 
 /** An interrupted update found on flash. */
@@ -272,6 +279,20 @@ export class OtaEngine {
       if (v !== null && v > floor) floor = v;
     }
     return floor;
+  }
+
+  /** The `trust` check of setBootPartition: a signature that does not verify stops it before otadata. */
+  private checkSignature(p: Partition, verdict: ImageVerdict | null): void {
+    const trust = this.opts.trust!;
+    const v = verifyDeviceImageSignature(partitionRegion(this.device, p), {
+      ...trust,
+      chip: trust.chip ?? this.opts.chip,
+      hashes: this.hashes,
+      imageLength: verdict ? verdict.size : undefined,
+    });
+    if (!v.valid) {
+      throw new OtaflashError('OTA_SIGNATURE_INVALID', `${p.label}: the image's Secure Boot signature does not verify (${v.reason}); boot partition left as it was`, { label: p.label, reason: v.reason, signatureOffset: v.signatureOffset });
+    }
   }
 
   private verifySlot(p: Partition, requireHash = this.opts.requireHash ?? true): ImageVerdict {
@@ -533,6 +554,7 @@ export class OtaEngine {
     let known = false;
     if (opts.verify !== true) for (let i = 0; i < this.verified.length; i++) if (samePartition(this.verified[i], part)) known = true;
     const verdict = known ? null : this.verifySlot(part);
+    if (this.opts.trust) this.checkSignature(part, verdict);
     if (part.subtype === APP_SUBTYPE_FACTORY) {
       const e = readOtadata(region);
       const active = activeOtaSector(e, this.hashes);
