@@ -63,11 +63,11 @@ export class HeatshrinkDecoder implements StreamDecoder {
     if (this.failed) throw new OtaflashError('DELTA_DECODER_FAILED', 'the heatshrink decoder already failed');
     try {
       this.decode(chunk);
+      this.flush();
     } catch (e) {
+      // No flush here: the sink may be what threw, and the bytes it was given must not reach it twice.
       this.failed = true;
       throw e;
-    } finally {
-      this.flush();
     }
   }
 

@@ -205,11 +205,9 @@ export class LzmaDecoder implements StreamDecoder {
     this.inBuf = buf;
     this.inPos = at;
     this.inEnd = end;
-    try {
-      this.decode(final);
-    } finally {
-      this.flush();
-    }
+    // No flush on an error: the sink may be what threw, and its bytes must not reach it twice.
+    this.decode(final);
+    this.flush();
     const rest = this.inEnd - this.inPos;
     if (this.done) {
       this.trailing += rest;

@@ -213,6 +213,40 @@ test('sequential patches: each refusal with its code', () => {
   assert.is(readDetoolsHeader(nonePatch(1000000, [])).toSize, 1000000);
 });
 
+test('an error thrown by the sink propagates as it is, and the bytes are never handed to the sink twice', () => {
+  // Regression: a flush in a finally block re-fed the failed sink, which masked a POWER_LOSS with a
+  // DELTA_CORRUPT_PATCH from the doubled stream.
+  const boom = () => new OtaflashError('POWER_LOSS', 'cut');
+  const repeats = input('repeats');
+  let calls = 0;
+  const lz = new LzmaDecoder(() => {
+    calls++;
+    throw boom();
+  });
+  assert.is(errorCode(() => lz.push(stream('repeats-default.lzma'))), 'POWER_LOSS');
+  assert.is(calls, 1);
+  // heatshrink: window 2^8, lookahead 2^4; 5000 literals flush mid-push (4 KiB output buffer).
+  const bits: number[] = [];
+  for (let i = 0; i < 5000; i++) {
+    bits.push(1);
+    for (let k = 7; k >= 0; k--) bits.push((repeats[i] >> k) & 1);
+  }
+  const bytes = new Uint8Array(Math.ceil(bits.length / 8));
+  for (let i = 0; i < bits.length; i++) if (bits[i]) bytes[i >> 3] |= 0x80 >> (i & 7);
+  let hsCalls = 0;
+  const hs = new HeatshrinkDecoder(() => {
+    hsCalls++;
+    throw boom();
+  }, { windowSz2: 8, lookaheadSz2: 4 });
+  assert.is(errorCode(() => hs.push(bytes)), 'POWER_LOSS');
+  assert.is(hsCalls, 1);
+  const ok = collect();
+  const hs2 = new HeatshrinkDecoder(ok.sink, { windowSz2: 8, lookaheadSz2: 4 });
+  hs2.push(bytes);
+  hs2.finish();
+  assert.equal(Array.from(ok.bytes()), Array.from(repeats.subarray(0, 5000)));
+});
+
 test('pythonRound1 rounds as Python round(x, 1): ties (exact quarters) to even', () => {
   assert.is(pythonRound1(0.25), 0.2);
   assert.is(pythonRound1(0.75), 0.8);
