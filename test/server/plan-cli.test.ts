@@ -140,6 +140,25 @@ test('serve --db FILE: the plan API answers beside the version tree; the plans a
   await store.close();
 });
 
+test('serve DIR without --db: nothing is written into DIR until a plan request; then DIR/.otaflash/plans.db', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'serve-default-'));
+  let out = '';
+  const done = runAsync(['serve', dir, '--port', '0'], { stdout: (t) => void (out += String(t)), stderr: () => {}, isTTY: false });
+  let url = '';
+  for (let i = 0; i < 300 && url === ''; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? '';
+  }
+  assert.ok(url, out);
+  await (await fetch(`${url}/manifest.json?current_ver=1.0.0`)).arrayBuffer();
+  assert.equal(fs.readdirSync(dir), []);
+  const stats = (await (await fetch(`${url}/api/stats`)).json()) as { plans: unknown[] };
+  assert.equal(stats.plans, []);
+  assert.ok(fs.existsSync(path.join(dir, '.otaflash', 'plans.db')));
+  process.emit('SIGINT', 'SIGINT');
+  assert.is(await done, 0);
+});
+
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test.run();
