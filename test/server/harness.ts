@@ -24,7 +24,7 @@ export async function startServer(root: string, opts: Partial<UpdateServerOption
 }
 
 /** Sends `request` as is and reads until the server closes (or `timeoutMs`). */
-export function rawRequest(port: number, request: string | Buffer, timeoutMs = 3000): Promise<Buffer> {
+export function rawRequest(port: number, request: string | Buffer, timeoutMs = 15000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const s = net.connect(port, '127.0.0.1', () => s.write(request));
