@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { createUpdateServer } from '../server/update-server';
 import { openPlanStore } from '../server/plans/open-store';
 import { createPlanHttpHandler } from '../server/plans/http';
+import { createMonitorHandler } from '../server/plans/monitor';
 import type { PlanStore } from '../server/plans/types';
 import { isOtaflashError } from '../errors';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
@@ -78,7 +79,8 @@ SIGINT or SIGTERM stops it after the requests in flight.
       log: (line) => io.stderr(line + '\n'),
     });
     const srv = createUpdateServer({
-      handlers: [plans],
+      // The upgrade monitor page (/monitor) beside the plan API whose /api/stats it shows.
+      handlers: [createMonitorHandler({ store }), plans],
       root: dir,
       publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
       extras: args.flags.pycom !== true,
@@ -93,7 +95,7 @@ SIGINT or SIGTERM stops it after the requests in flight.
       throw new CliError(`cannot listen on ${host}:${port}: ${code}`);
     }
     io.stdout(`serving ${dir} on ${addr.url} (manifests at ${addr.url}/manifest.json?current_ver=VERSION)\n`);
-    io.stderr(`upgrade plans in ${dbSpec.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')}; API at ${addr.url}/api/, monitor data at ${addr.url}/api/stats\n`);
+    io.stderr(`upgrade plans in ${dbSpec.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')}; API at ${addr.url}/api/, monitor at ${addr.url}/monitor (data at ${addr.url}/api/stats)\n`);
     const sig = await untilSignal();
     io.stderr(`${sig}: stopping after the requests in flight\n`);
     await srv.close();

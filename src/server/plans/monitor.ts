@@ -12,7 +12,8 @@ import type * as http from 'node:http';
 import type { DevicePlanRecord, PlanStore } from './types';
 
 export interface MonitorOptions {
-  store: PlanStore;
+  /** The store, or a function opening it at the first request (as `otaflash serve` does by default). */
+  store: PlanStore | (() => Promise<PlanStore>);
   /** Poll interval of the page in ms (default 1000). */
   pollMs?: number;
 }
@@ -52,6 +53,12 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 
 export function createMonitorHandler(opts: MonitorOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
   const page = monitorPage(opts.pollMs ?? 1000);
+  let opened: Promise<PlanStore> | null = null;
+  const storeOf = (): Promise<PlanStore> => {
+    if (typeof opts.store !== 'function') return Promise.resolve(opts.store);
+    if (!opened) opened = opts.store();
+    return opened;
+  };
   return async (req, res) => {
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
@@ -86,12 +93,13 @@ export function createMonitorHandler(opts: MonitorOptions): (req: http.IncomingM
       return true;
     }
     const limit = l === null ? 100 : Number(l);
-    const plan = await opts.store.getPlan(planId);
+    const store = await storeOf();
+    const plan = await store.getPlan(planId);
     if (!plan) {
       json(404, { error: 'PLAN_NOT_FOUND', message: `no plan '${planId.slice(0, 200)}'` });
       return true;
     }
-    const all = await opts.store.listDevicePlans(planId);
+    const all = await store.listDevicePlans(planId);
     const byState: { [state: string]: number } = {};
     for (const r of all) byState[r.state] = (byState[r.state] ?? 0) + 1;
     // Devices still under way first, then the most recently changed.

@@ -157,6 +157,9 @@ export class PlanService {
     const { plan, rec } = await this.record(planId, deviceId);
     const at = this.now();
     if (plan.state !== 'active') return { type: 'cancelled', reason: `plan ${planId} is ${plan.state}` };
+    // A confirmation that arrives after the device finished (sent before a dropped connection and
+    // processed late, or repeated) must not take the record back from its final state.
+    if (rec.state === 'succeeded' || rec.state === 'failed' || rec.state === 'declined') return { type: 'cancelled', reason: `device ${deviceId} already finished plan ${planId} (${rec.state})` };
     if (!accept) {
       rec.state = 'declined';
       rec.updatedAt = at;
