@@ -1,0 +1,95 @@
+/**
+ * The built-in firmware of the simulation: two small ESP32 app images (the version every device
+ * ships with and the update), and the Wirepas scratchpad carrying the update. Deterministic: the
+ * same version and size give the same bytes.
+ */
+import { OtaflashError } from '../errors';
+import { buildAppImage } from '../formats/app-image';
+import { createScratchpad } from '../formats/scratchpad-create';
+import type { ScratchpadKeys } from '../formats/scratchpad';
+import type { HashProvider } from '../hash/types';
+import { defaultHashes } from '../hash/portable';
+
+/** Wirepas's memory area id of an application (what the scratchpad item is bound for). */
+export const MESH_APP_AREA = 0x83744c06;
+
+/** Fixed keys of the simulated network (authentication key, encryption key). */
+export const MESH_KEYS: ScratchpadKeys = {
+  auth: new Uint8Array([0x6d, 0x65, 0x73, 0x68, 0x2d, 0x61, 0x75, 0x74, 0x68, 0x2d, 0x6b, 0x65, 0x79, 0x2d, 0x30, 0x31]),
+  encrypt: new Uint8Array([0x6d, 0x65, 0x73, 0x68, 0x2d, 0x65, 0x6e, 0x63, 0x72, 0x2d, 0x6b, 0x65, 0x79, 0x2d, 0x30, 0x31]),
+};
+
+/** A small ESP32 app image (one DRAM segment, an app description with `version`), `size` bytes of segment data. */
+export function meshSampleImage(version: string, size = 8 * 1024, hashes: HashProvider = defaultHashes()): Uint8Array {
+  const data = new Uint8Array(size);
+  let x = 0x2545f491;
+  for (let i = 0; i < version.length; i++) x = Math.imul(x ^ version.charCodeAt(i), 0x01000193);
+  for (let i = 256; i < data.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    // Firmware is mostly code and tables: a skewed byte distribution, so deflate has something to do.
+    data[i] = (x & 0x3f) < 40 ? 0 : x & 0xff;
+  }
+  return buildAppImage({
+    chip: 0,
+    entry: 0x40080000,
+    segments: [{ loadAddress: 0x3ffb0000, data }],
+    appDesc: {
+      secureVersion: 0,
+      version,
+      projectName: 'mesh-sample',
+      time: '00:00:00',
+      date: 'Jan  1 2026',
+      idfVersion: 'v5.3',
+      elfSha256: new Uint8Array(32),
+      minEfuseBlkRevFull: 0,
+      maxEfuseBlkRevFull: 0,
+      mmuPageSizeLog2: 0,
+      spiFlashMode: 0,
+    },
+    hashes,
+  });
+}
+
+/**
+ * Raw DEFLATE (RFC 1951) made of stored blocks: valid input for any inflater, no compression. The
+ * portable core has no compressor; callers with one (the CLI: node:zlib) pass theirs instead.
+ */
+export function deflateStored(content: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(content.length / 65535));
+  const out = new Uint8Array(content.length + 5 * blocks);
+  let at = 0;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * 65535;
+    const len = Math.min(65535, content.length - start);
+    out[at++] = b === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00; the rest of the byte is skipped
+    out[at++] = len & 0xff;
+    out[at++] = len >>> 8;
+    out[at++] = ~len & 0xff;
+    out[at++] = (~len >>> 8) & 0xff;
+    out.set(content.subarray(start, start + len), at);
+    at += len;
+  }
+  return out;
+}
+
+/** Item version bytes from an app version string: its first three numbers ("v2.1.3-dirty" -> 2.1.3.0). */
+export function itemVersionOf(version: string): number[] {
+  const m = /(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(version);
+  if (!m) return [0, 0, 0, 0];
+  return [Number(m[1] || 0) & 0xff, Number(m[2] || 0) & 0xff, Number(m[3] || 0) & 0xff, 0];
+}
+
+/** The scratchpad a sink is given: one item, the app image for MESH_APP_AREA, seq 255 (the sink sets the real one). */
+export function meshScratchpad(app: Uint8Array, version: string, deflateRaw: (b: Uint8Array) => Uint8Array = deflateStored): Uint8Array {
+  if (!(app instanceof Uint8Array) || app.length === 0) throw new OtaflashError('MESH_BAD_ARGUMENT', 'the update image must be a non-empty Uint8Array');
+  const icb = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) icb[i] = (i * 37 + app.length) & 0xff;
+  return createScratchpad({
+    items: [{ areaId: MESH_APP_AREA, version: itemVersionOf(version), content: app }],
+    keys: MESH_KEYS,
+    icb,
+    deflateRaw,
+  });
+}
