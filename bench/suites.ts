@@ -7,6 +7,7 @@ import { deltaSizeSuite } from './delta-size';
 import { storeSuite } from './store';
 import { deltaApplySuite } from './delta-apply';
 import { serverSuite } from './server';
+import { signatureSuite } from './signature';
 import { fleetSuite } from './fleet';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
@@ -19,6 +20,7 @@ export const suites: Record<string, () => BenchRow[]> = {
   // Patch sizes and generator figures; the apply-speed figures of the same suite join this list.
   delta: () => [...deltaSizeSuite(), ...deltaApplySuite()],
   server: serverSuite,
+  signature: signatureSuite,
   // 10,000 simulated devices through the plan server (OTAFLASH_BENCH_FLEET_DEVICES for fewer).
   fleet: fleetSuite,
 };

@@ -7,6 +7,7 @@ import type { BlockDevice } from '../flash/types';
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider, IncrementalHash } from '../hash/types';
 import { inspectImage, verifyImageOnDevice } from './app-image-verify';
+import { looksLikeExtendedHeader } from './app-image-header';
 import { chipName, CHIP_IDS } from './chips';
 import {
   CURVE_IDS,
@@ -200,8 +201,34 @@ export function messageFromBytes(signed: Uint8Array, hashes: HashProvider, sha38
 }
 
 /** The image length ESP-IDF's parser gives (image, checksum padding, appended SHA-256). */
+/**
+ * The image length from the segment headers alone (no checksum or hash pass): what the signature
+ * check needs. Null when the bytes are not a well-formed ESP32-family image; the full parser then
+ * gives the reason.
+ */
+function segmentWalkLength(bytes: Uint8Array): number | null {
+  if (bytes.length < 24 || bytes[0] !== 0xe9) return null;
+  const count = bytes[1];
+  if (count > 16) return null;
+  let pos = 24;
+  for (let i = 0; i < count; i++) {
+    if (pos + 8 > bytes.length) return null;
+    const len = (bytes[pos + 4] | (bytes[pos + 5] << 8) | (bytes[pos + 6] << 16) | (bytes[pos + 7] << 24)) >>> 0;
+    if (len >= 0x1000000 || (len & 3) !== 0) return null;
+    pos += 8 + len;
+  }
+  const end = ((pos + 16) & ~15) + (bytes[23] !== 0 ? 32 : 0);
+  return end <= bytes.length ? end : null;
+}
+
 function imageLengthOf(bytes: Uint8Array, hashes: HashProvider): number {
-  const r = inspectImage(bytes, { hashes });
+  // ESP8266 images (no extended header) have no Secure Boot; their length comes from the full parser.
+  const fast = looksLikeExtendedHeader(bytes) ? segmentWalkLength(bytes) : null;
+  if (fast !== null) return fast;
+  // The length does not depend on the appended hash: skip that SHA-256 pass (the signed digest is
+  // the only full hash a signature check needs).
+  const noHash: IncrementalHash = { update: () => noHash, digest: () => new Uint8Array(32) };
+  const r = inspectImage(bytes, { hashes: { sha256: () => noHash, md5: hashes.md5, crc32: hashes.crc32 } });
   if (!r.verdict) {
     throw new OtaflashError('SIGNATURE_NO_IMAGE', `cannot find the signature: the image does not parse (${r.error ? r.error.message : 'unknown reason'})`, { cause: r.error ? r.error.code : null });
   }
