@@ -150,6 +150,8 @@ async function drive(devices: number): Promise<void> {
   const rows: BenchRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-bench-fleet-'));
   const concurrency = 256;
+  // The machine is shared: its load says how far these figures are from an idle machine's.
+  const load = Math.round(os.loadavg()[0] * 10) / 10;
   try {
     const runOne = async (label: string, urls: string[], pids: number[]) => {
       await createFleetPlanRemote(urls[0], { planId: `bench-${label.replace(/[^a-z0-9]+/gi, '-')}-${process.pid}` });
@@ -189,6 +191,8 @@ async function drive(devices: number): Promise<void> {
     rows.push({ suite: 'fleet', name: `fleet-sim SQLite: requests per second (${a.r.requests} requests, ${a.r.retries} retries)`, value: a.r.requestsPerSecond, unit: 'x', baselineName: 'bare node:http', baselineValue: b.rps, ratio: round2(a.r.requestsPerSecond / b.rps) });
     rows.push({ suite: 'fleet', name: 'fleet-sim SQLite: p99 request latency', value: a.r.p99Ms, unit: 'ms' });
     rows.push({ suite: 'fleet', name: 'fleet-sim SQLite: server peak RSS', value: a.rss[0] ?? 0, unit: 'MiB' });
+
+    rows.push({ suite: 'fleet', name: 'machine load average (1 min) when the fleet suite started, 2 cores', value: load, unit: 'x' });
 
     const pg = process.env.OTAFLASH_TEST_POSTGRES;
     if (pg) {
