@@ -139,6 +139,8 @@ export class PostgresPlanStore implements PlanStore {
       );
       return ins.rowCount === 1;
     }
+    // The slot counter lives on the plan row, so a limited claim for a plan that is not stored is
+    // refused (the service only claims for plans it just read).
     // One statement takes the slot and records the device: the UPDATE locks the plan row, and a
     // claim that waited for that lock re-checks `claimed < limit` against the row as the previous
     // claim committed it (READ COMMITTED re-evaluation), so the count can never pass the limit.
