@@ -122,7 +122,8 @@ switched then).`,
       let total = 0;
       for (const f of parsed.files) total += f.size ?? 0;
       if (parsed.firmware !== null) total += parsed.firmware.size ?? 0;
-      const progress = createProgress(io, { label: `pull ${version} -> ${parsed.version}`, total });
+      // Pycom's server gives no sizes: then there is no fraction to draw, only the result line.
+      const progress = total > 0 ? createProgress(io, { label: `pull ${version} -> ${parsed.version}`, total }) : { update: () => undefined, finish: () => undefined, abandon: () => undefined };
       let result: ApplyResult | null;
       try {
         result = await applyManifestOverHttp(JSON.parse(Buffer.from(body).toString('utf8')), store, transport, { journal, firmware, attempts, onProgress: (done) => progress.update(done) });

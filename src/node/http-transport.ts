@@ -19,8 +19,16 @@ export interface DownloadSink {
   data(chunk: Uint8Array): void;
 }
 
-/** A server error worth retrying (5xx, connection lost, timeout), as opposed to a refusal (4xx). */
-export class TransientHttpError extends Error {}
+/**
+ * A server error worth retrying (5xx, connection lost or refused, timeout), as opposed to a refusal
+ * (4xx). An OtaflashError, so the CLI reports it as one line when retries are not possible.
+ */
+export class TransientHttpError extends OtaflashError {
+  constructor(message: string) {
+    super('HTTP_TRANSIENT', message);
+    this.name = 'TransientHttpError';
+  }
+}
 
 function nodeHash(alg: string): () => IncrementalHash {
   return () => {
@@ -144,7 +152,7 @@ export class HttpTransport {
         res.on('error', (e) => fail(new TransientHttpError(`${urlPath}: ${e.message}`)));
       });
       req.setTimeout(this.opts.idleTimeoutMs ?? 30000, () => fail(new TransientHttpError(`${urlPath}: no data for ${this.opts.idleTimeoutMs ?? 30000} ms`)));
-      req.on('error', (e: NodeJS.ErrnoException) => fail(new TransientHttpError(`${urlPath}: ${e.code ?? e.message}`)));
+      req.on('error', (e: NodeJS.ErrnoException) => fail(new TransientHttpError(`${this.origin.host}${urlPath}: ${e.code ?? e.message}`)));
       req.end();
     });
   }

@@ -220,4 +220,14 @@ test('manifest CLI prints what Pycom\'s server sends (with --pycom), null when u
   assert.match(bad.stderr, /VERSION_INCOMPARABLE/);
 });
 
+test('an unreachable server is one line and exit 2, nothing written', async () => {
+  const dev = device();
+  const before = files(dev);
+  const r = await cli('pull', 'http://127.0.0.1:1', '--device', dev);
+  assert.is(r.code, 2, r.stderr);
+  assert.is(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /ECONNREFUSED \[HTTP_TRANSIENT\]/);
+  assert.equal(files(dev), before);
+});
+
 test.run();
