@@ -380,6 +380,41 @@ test('a server restart mid-download: the plan and device state survive in SQLite
   }
 });
 
+test('a download cut short, then a server that ignores Range (200, whole package): the host skips what the flash holds; success', async () => {
+  let cuts = 0;
+  let ignoredRange = '';
+  // The first GET is cut after a third; later ones answer 200 with every byte, whatever the Range.
+  const flaky = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!/^\/packages\//.test(req.url ?? '')) return false;
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(NEW.length) });
+    if (cuts++ === 0) {
+      res.write(Buffer.from(NEW.subarray(0, Math.floor(NEW.length / 3))), () => setTimeout(() => res.destroy(), 50));
+    } else {
+      ignoredRange = String(req.headers.range);
+      res.end(Buffer.from(NEW));
+    }
+    return true;
+  };
+  const s = await start({ before: flaky });
+  const dev = new Device('esp32-0003', s.url);
+  try {
+    const pkg = (await upload(s, NEW)).json.id;
+    await postJson(s, '/api/plans', { id: 'norange', ...planJson(pkg) });
+    await call(`${s.url}/api/plans/norange/activate`, 'POST');
+    dev.boot();
+    dev.host.checkNow();
+    await until('success', async () => (await statsOf(s, 'norange')).stats.succeeded === 1);
+    assert.equal(dev.errors, []);
+    assert.is(dev.running, '2.0');
+    const last = dev.fetches[dev.fetches.length - 1];
+    assert.ok(last.from > 0, `resumed from ${last.from}`);
+    assert.is(ignoredRange, `bytes=${last.from}-`, 'the host asked for the rest');
+  } finally {
+    dev.host?.stop();
+    await s.close();
+  }
+});
+
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test.run();
