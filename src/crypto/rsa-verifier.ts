@@ -1,10 +1,11 @@
-// The portable SignatureVerifier: RSA-PSS with the limb arithmetic in rsa.ts, no BigInt, no Node.
-// ECDSA is not implemented portably yet: it throws SIGNATURE_UNSUPPORTED (the Node verifier has it).
-import { OtaflashError } from '../errors';
+// The portable SignatureVerifier: RSA-PSS and ECDSA with the limb arithmetic of bignum.ts, no BigInt,
+// no Node. P-384 needs a SHA-384 (the check's `sha384` option); without one its blocks report
+// SIGNATURE_UNSUPPORTED.
 import { defaultHashes } from '../hash/portable';
 import type { HashProvider } from '../hash/types';
 import type { SignatureVerifier } from '../formats/secure-boot-verify';
 import { rsaPssVerify } from './rsa';
+import { ecdsaVerify } from './ecdsa';
 
 export function createPortableSignatureVerifier(hashes: HashProvider = defaultHashes()): SignatureVerifier {
   return {
@@ -12,8 +13,8 @@ export function createPortableSignatureVerifier(hashes: HashProvider = defaultHa
     rsaPss(n, e, signature, message) {
       return rsaPssVerify(n, e, signature, message.digest('sha256'), hashes);
     },
-    ecdsa(curve) {
-      throw new OtaflashError('SIGNATURE_UNSUPPORTED', `ECDSA ${curve} is not verified by the portable verifier (use the Node verifier)`, { curve });
+    ecdsa(curve, x, y, r, s, message) {
+      return ecdsaVerify(curve, x, y, r, s, message.digest(curve === 'P-384' ? 'sha384' : 'sha256'));
     },
   };
 }

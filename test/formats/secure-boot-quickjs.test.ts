@@ -17,9 +17,14 @@ const CASES: [string, string][] = [
   ['tampered/esp32c3-ram.rsa3072-a.sig-byte-flip-crc-fixed.bin', 'rsa3072-a'],
   ['tampered/esp32c3-ram.rsa3072-a.digest-field-flip-crc-fixed.bin', 'rsa3072-a'],
   ['tampered/esp32c3-bootloader.rsa3072-ab.block0-crc-wrong.bin', 'rsa3072-b'],
+  ['v2/esp32c2-ram.ecdsa256-a.bin', 'ecdsa256-a'],
+  ['v2/esp32c6-ram.ecdsa256-ab.bin', 'ecdsa256-b'],
+  ['tampered/esp32c2-ram.ecdsa256-a.sig-byte-flip-crc-fixed.bin', 'ecdsa256-a'],
+  ['v2/esp32c2-ram.ecdsa192-a.bin', 'ecdsa192-a'],
 ];
+const CHIPS: Record<string, number> = { esp32c3: 5, esp32c2: 12, esp32c6: 13 };
 
-test('QuickJS: portable RSA-PSS verification of espsecure files matches ESP-IDF verdicts and reasons', async () => {
+test('QuickJS: portable RSA-PSS and ECDSA verification of espsecure files matches ESP-IDF verdicts and reasons', async () => {
   ensureBuilt();
   const bundle = fs.readFileSync(deviceBundlePath, 'utf8');
   const qjs = await getQuickJS();
@@ -29,10 +34,10 @@ test('QuickJS: portable RSA-PSS verification of espsecure files matches ESP-IDF 
     const load = ctx.evalCode(bundle, 'otaflash.device.js', { type: 'global' });
     if (load.error) throw new Error(JSON.stringify(ctx.dump(load.error)));
     load.value.dispose();
-    const fnRes = ctx.evalCode(`(function (buf, digestHex, chip) {
+    const fnRes = ctx.evalCode(`(function (buf, digestHex, chip, scheme, curve) {
       var d = new Uint8Array(32);
       for (var i = 0; i < 32; i++) d[i] = parseInt(digestHex.substr(i * 2, 2), 16);
-      var v = OtaFlash.verifyImageSignature(new Uint8Array(buf), { trust: { keyDigests: [d] }, verifier: OtaFlash.createPortableSignatureVerifier(), chip: chip, scheme: 'rsa' });
+      var v = OtaFlash.verifyImageSignature(new Uint8Array(buf), { trust: { keyDigests: [d] }, verifier: OtaFlash.createPortableSignatureVerifier(), chip: chip, scheme: scheme, curve: curve || undefined });
       return JSON.stringify({ valid: v.valid, reason: v.reason });
     })`);
     if (fnRes.error) throw new Error(JSON.stringify(ctx.dump(fnRes.error)));
@@ -42,8 +47,13 @@ test('QuickJS: portable RSA-PSS verification of espsecure files matches ESP-IDF 
       const bytes = fs.readFileSync(path.join(dir, file));
       const buf = ctx.newArrayBuffer(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       const hexs = ctx.newString(manifest.keys[key].digest);
-      const chip = ctx.newNumber(5); // ESP32-C3
-      const r = ctx.callFunction(fn, ctx.undefined, buf, hexs, chip);
+      const chip = ctx.newNumber(CHIPS[f.chip]);
+      const k = manifest.keys[key];
+      const scheme = ctx.newString(k.type === 'RSA-3072' ? 'rsa' : 'ecdsa');
+      const curve = ctx.newString(k.curve ?? '');
+      const r = ctx.callFunction(fn, ctx.undefined, buf, hexs, chip, scheme, curve);
+      scheme.dispose();
+      curve.dispose();
       buf.dispose();
       hexs.dispose();
       chip.dispose();

@@ -13,6 +13,7 @@ import { createPortableSignatureVerifier } from '../../src/crypto/rsa-verifier';
 import { secureBootKeyDigest, secureBootPublicKey } from '../../src/node/secure-boot-keys';
 import { nodeHashes } from '../../src/node/hash';
 import { portableHashes } from '../../src/hash/portable';
+import { createHash } from 'node:crypto';
 
 const dir = path.resolve(new URL('../fixtures/signed-images/', import.meta.url).pathname);
 const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
@@ -119,21 +120,42 @@ test('ESP32-C2 keeps 128 bits of the digest: the first 16 bytes trust the key', 
   assert.ok(v.valid, v.reason);
 });
 
-test('portable verifier (no BigInt): every V2 file with every RSA key gives the ESP-IDF verdict', () => {
+const sha384 = () => {
+  const h = createHash('sha384');
+  const api = { update: (d: Uint8Array) => (h.update(d), api), digest: () => new Uint8Array(h.digest()) };
+  return api;
+};
+
+test('portable verifier (no BigInt): every V2 file with every key (RSA and ECDSA) gives the ESP-IDF verdict and reason', () => {
   let n = 0;
   for (const f of manifest.files) {
     if (f.scheme !== 'secure-boot-v2') continue;
     const bytes = read(f.file);
     for (const name of v2Keys) {
-      if (keys[name].type !== 'RSA-3072') continue;
       const want = f.idf_app_model[name];
-      const v = verifyImageSignature(bytes, { trust: { keyDigests: [fromHex(keys[name].digest!)] }, verifier: portable, hashes: portableHashes, chip: chipIdFromName(f.chip), scheme: 'rsa' });
+      const v = verifyImageSignature(bytes, { trust: { keyDigests: [fromHex(keys[name].digest!)] }, verifier: portable, hashes: portableHashes, sha384, chip: chipIdFromName(f.chip), ...schemeOf(keys[name]) });
       assert.is(v.valid ? 'valid' : 'invalid', want.verdict, `${f.file} with ${name}: ${v.reason}`);
       assert.is(v.reason, want.reason, `${f.file} with ${name}`);
       n++;
     }
   }
-  assert.is(n, 43 * 3);
+  assert.is(n, 43 * 7);
+});
+
+test('portable verifier: V1 files give the espsecure --version 1 verdicts', () => {
+  const raw = read('keys/sbv1-ecdsa256-a.pub.raw');
+  for (const f of manifest.files) {
+    if (f.scheme !== 'secure-boot-v1') continue;
+    const v = verifyImageSignature(read(f.file), { trust: { v1Keys: [{ x: raw.subarray(0, 32), y: raw.subarray(32) }] }, verifier: portable, hashes: portableHashes });
+    assert.is(v.valid ? 'valid' : 'invalid', f.espsecure_verify['sbv1-ecdsa256-a'].verdict, `${f.file}: ${v.reason}`);
+  }
+});
+
+test('portable P-384 without a SHA-384: the block is reported unsupported, never valid', () => {
+  const f = 'v2/esp32c5-ram.ecdsa384-a.bin';
+  const v = verifyImageSignature(read(f), { trust: { keyDigests: [fromHex(keys['ecdsa384-a'].digest!)] }, verifier: portable, hashes: portableHashes });
+  assert.not.ok(v.valid);
+  assert.is(v.blocks[0].status, 'unsupported');
 });
 
 test('V1 files: the verdict of espsecure verify-signature --version 1 with the V1 key', () => {
