@@ -17,6 +17,7 @@ import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './de
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
 import { fleetSimCommand } from './fleet-sim';
+import { meshSimCommand } from './mesh-sim';
 import { planActivateCommand, planCreateCommand, planStatusCommand } from './plan';
 
 /**
@@ -60,6 +61,7 @@ export const commands: Record<string, Command> = {
   'store remove': storeRemoveCommand,
   'store install': storeInstallCommand,
   'fleet-sim': fleetSimCommand,
+  'mesh-sim': meshSimCommand,
   'plan create': planCreateCommand,
   'plan activate': planActivateCommand,
   'plan status': planStatusCommand,
