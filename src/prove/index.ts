@@ -14,6 +14,7 @@ import { agentScenarios } from './scenarios-agent';
 import { storeScenarios } from './scenarios-store';
 import { deltaScenarios } from './scenarios-delta';
 import { manifestScenarios } from './scenarios-manifest';
+import { scratchpadScenarios } from './scenarios-scratchpad';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -29,6 +30,7 @@ export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'store', scenarios: storeScenarios },
   { name: 'delta', scenarios: deltaScenarios },
   { name: 'fileset', scenarios: manifestScenarios },
+  { name: 'scratchpad', scenarios: scratchpadScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */
