@@ -4,6 +4,7 @@ import { createUpdateServer } from '../server/update-server';
 import { openPlanStore } from '../server/plans/open-store';
 import { createPlanHttpHandler } from '../server/plans/http';
 import { createMonitorHandler } from '../server/plans/monitor';
+import { startMqttForServe } from '../server/plans/mqtt';
 import type { PlanStore } from '../server/plans/types';
 import { isOtaflashError } from '../errors';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
@@ -29,11 +30,12 @@ function untilSignal(): Promise<string> {
   });
 }
 
-const SPEC = { values: ['port', 'host', 'public-url', 'db'], booleans: ['pycom'] };
+const SPEC = { values: ['port', 'host', 'public-url', 'db', 'mqtt'], booleans: ['pycom'] };
 
 export const serveCommand: Command = {
   summary: 'serve a directory of versions as a Pycom-compatible update server',
   help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom] [--db FILE|postgres://...|memory]
+                     [--mqtt URL|embedded]
 
 Serves DIR the way Pycom's OTA_server.py does, without its holes: DIR holds one folder per version
 (each the whole file system of the device, e.g. 1.0.1/flash/main.py) and firmware_<version>.bin
@@ -48,7 +50,10 @@ SIGINT or SIGTERM stops it after the requests in flight.
   --pycom           manifests with exactly Pycom's fields (no sha256, size, previous_version)
   --db SPEC         the upgrade plan service's database (README "Upgrade plans"): a SQLite file
                     (default DIR/.otaflash/plans.db, made at the first plan request), postgres://user:pw@host/db (several servers
-                    may share it), or memory; packages are kept in DIR/.otaflash/packages`,
+                    may share it), or memory; packages are kept in DIR/.otaflash/packages
+  --mqtt URL        also answer the plan messages over MQTT (topics otaflash/<device>/up and /down)
+                    on the broker at URL (mqtt://host:1883), or on a broker started here on
+                    127.0.0.1 with 'embedded' (its address is printed); downloads stay on HTTP`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -96,8 +101,23 @@ SIGINT or SIGTERM stops it after the requests in flight.
     }
     io.stdout(`serving ${dir} on ${addr.url} (manifests at ${addr.url}/manifest.json?current_ver=VERSION)\n`);
     io.stderr(`upgrade plans in ${dbSpec.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')}; API at ${addr.url}/api/, monitor at ${addr.url}/monitor (data at ${addr.url}/api/stats)\n`);
+    let mqtt: { close(): Promise<void> } | null = null;
+    if (args.flags.mqtt !== undefined) {
+      try {
+        const opened = typeof store === 'function' ? await store() : store;
+        const base = args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : addr.url;
+        const m = await startMqttForServe(opened, String(args.flags.mqtt), base, (line) => io.stderr(line + '\n'));
+        mqtt = m;
+        io.stderr(`plan messages over MQTT on ${m.url} (topics otaflash/<device>/up and /down)\n`);
+      } catch (e) {
+        await srv.close();
+        await plans.close();
+        throw new CliError(`--mqtt: ${isOtaflashError(e) ? e.message : (e as Error).message}`);
+      }
+    }
     const sig = await untilSignal();
     io.stderr(`${sig}: stopping after the requests in flight\n`);
+    if (mqtt) await mqtt.close();
     await srv.close();
     await plans.close();
     return 0;

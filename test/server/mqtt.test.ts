@@ -9,10 +9,39 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { MemoryPlanStore } from '../../src/server/plans/memory-store';
 import { PlanService } from '../../src/server/plans/service';
 import { packageUrl } from '../../src/server/plans/http';
-import { checkTopicLevel, downTopic, startEmbeddedBroker, startPlanMqttBridge, upTopic, type EmbeddedBroker } from '../../src/server/plans/mqtt';
+import { checkTopicLevel, downTopic, startEmbeddedBroker, startMqttForServe, startPlanMqttBridge, upTopic, type EmbeddedBroker } from '../../src/server/plans/mqtt';
 import { startMqttAgent } from '../../src/node/agent-mqtt';
 import { createFleetPlan, mqttFleetLinks, runFleet, sampleImage, SAMPLE_FROM, SAMPLE_TO, SimDevice, startFleetMqttBridge, startLocalPlanServer, type LocalPlanServer } from '../../src/server/plans/fleet-sim';
 import { errorCode } from '../helpers';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createFleetPlanRemote } from '../../src/server/plans/fleet-sim';
+
+/** `otaflash serve` as a process; resolves with its HTTP URL and the MQTT broker it announced. */
+function serveProcess(...extra: string[]): Promise<{ child: ChildProcess; url: string; broker: string | null; stderr: () => string }> {
+  const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-serve-mqtt-'));
+  const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', tree, '--port', '0', '--db', 'memory', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 20000);
+    const look = () => {
+      const u = / on (http:\/\/\S+) /.exec(out);
+      const b = /over MQTT on (\S+)/.exec(err);
+      if (u && (b || extra.indexOf('--mqtt') < 0)) {
+        clearTimeout(timer);
+        resolve({ child, url: u[1], broker: b ? b[1] : null, stderr: () => err });
+      }
+    };
+    child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), look()));
+    child.stderr!.on('data', (d: Buffer) => ((err += d.toString()), look()));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`serve exited ${code}: ${err}`), { code, stderr: err }));
+    });
+  });
+}
 
 const EXTERNAL = process.env.OTAFLASH_TEST_MQTT;
 if (!EXTERNAL) console.log('mqtt.test: OTAFLASH_TEST_MQTT not set: the tests against an external broker (mosquitto) are skipped');
@@ -147,6 +176,37 @@ test('fleet-sim over MQTT (embedded broker): 20 devices with 20% of checks and c
     await bridge.close();
     await r.close();
   }
+});
+
+test('otaflash serve --mqtt embedded: 8 devices update over MQTT through the served plan; bad or absent brokers are refused', async () => {
+  const s = await serveProcess('--mqtt', 'embedded');
+  try {
+    assert.ok(s.broker && /^mqtt:\/\/127\.0\.0\.1:\d+$/.test(s.broker), s.stderr());
+    const setup = await createFleetPlanRemote(s.url, { planId: 'served-mqtt' });
+    const links = await mqttFleetLinks(s.broker!, 2);
+    try {
+      const r = await runFleet({ devices: 8, server: s.url, link: links.link, concurrency: 8, disconnectRate: 0.2, seed: 11, prefix: 'served-' });
+      assert.equal(r.failures, {});
+      assert.is(r.succeeded, 8);
+    } finally {
+      await links.close();
+    }
+    const stats = (await (await fetch(`${s.url}/api/stats`)).json()) as { plans: { planId: string; succeeded: number }[] };
+    assert.is(stats.plans.find((p) => p.planId === setup.planId)!.succeeded, 8);
+  } finally {
+    s.child.kill('SIGTERM');
+  }
+  // Refusals of --mqtt, in process: not a broker URL; a broker that is not there (fails, does not hang).
+  const store = new MemoryPlanStore();
+  const err = await startMqttForServe(store, 'http://127.0.0.1:1', 'http://127.0.0.1:2').catch((e: { code: string }) => e.code);
+  assert.is(err, 'MQTT_OPTIONS');
+  const t0 = Date.now();
+  const refused = await startMqttForServe(store, 'mqtt://127.0.0.1:1', 'http://127.0.0.1:2').then(
+    (m) => (void m.close(), 'started'),
+    (e: Error) => e.message,
+  );
+  assert.is.not(refused, 'started');
+  assert.ok(Date.now() - t0 < 10000, `took ${Date.now() - t0} ms to fail`);
 });
 
 if (EXTERNAL) {

@@ -19,6 +19,9 @@ import * as net from 'node:net';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { OtaflashError, isOtaflashError } from '../../errors';
 import type { AgentMessage, ServiceMessage } from '../../agent/types';
+import type { PlanStore } from './types';
+import { PlanService } from './service';
+import { packageUrl } from './http';
 
 export const MQTT_PREFIX = 'otaflash';
 
@@ -176,5 +179,30 @@ export async function startEmbeddedBroker(opts: { port?: number } = {}): Promise
         for (const s of sockets) s.destroy();
         server.close(() => broker.close(() => resolve()));
       }),
+  };
+}
+
+/**
+ * What `otaflash serve --mqtt` runs: the plan service of `store` on the broker at `spec` (a URL,
+ * or 'embedded' for an aedes broker on 127.0.0.1), package URLs on the HTTP server at `httpBase`.
+ */
+export async function startMqttForServe(store: PlanStore, spec: string, httpBase: string, log?: (line: string) => void): Promise<{ url: string; close(): Promise<void> }> {
+  if (spec !== 'embedded' && !/^mqtts?:\/\/[^\s/]+\/?$/.test(spec)) throw new OtaflashError('MQTT_OPTIONS', `'${spec}' is not a broker URL (mqtt://host:port) or 'embedded'`);
+  const broker = spec === 'embedded' ? await startEmbeddedBroker() : null;
+  const url = broker ? broker.url : spec;
+  let bridge: PlanMqttBridge;
+  try {
+    const service = new PlanService(store, { packageUrl: (p) => packageUrl(httpBase, p) });
+    bridge = await startPlanMqttBridge({ service, url, log, clientOptions: { connectTimeout: 5000, reconnectPeriod: 1000 } });
+  } catch (e) {
+    if (broker) await broker.close();
+    throw e;
+  }
+  return {
+    url,
+    async close() {
+      await bridge.close();
+      if (broker) await broker.close();
+    },
   };
 }
