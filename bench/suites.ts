@@ -9,6 +9,7 @@ import { deltaApplySuite } from './delta-apply';
 import { serverSuite } from './server';
 import { signatureSuite } from './signature';
 import { fleetSuite } from './fleet';
+import { meshSuite } from './mesh';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -23,4 +24,6 @@ export const suites: Record<string, () => BenchRow[]> = {
   signature: signatureSuite,
   // 10,000 simulated devices through the plan server (OTAFLASH_BENCH_FLEET_DEVICES for fewer).
   fleet: fleetSuite,
+  // Scratchpad propagation through simulated meshes of 100 and 1,000 devices (src/mesh).
+  mesh: meshSuite,
 };
