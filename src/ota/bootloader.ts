@@ -31,6 +31,7 @@ import {
   type PartitionTable,
 } from '../formats/partition-types';
 import { verifyImageOnDevice } from '../formats/app-image-verify';
+import { verifyDeviceImageSignature, type SignatureCheckOptions } from '../formats/secure-boot-verify';
 import { defaultSecureVersionBits } from '../formats/chips';
 import { u32 } from '../formats/bytes';
 
@@ -66,6 +67,12 @@ export interface BootOptions {
    * Only consulted when verifyImages is not false.
    */
   checkImage?: (region: BlockDevice, partition: Partition) => string | null;
+  /**
+   * Secure Boot V2 (the bootloader checks every app it loads): an app whose signature does not
+   * verify with these trusted keys is skipped like any unbootable app, and the next one is tried.
+   * Only with the built-in image check (not with checkImage). `chip` defaults to this `chip`.
+   */
+  trust?: Omit<SignatureCheckOptions, 'imageLength' | 'version' | 'hashes'>;
 }
 
 export interface BootWrite {
@@ -243,7 +250,11 @@ export function decideBoot(device: BlockDevice, table: PartitionTable, opts: Boo
     }
     if (opts.checkImage) return opts.checkImage(region, p);
     try {
-      verifyImageOnDevice(region, { hashes, expectedChip: opts.chip, maxSize: p.size, flashOffset: p.offset });
+      const verdict = verifyImageOnDevice(region, { hashes, expectedChip: opts.chip, maxSize: p.size, flashOffset: p.offset });
+      if (opts.trust) {
+        const sig = verifyDeviceImageSignature(region, { ...opts.trust, chip: opts.trust.chip ?? opts.chip, hashes, imageLength: verdict.size });
+        if (!sig.valid) return `Secure Boot signature does not verify: ${sig.reason}`;
+      }
       return null;
     } catch (e) {
       if (e instanceof OtaflashError) return errorText(e);

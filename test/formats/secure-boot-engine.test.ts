@@ -10,6 +10,7 @@ import { createPortableSignatureVerifier } from '../../src/crypto/rsa-verifier';
 import { createNodeSignatureVerifier } from '../../src/node/signature-verifier';
 import { nodeHashes } from '../../src/node/hash';
 import { rig, flashImage, feed, OTADATA_AT } from '../ota/engine-fixtures';
+import { decideBoot } from '../../src/ota/bootloader';
 
 const dir = path.resolve(new URL('../fixtures/signed-images/', import.meta.url).pathname);
 const read = (p: string) => new Uint8Array(fs.readFileSync(path.join(dir, p)));
@@ -84,6 +85,24 @@ test('trust: an image whose app bytes were changed after signing is refused; wit
   assert.throws(() => OtaEngine.open(r2.flash, { chip: C3, trust: { trust: { keyDigests: [digest('rsa3072-a')] }, verifier: verifiers.node } }).setBootPartition(r2.p.ota_1), (err: unknown) => isOtaflashError(err, 'OTA_SIGNATURE_INVALID'));
   OtaEngine.open(r2.flash, { chip: C3 }).setBootPartition(r2.p.ota_1);
   assert.is(OtaEngine.open(r2.flash).bootPartition()!.label, 'ota_1');
+});
+
+test('bootloader model with trust: an app selected without a valid signature is skipped and the next one boots', () => {
+  const { r } = setup(SIGNED);
+  flashImage(r.flash, r.p.ota_1, read('tampered/esp32c3-ram.rsa3072-a.key-field-flip-crc-fixed.bin'));
+  // Selected by an engine that does not check signatures (or written by someone else).
+  OtaEngine.open(r.flash, { chip: C3 }).setBootPartition(r.p.ota_1);
+  const trust = { trust: { keyDigests: [digest('rsa3072-a')] }, verifier: verifiers.portable };
+  const plain = decideBoot(r.flash, r.table, { chip: C3 });
+  assert.is(plain.label, 'ota_1');
+  const signed = decideBoot(r.flash, r.table, { chip: C3, trust });
+  assert.is(signed.label, 'ota_0');
+  assert.is(signed.tried[0].label, 'ota_1');
+  assert.not.ok(signed.tried[0].ok);
+  assert.match(signed.tried[0].error!, /Secure Boot signature does not verify: block 0: key digest not trusted/);
+  // No app with a trusted signature: nothing boots.
+  const none = decideBoot(r.flash, r.table, { chip: C3, trust: { trust: { keyDigests: [digest('rsa3072-c')] }, verifier: verifiers.portable } });
+  assert.is(none.boot, null);
 });
 
 test.run();
