@@ -698,7 +698,8 @@ export class MeshSimulation {
       n.repairArmed = false;
       if (!n.img || n.complete || !n.up) return;
       if (this.q.now - n.lastProgress >= this.repairIdle && this.q.now - n.lastReq >= this.repairIdle) {
-        if (this.sendRequest(n, n.chunks)) n.backoff = Math.min(16, n.backoff * 2);
+        // Requests are small: back off gently (a lost request or answer is the common case, not congestion).
+        if (this.sendRequest(n, n.chunks)) n.backoff = Math.min(4, n.backoff + 1);
       }
       this.armRepair(n);
     });
