@@ -97,6 +97,25 @@ test('otaflash fleet-sim --db FILE --json; a later otaflash serve on that databa
   }
 });
 
+test('otaflash fleet-sim --server URL: the plan goes through the admin API of a running server', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-fleet-remote-'));
+  const store = new MemoryPlanStore();
+  const srv = await startLocalPlanServer({ store, packagesDir: dir });
+  try {
+    const r = await cli('fleet-sim', '--devices', '5', '--server', srv.url, '--json', '--disconnects', '0');
+    assert.is(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal([out.succeeded, out.failed, out.retries, out.serverRssMb], [5, 0, 0, null]);
+    const plan = await store.getPlan(out.planId);
+    assert.is(plan!.state, 'active');
+    assert.is((await store.stats(out.planId))!.succeeded, 5);
+    assert.is((await store.getPackage(plan!.components[0].full!))!.size, sampleImage(SAMPLE_TO).length);
+  } finally {
+    await srv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('fleet-sim refuses bad options with one line each', async () => {
   for (const [argv, re] of [
     [['fleet-sim'], /--devices N is required/],
