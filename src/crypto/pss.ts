@@ -6,13 +6,16 @@ const HASH_LEN = 32;
 
 function mgf1(seed: Uint8Array, length: number, hashes: HashProvider): Uint8Array {
   const out = new Uint8Array(length);
-  const counter = new Uint8Array(4);
+  // seed || counter in one buffer: one update per hash lets a provider hash it in one call.
+  const input = new Uint8Array(seed.length + 4);
+  input.set(seed);
+  const n = seed.length;
   for (let c = 0, at = 0; at < length; c++, at += HASH_LEN) {
-    counter[0] = (c >>> 24) & 0xff;
-    counter[1] = (c >>> 16) & 0xff;
-    counter[2] = (c >>> 8) & 0xff;
-    counter[3] = c & 0xff;
-    const block = hashes.sha256().update(seed).update(counter).digest();
+    input[n] = (c >>> 24) & 0xff;
+    input[n + 1] = (c >>> 16) & 0xff;
+    input[n + 2] = (c >>> 8) & 0xff;
+    input[n + 3] = c & 0xff;
+    const block = hashes.sha256().update(input).digest();
     out.set(block.subarray(0, Math.min(HASH_LEN, length - at)), at);
   }
   return out;
@@ -42,7 +45,10 @@ export function pssVerify(mHash: Uint8Array, em: Uint8Array, emBits: number, sal
   if (i >= dbLen || db[i] !== 0x01) return false;
   const salt = db.subarray(i + 1);
   if (saltLength >= 0 && salt.length !== saltLength) return false;
-  const h2 = hashes.sha256().update(new Uint8Array(8)).update(mHash).update(salt).digest();
+  const mPrime = new Uint8Array(8 + mHash.length + salt.length);
+  mPrime.set(mHash, 8);
+  mPrime.set(salt, 8 + mHash.length);
+  const h2 = hashes.sha256().update(mPrime).digest();
   let diff = 0;
   for (let k = 0; k < HASH_LEN; k++) diff |= h2[k] ^ h[k];
   return diff === 0;

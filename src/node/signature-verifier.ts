@@ -8,7 +8,33 @@ import type { EcdsaCurve } from '../formats/secure-boot-signature';
 import type { SignatureVerifier } from '../formats/secure-boot-verify';
 import { bitLength, pssVerify } from '../crypto/pss';
 import { nodeHashes } from './hash';
-import { portableHashes } from '../hash/portable';
+import type { IncrementalHash } from '../hash/types';
+
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+
+/**
+ * SHA-256 for PSS's small inputs (each hashed in one update): crypto.hash (Node >= 20.12) in one
+ * native call, about 2 us, where createHash costs about 5 and the pure-JS one about 10.
+ */
+const smallHashes: HashProvider = {
+  ...nodeHashes,
+  sha256(): IncrementalHash {
+    const parts: Uint8Array[] = [];
+    const api: IncrementalHash = {
+      update(d) {
+        parts.push(d);
+        return api;
+      },
+      digest() {
+        if (parts.length === 1 && oneShot) return new Uint8Array(oneShot('sha256', parts[0], 'buffer'));
+        const h = crypto.createHash('sha256');
+        for (const p of parts) h.update(p);
+        return new Uint8Array(h.digest());
+      },
+    };
+    return api;
+  },
+};
 
 const CURVE_OIDS: Record<EcdsaCurve, number[]> = {
   'P-192': [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01],
@@ -91,8 +117,8 @@ export function createNodeSignatureVerifier(_hashes: HashProvider = nodeHashes):
       const emLen = Math.ceil(emBits / 8);
       const emBytes = new Uint8Array(em.buffer, em.byteOffset, em.byteLength);
       if (emLen < k && emBytes[0] !== 0) return false;
-      // MGF1 hashes twelve 36-byte inputs: pure JS does that faster than twelve node:crypto calls.
-      return pssVerify(message.digest('sha256'), emBytes.subarray(k - emLen), emBits, 32, portableHashes);
+      // MGF1 hashes twelve 36-byte inputs: one-shot native calls keep that near 25 us.
+      return pssVerify(message.digest('sha256'), emBytes.subarray(k - emLen), emBits, 32, smallHashes);
     },
     ecdsa(curve, x, y, r, s, message) {
       if (!message.bytes) {
