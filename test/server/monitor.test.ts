@@ -54,7 +54,7 @@ if (CHROMIUM) {
 
       const N = 20;
       let running = true;
-      const run = runFleet({ devices: N, server: srv.url, concurrency: 2, disconnectRate: 0.1, seed: 5, startGapMs: 100, prefix: 'mon-' }).finally(() => (running = false));
+      const run = runFleet({ devices: N, server: srv.url, concurrency: 2, disconnectRate: 0.1, seed: 5, startGapMs: 250, prefix: 'mon-' }).finally(() => (running = false));
       let during = 0;
       while (running) {
         await new Promise((r) => setTimeout(r, 250));
