@@ -26,7 +26,10 @@ export function meshSuite(): BenchRow[] {
     { nodes: 1000, loss: 0.1, cuts: 0.002, target: false },
   ];
   for (const c of cases) {
+    const cpu0 = process.cpuUsage();
     const s = run({ nodes: c.nodes, topology: 'grid', loss: c.loss, powerCutRate: c.cuts, seed: 1 });
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
     const tag = `grid ${c.nodes}, loss ${c.loss * 100}%${c.cuts > 0 ? `, power cuts ${c.cuts}/flash op (${s.powerCuts})` : ''}`;
     const ratio = s.propagationSeconds === null ? Infinity : s.propagationSeconds / s.lowerBoundSeconds;
     rows.push({
@@ -43,7 +46,9 @@ export function meshSuite(): BenchRow[] {
     rows.push({ suite: 'mesh', name: `${tag}: updated / invariant violations ${s.invariantViolations}, messages ${s.messages}`, value: s.updated, unit: 'x', target: `= ${c.nodes}, 0 violations`, pass: s.updated === c.nodes && s.invariantViolations === 0 });
     rows.push({ suite: 'mesh', name: `${tag}: simulated device-seconds per wall second (${s.simulatedSeconds} s simulated)`, value: Math.round((c.nodes * s.simulatedSeconds) / s.wallSeconds), unit: 'x' });
     if (c.nodes === 1000) {
-      rows.push({ suite: 'mesh', name: `${tag}: wall time`, value: Math.round(s.wallSeconds * 1000), unit: 'ms', target: '< 60000 ms', pass: s.wallSeconds < 60 });
+      rows.push({ suite: 'mesh', name: `${tag}: wall time (building and booting the devices included)`, value: Math.round(s.wallSeconds * 1000), unit: 'ms', target: '< 60000 ms', pass: s.wallSeconds < 60 });
+      // The machine is shared: CPU time says what the run itself cost when wall time is inflated by others.
+      rows.push({ suite: 'mesh', name: `${tag}: CPU time of this process`, value: cpuMs, unit: 'ms' });
     }
   }
   rows.push({ suite: 'mesh', name: 'machine load average (1 min) when the mesh suite started, 2 cores', value: load, unit: 'x' });

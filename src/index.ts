@@ -35,6 +35,7 @@ export { OtaEngine, type OtaEngineOptions, type PendingUpdate } from './ota/engi
 export { OtaWriter, type OtaWriteOptions, type OtaProgress } from './ota/writer';
 export { RESUME_MAGIC, RESUME_LOG_OFFSET, readResumeLog, type ResumeHeader, type ResumeState } from './ota/progress-record';
 export * from './store/index';
+export * from './mesh/index';
 export {
   proveScenario,
   replayCase,
