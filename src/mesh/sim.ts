@@ -185,7 +185,10 @@ class MeshNode {
   /** How often each chunk was heard from neighbours (suppresses a rebroadcast all of them made). */
   heard: Uint8Array = new Uint8Array(0);
   holders: number[] = [];
-  holderTurn = 0;
+  /** New chunks received from each holder (same order as `holders`): the best source is asked first. */
+  holderChunks: number[] = [];
+  /** Requests since the last new chunk: the second and later go to the other holders in turn. */
+  reqAttempt = 0;
   complete = false;
   ctrlQ: Outgoing[] = [];
   repairQ: number[] = [];
@@ -224,6 +227,8 @@ class MeshNode {
     this.queued = new Uint8Array(0);
     this.heard = new Uint8Array(0);
     this.holders = [];
+    this.holderChunks = [];
+    this.reqAttempt = 0;
     this.complete = false;
     this.ctrlQ = [];
     this.repairQ = [];
@@ -523,7 +528,10 @@ export class MeshSimulation {
   }
 
   private noteHolder(n: MeshNode, from: number): void {
-    if (n.holders.indexOf(from) < 0) n.holders.push(from);
+    if (n.holders.indexOf(from) < 0) {
+      n.holders.push(from);
+      n.holderChunks.push(0);
+    }
   }
 
   private queueAnnounce(n: MeshNode): void {
@@ -573,6 +581,8 @@ export class MeshSimulation {
     n.highestIndex = -1;
     n.firstMissing = 0;
     n.holders = [];
+    n.holderChunks = [];
+    n.reqAttempt = 0;
     n.complete = false;
     n.repairQ = [];
     n.dataQ = [];
@@ -589,6 +599,7 @@ export class MeshSimulation {
       if (n.heard[i] < 255) n.heard[i]++;
       if (n.have[i] || n.complete) return;
       if (!this.storeChunk(n, i, msg.bytes)) return;
+      n.holderChunks[n.holders.indexOf(from)]++;
       if (n.haveCount < n.chunks) this.maybeRequestGap(n);
       return;
     }
@@ -626,6 +637,7 @@ export class MeshSimulation {
     while (n.firstMissing < n.chunks && n.have[n.firstMissing]) n.firstMissing++;
     n.lastProgress = this.q.now;
     n.backoff = 1;
+    n.reqAttempt = 0;
     if (!n.queued[i]) {
       n.queued[i] = 1;
       n.dataQ.push(i);
@@ -664,8 +676,10 @@ export class MeshSimulation {
     });
     if (!img) return;
     const holders = n.holders;
+    const counts = n.holderChunks;
     this.adopt(n, img, meta);
     n.holders = holders;
+    n.holderChunks = counts;
     this.armRepair(n);
   }
 
@@ -674,7 +688,7 @@ export class MeshSimulation {
   /** A gap well behind the newest chunk is a loss, not a chunk still on its way: ask at once. */
   private maybeRequestGap(n: MeshNode): void {
     if (this.q.now - n.lastReq < this.repairIdle) return;
-    const limit = n.highestIndex - 8;
+    const limit = n.highestIndex - 4;
     if (n.firstMissing < limit) this.sendRequest(n, limit);
   }
 
@@ -683,7 +697,10 @@ export class MeshSimulation {
     const indices: number[] = [];
     for (let i = n.firstMissing; i < below && indices.length < MAX_REQ_INDICES; i++) if (!n.have[i]) indices.push(i);
     if (indices.length === 0) return false;
-    const to = n.holders[n.holderTurn++ % n.holders.length];
+    // The neighbour that sent the most is most likely upstream and complete; if it stays silent, the others in turn.
+    let best = 0;
+    for (let h = 1; h < n.holders.length; h++) if (n.holderChunks[h] > n.holderChunks[best]) best = h;
+    const to = n.holders[(best + n.reqAttempt++) % n.holders.length];
     n.lastReq = this.q.now;
     this.send(n, { t: 'req', seq: n.seq, indices }, to);
     return true;
