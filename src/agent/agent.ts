@@ -32,6 +32,11 @@ export interface AgentState {
   nextAt: number;
 }
 
+/** What the record holds: the state, and the reports the service has not acknowledged yet. */
+interface StoredAgent extends AgentState {
+  unsent?: AgentMessage[];
+}
+
 export interface AgentOptions {
   deviceId: string;
   /** Installers by component kind (a device without an external MCU gives none for 'mcu'). */
@@ -48,7 +53,7 @@ export interface AgentOptions {
   progressMs?: number;
 }
 
-type Pending = { purpose: 'check' | 'confirm' | 'report' | 'progress' } | { purpose: 'fetch'; component: string };
+type Pending = { purpose: 'check' | 'confirm' | 'progress' } | { purpose: 'report'; message: AgentMessage } | { purpose: 'fetch'; component: string };
 
 const RECHECK_MS = 60000;
 
@@ -65,6 +70,9 @@ export class UpdateAgent {
   private received = 0;
   private lastProgress = { percent: -1, at: -Infinity };
   private started = false;
+  /** Reports not yet acknowledged: kept on flash and sent again until the service has them. */
+  private unsent: AgentMessage[] = [];
+  private readonly inFlight: AgentMessage[] = [];
 
   constructor(opts: AgentOptions) {
     if (!opts || typeof opts !== 'object') throw new OtaflashError('AGENT_BAD_ARGUMENT', `UpdateAgent needs an options object, got ${kindOf(opts)}`);
@@ -73,8 +81,10 @@ export class UpdateAgent {
     this.deviceId = opts.deviceId;
     this.opts = opts;
     this.record = readAgentRecord(opts.recordRegion);
-    const saved = this.record ? (this.record.payload as AgentState) : null;
+    const saved = this.record ? (this.record.payload as StoredAgent) : null;
     this.state = saved && saved.v === 1 ? saved : { v: 1, phase: 'idle', plan: null, urls: null, index: 0, failures: 0, nextAt: 0 };
+    if (saved && Array.isArray(saved.unsent)) this.unsent = saved.unsent;
+    delete (this.state as StoredAgent).unsent;
   }
 
   /** The current phase (for the application and for tests). */
@@ -136,10 +146,42 @@ export class UpdateAgent {
   // ---------------------------------------------------------------------------------------------
 
   private save(): void {
-    this.record = writeAgentRecord(this.opts.recordRegion, this.state, this.record);
+    const s = this.state;
+    const payload: StoredAgent = { v: 1, phase: s.phase, plan: s.plan, urls: s.urls, index: s.index, failures: s.failures, nextAt: s.nextAt };
+    if (this.unsent.length > 0) payload.unsent = this.unsent;
+    this.record = writeAgentRecord(this.opts.recordRegion, payload, this.record);
   }
 
-  private send(message: AgentMessage, purpose: Pending['purpose'], out: AgentAction[]): void {
+  /** Sends a final report and keeps it on flash until the service acknowledges it. */
+  private report(message: AgentMessage, out: AgentAction[]): void {
+    this.unsent.push(message);
+    this.save();
+    this.sendReport(message, out);
+  }
+
+  private sendReport(message: AgentMessage, out: AgentAction[]): void {
+    const id = this.nextId++;
+    this.pending[id] = { purpose: 'report', message };
+    this.inFlight.push(message);
+    out.push({ type: 'send', id, message });
+  }
+
+  private resendUnsent(out: AgentAction[]): void {
+    for (let i = 0; i < this.unsent.length; i++) if (this.inFlight.indexOf(this.unsent[i]) < 0) this.sendReport(this.unsent[i], out);
+  }
+
+  private settleReport(message: AgentMessage, delivered: boolean): void {
+    const f = this.inFlight.indexOf(message);
+    if (f >= 0) this.inFlight.splice(f, 1);
+    if (!delivered) return;
+    const u = this.unsent.indexOf(message);
+    if (u >= 0) {
+      this.unsent.splice(u, 1);
+      this.save();
+    }
+  }
+
+  private send(message: AgentMessage, purpose: 'check' | 'confirm' | 'progress', out: AgentAction[]): void {
     const id = this.nextId++;
     this.pending[id] = { purpose } as Pending;
     out.push({ type: 'send', id, message });
@@ -162,6 +204,7 @@ export class UpdateAgent {
     if (!versions || typeof versions !== 'object') throw new OtaflashError('AGENT_BAD_EVENT', 'start: versions must be an object of component versions');
     this.started = true;
     this.versions = versions;
+    this.resendUnsent(out);
     const s = this.state;
     // A reset after the switch but before the record said so: the new components already run.
     if (s.phase === 'staged' && s.plan && allAtTarget(s.plan, versions)) s.phase = 'switching';
@@ -183,11 +226,10 @@ export class UpdateAgent {
           // Not confirmed means not kept: the bootloader will go back at the next boot.
           if (!error) error = e instanceof OtaflashError ? e.code : 'AGENT_CONFIRM_FAILED';
         }
-        this.send(
+        this.report(
           error === null
             ? { type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'succeeded', version: running }
             : { type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'failed', version: running, error },
-          'report',
           out,
         );
       }
@@ -216,6 +258,7 @@ export class UpdateAgent {
   }
 
   private wake(now: number, out: AgentAction[]): void {
+    this.resendUnsent(out);
     const s = this.state;
     if (s.phase === 'idle') this.check(now, out);
     else if (s.phase === 'waiting' && s.plan) this.evaluate(now, s.plan, out);
@@ -247,6 +290,15 @@ export class UpdateAgent {
   }
 
   private evaluate(now: number, plan: Plan, out: AgentAction[]): void {
+    if (allAtTarget(plan, this.versions)) {
+      // The plan is already done here (its report was lost or overtaken): say so instead of declining.
+      for (let i = 0; i < plan.components.length; i++) {
+        const c = plan.components[i];
+        this.report({ type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'succeeded', version: this.versions[c.id] }, out);
+      }
+      this.idle(now, out);
+      return;
+    }
     for (let i = 0; i < plan.components.length; i++) {
       const c = plan.components[i];
       const have = this.versions[c.id];
@@ -297,6 +349,10 @@ export class UpdateAgent {
     const p = this.pending[id];
     if (!p) return; // an answer to a request the agent no longer waits for (before a reset)
     delete this.pending[id];
+    if (p.purpose === 'report') {
+      this.settleReport(p.message, true);
+      return;
+    }
     if (!msg || typeof msg !== 'object') throw new OtaflashError('AGENT_BAD_MESSAGE', `response ${id}: not a service message (${kindOf(msg)})`);
     if (p.purpose === 'check') {
       if (msg.type === 'plan') {
@@ -377,6 +433,8 @@ export class UpdateAgent {
     const step = this.opts.progressPercent ?? 10;
     const gap = this.opts.progressMs ?? 2000;
     if (!final && (percent - this.lastProgress.percent < step || now - this.lastProgress.at < gap)) return;
+    // The last chunk may already have reported 100%: the end of the download says nothing new.
+    if (final && this.lastProgress.percent === percent) return;
     this.lastProgress = { percent, at: now };
     const plan = this.state.plan as Plan;
     this.send({ type: 'progress', deviceId: this.deviceId, planId: plan.id, component: c.id, bytes: this.received, total, percent }, 'progress', out);
@@ -413,6 +471,14 @@ export class UpdateAgent {
     const p = this.pending[id];
     if (!p) return;
     delete this.pending[id];
+    if (p.purpose === 'report') {
+      // Kept on flash; sent again at the next wake-up or boot.
+      this.settleReport(p.message, false);
+      const at = now + RECHECK_MS;
+      if (at < this.state.nextAt) this.state.nextAt = at;
+      out.push({ type: 'wake-at', at });
+      return;
+    }
     if (p.purpose === 'fetch') {
       this.componentFailed(now, this.current(), new OtaflashError('AGENT_DOWNLOAD_FAILED', `component ${this.current().id}: ${error}`), out);
     } else if (p.purpose === 'check' || p.purpose === 'confirm') {
@@ -426,7 +492,7 @@ export class UpdateAgent {
       } else this.state.nextAt = at;
       out.push({ type: 'wake-at', at });
     }
-    // A lost progress or report message is not retried: the final report follows at the next boot.
+    // A lost progress message is not retried: the next one, or the final report, says more.
   }
 
   private componentFailed(now: number, c: PlanComponent, e: unknown, out: AgentAction[]): void {
@@ -449,7 +515,7 @@ export class UpdateAgent {
       out.push({ type: 'log', text: `component ${c.id}: abort: ${errorText(e2)}` });
     }
     const code = e instanceof OtaflashError ? e.code : 'AGENT_INSTALL_FAILED';
-    this.send({ type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'failed', version: this.versions[c.id], error: code }, 'report', out);
+    this.report({ type: 'report', deviceId: this.deviceId, planId: plan.id, component: c.id, state: 'failed', version: this.versions[c.id], error: code }, out);
     this.idle(now, out);
   }
 

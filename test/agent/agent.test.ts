@@ -109,6 +109,7 @@ class Host {
           this.run.sent.push(a.message);
           const answer = this.serve(a.message);
           if (answer) this.queue.push({ type: 'response', now: this.now, id: a.id, message: answer });
+          else this.queue.push({ type: 'request-failed', now: this.now, id: a.id, error: 'no answer' });
         } else if (a.type === 'fetch') {
           let sent = 0;
           this.delivered = 0;
@@ -314,6 +315,62 @@ test('a failed self-test after the switch rolls back to the old app and reports 
   assert.is(report.error, 'AGENT_SELF_TEST_FAILED');
   const entries = readOtadata(new RegionFlash(r.flash, r.p.otadata.offset, r.p.otadata.size));
   assert.ok(entries.some((e) => e.state === OTA_STATE.INVALID || e.state === OTA_STATE.ABORTED), 'the new app is not marked invalid');
+});
+
+test('a lost final report stays on flash and is sent again (next wake-up or boot) until the service has it', () => {
+  const r = device();
+  let drop = 2; // the service is unreachable for the first two deliveries of the report
+  const inner = service(planOf({ mode: 'silent' }));
+  const reports: AgentMessage[] = [];
+  const h = new Host(r, (m) => {
+    if (m.type === 'report') {
+      reports.push(m);
+      if (drop-- > 0) return null; // no answer: the host reports the request as failed below
+    }
+    return inner(m);
+  });
+  h.boot();
+  h.drain();
+  h.queue.push({ type: 'check-now', now: h.now });
+  h.drain();
+  assert.is(h.running, '2.0');
+  // A reset: the report is still in the record and goes out again at start (dropped once more).
+  h.boot();
+  h.drain();
+  assert.is(reports.length, 2);
+  // The next wake-up sends it again; this time the service answers, and the record forgets it.
+  const wake = h.run.actions.filter((a) => a.type === 'wake-at').pop() as { at: number } | undefined;
+  h.queue.push({ type: 'tick', now: wake ? wake.at : h.now + 3600_000 });
+  h.drain();
+  assert.is(reports.length, 3);
+  assert.equal(reports[2], reports[0]);
+  const rec = readAgentRecord(new RegionFlash(r.flash, r.p.nvs.offset, r.p.nvs.size))!;
+  assert.is((rec.payload as { unsent?: unknown[] }).unsent, undefined);
+  h.boot();
+  h.drain();
+  assert.is(reports.length, 3, 'acknowledged reports are not sent again');
+});
+
+test('a plan offered to a device that already runs its targets is reported done, not declined; one 100% progress', () => {
+  const r = device();
+  const plan = planOf({ mode: 'silent' });
+  const h = new Host(r, service(plan));
+  h.boot();
+  h.drain();
+  h.queue.push({ type: 'check-now', now: h.now });
+  h.drain();
+  const hundred = h.run.sent.filter((m) => m.type === 'progress' && m.percent === 100);
+  assert.is(hundred.length, 1, `${hundred.length} progress messages at 100%`);
+  // A service that offers the same plan again (say its copy of the report was lost).
+  const forced = new Host(r, () => ({ type: 'plan', plan }));
+  forced.boot();
+  forced.drain();
+  forced.queue.push({ type: 'check-now', now: forced.now });
+  forced.drain();
+  const after = forced.run.sent;
+  assert.ok(!after.some((m) => m.type === 'confirm'), 'declined or confirmed a plan it already runs');
+  const rep = after.find((m) => m.type === 'report') as Extract<AgentMessage, { type: 'report' }>;
+  assert.equal([rep.state, rep.version], ['succeeded', '2.0']);
 });
 
 test('bad plans and events are typed errors; the record survives a torn second sector', () => {
