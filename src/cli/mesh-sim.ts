@@ -139,7 +139,7 @@ exit status 1 when one broke. Without --image, a built-in 8 KiB sample app (1.0.
     try {
       sim = new MeshSimulation(opts);
     } catch (e) {
-      if (e instanceof OtaflashError && e.code === 'MESH_BAD_ARGUMENT') throw new CliError(e.message);
+      if (e instanceof OtaflashError && (e.code === 'MESH_BAD_ARGUMENT' || e.code === 'MESH_TOO_LARGE')) throw new CliError(e.message);
       throw e;
     }
     if (!args.flags.json) progress = storedProgress(io, sim.topo.reachable);

@@ -155,6 +155,8 @@ function msgBytes(m: Msg): number {
 }
 
 const MAX_REQ_INDICES = 32;
+/** All devices' flash together, in bytes. */
+const MAX_TOTAL_FLASH = 768 * 1024 * 1024;
 const MAX_RELIABLE_ATTEMPTS = 12;
 
 interface ImageMeta {
@@ -315,6 +317,10 @@ export class MeshSimulation {
       spMax = Math.max(spMax, sp.length);
     }
     this.plan = meshFlashPlan(appMax, spMax, this.chunkSize);
+    // Every device holds its whole flash in memory: refuse a run that cannot fit rather than crash.
+    if (this.plan.flashSize * opts.nodes > MAX_TOTAL_FLASH) {
+      throw new OtaflashError('MESH_TOO_LARGE', `${opts.nodes} devices of ${this.plan.flashSize} bytes of flash each (two slots for a ${appMax}-byte app, a store for two ${spMax}-byte scratchpads) need more than the ${MAX_TOTAL_FLASH >> 20} MiB the simulation allows; use fewer devices or a smaller image`, { nodes: opts.nodes, flashSize: this.plan.flashSize });
+    }
     this.checker = new InvariantChecker(opts.nodes, (s) => this.truth.get(s) ?? null);
     const sinkSet = new Set(this.topo.sinks);
     for (let i = 0; i < opts.nodes; i++) {

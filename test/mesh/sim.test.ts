@@ -98,6 +98,9 @@ test('bad options are typed errors', () => {
   assert.is(errorCode(() => runMeshSimulation({ nodes: 10, topology: 'ring' as never })), 'MESH_BAD_ARGUMENT');
   assert.is(errorCode(() => runMeshSimulation({ nodes: 10, seq: 255 })), 'MESH_BAD_ARGUMENT');
   assert.is(errorCode(() => runMeshSimulation({ nodes: 10, chunkSize: 3 })), 'MESH_BAD_ARGUMENT');
+  assert.is(errorCode(() => runMeshSimulation(null as never)), 'MESH_BAD_ARGUMENT');
+  // 100,000 devices with two 64 KiB slots and a store each: far more memory than allowed.
+  assert.is(errorCode(() => runMeshSimulation({ nodes: 100000, image: meshSampleImage('2.0.0', 60 * 1024) })), 'MESH_TOO_LARGE');
 });
 
 test.run();
