@@ -158,7 +158,8 @@ export class MeshDevice {
     const ok = this.guard(() => {
       const table = this.o.plan.table;
       const d = simulateReboot(this.dev, table, { rollback: true, hashes: this.o.hashes });
-      if (!d.boot) throw new OtaflashError('MESH_NO_BOOT', `device ${this.id}: the bootloader found nothing to boot (${d.reason})`);
+      // Nothing bootable: the device is dead (the simulation counts it as a bad boot and leaves it off).
+      if (!d.boot) return true;
       this.booted = d.boot;
       if (d.activeStateAfterBoot === OTA_STATE.PENDING_VERIFY) {
         OtaEngine.open(this.dev, { table, rollback: true, running: d.boot, hashes: this.o.hashes }).markValid();

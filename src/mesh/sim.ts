@@ -824,6 +824,11 @@ export class MeshSimulation {
     if (running === 'new' && n.running !== 'new') this.updatedCount++;
     if (running !== 'new' && n.running === 'new') this.updatedCount--;
     n.running = running;
+    if (!n.dev.booted) {
+      // The bootloader found nothing: the device stays off (a real one would reset forever).
+      n.dev.shutdown();
+      return;
+    }
     n.resetRam();
     this.comeUp(n);
   }
