@@ -1,17 +1,20 @@
 // The update agent inside QuickJS, from the device bundle: the device (flash, engine, agent) lives
-// in the engine; the test is the runtime around it, carrying the agent's actions to a plan service
-// (PlanService over the memory store) and feeding back answers and downloaded bytes. The flash ends
-// with the new app confirmed, the service with the plan succeeded. Heap growth is measured too.
+// in the engine; the test is the runtime around it, carrying the agent's actions over real HTTP on
+// loopback to the plan server (otaflash serve's update server with the plan handler, SQLite store)
+// and feeding back answers and downloaded bytes. The flash ends with the new app confirmed, the
+// server with the plan succeeded.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { getQuickJS, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten';
 import { deviceBundlePath, ensureBuilt } from './bundle';
 import { encodePartitionTable } from '../../src/formats/partition-table';
 import { nodeHashes } from '../../src/node/hash';
-import { PlanService } from '../../src/server/plans/service';
-import { MemoryPlanStore } from '../../src/server/plans/memory-store';
+import { createUpdateServer } from '../../src/server/update-server';
+import { createPlanHttpHandler } from '../../src/server/plans/http';
+import { SqlitePlanStore } from '../../src/server/plans/sqlite-store';
 import type { AgentAction, AgentEvent, AgentMessage } from '../../src/agent/types';
 import { image, rig } from '../ota/engine-fixtures';
 
@@ -82,11 +85,12 @@ function call(ctx: QuickJSContext, name: string, ...args: QuickJSHandle[]): stri
   return s;
 }
 
-test('QuickJS device bundle: the agent takes a plan from the service, updates, reboots, self-tests, confirms, reports', async () => {
+test('QuickJS device bundle: the agent takes a plan from the real plan server over loopback, updates, reboots, self-tests, confirms, reports', async () => {
   ensureBuilt();
   const qjs = await getQuickJS();
   const rt = qjs.newRuntime();
   const ctx = rt.newContext();
+  const closers: (() => Promise<void>)[] = [];
   try {
     const load = ctx.evalCode(fs.readFileSync(deviceBundlePath, 'utf8'), 'otaflash.device.js', { type: 'global' });
     if (load.error) throw new Error(JSON.stringify(ctx.dump(load.error)));
@@ -99,14 +103,25 @@ test('QuickJS device bundle: the agent takes a plan from the service, updates, r
     const tableBytes = encodePartitionTable(r.table, { hashes: nodeHashes });
     call(ctx, 'setup', ctx.newArrayBuffer(tableBytes.slice().buffer), ctx.newArrayBuffer(OLD.slice().buffer), ctx.newArrayBuffer(NEW.slice(0, 64).buffer));
 
-    const store = new MemoryPlanStore();
-    await store.putPackage({ id: 'app-2.0', kind: 'full', size: NEW.length, sha256: createHash('sha256').update(NEW).digest('hex'), file: 'app.bin' });
-    await store.putPlan({
-      id: 'plan-1', name: 'app 2.0', state: 'active', order: 0, createdAt: 1,
-      components: [{ id: 'app', kind: 'module', source: '1.0', target: '2.0', full: 'app-2.0' }],
-      strategy: { mode: 'silent' }, scope: {},
+    // The server: a real update server on 127.0.0.1 with the plan handler over SQLite.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otaflash-qjs-agent-'));
+    const plans = createPlanHttpHandler({ store: new SqlitePlanStore(path.join(dir, 'plans.db')), packagesDir: path.join(dir, 'packages'), log: () => {} });
+    const srv = createUpdateServer({ root: dir, handlers: [plans], log: () => {} });
+    const { url } = await srv.listen(0, '127.0.0.1');
+    const api = async (p: string, method: string, body?: string | Uint8Array, type?: string): Promise<any> => {
+      const res = await fetch(url + p, { method, body, headers: type ? { 'content-type': type } : {} });
+      const json = await res.json();
+      assert.ok(res.ok, `${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    closers.push(async () => {
+      await srv.close(0);
+      await plans.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     });
-    const service = new PlanService(store, { packageUrl: (p) => `pkg:${p.id}` });
+    const pkg = (await api('/api/packages?kind=full', 'POST', NEW, 'application/octet-stream')).id as string;
+    await api('/api/plans', 'POST', JSON.stringify({ id: 'plan-1', name: 'app 2.0', components: [{ id: 'app', kind: 'module', source: '1.0', target: '2.0', full: pkg }], strategy: { mode: 'silent' } }), 'application/json');
+    await api('/api/plans/plan-1/activate', 'POST');
 
     let booted = JSON.parse(call(ctx, 'boot')) as { version: string; label: string };
     assert.is(booted.version, '1.0');
@@ -126,12 +141,15 @@ test('QuickJS device bundle: the agent takes a plan from the service, updates, r
       for (const a of actions) {
         if (a.type === 'send') {
           sent.push(a.message);
-          queue.push({ ev: { type: 'response', now: 0, id: a.id, message: await service.handle(a.message) } });
+          const answer = await api('/api/device/message', 'POST', JSON.stringify(a.message), 'application/json');
+          queue.push({ ev: { type: 'response', now: 0, id: a.id, message: answer } });
         } else if (a.type === 'fetch') {
-          assert.is(a.url, 'pkg:app-2.0');
-          for (let at = a.from; at < NEW.length; at += 4096) {
-            const chunk = NEW.subarray(at, Math.min(at + 4096, NEW.length));
-            queue.push({ ev: { type: 'data', now: 0, id: a.id, bytes: new Uint8Array(0) }, bytes: chunk });
+          assert.ok(a.url.startsWith(url + '/packages/'), a.url);
+          const res = await fetch(a.url, { headers: a.from > 0 ? { range: `bytes=${a.from}-` } : {} });
+          assert.is(res.status, a.from > 0 ? 206 : 200);
+          const body = new Uint8Array(await res.arrayBuffer());
+          for (let at = 0; at < body.length; at += 4096) {
+            queue.push({ ev: { type: 'data', now: 0, id: a.id, bytes: new Uint8Array(0) }, bytes: body.subarray(at, Math.min(at + 4096, body.length)) });
           }
           queue.push({ ev: { type: 'fetch-done', now: 0, id: a.id } });
         } else if (a.type === 'reboot') {
@@ -148,11 +166,12 @@ test('QuickJS device bundle: the agent takes a plan from the service, updates, r
     assert.is(booted.label, 'ota_1');
     const st = JSON.parse(call(ctx, 'bootState'));
     assert.equal(st, { label: 'ota_1', state: 2 /* VALID */, phase: 'idle' });
-    const stats = (await store.stats('plan-1'))!;
+    const stats = (await api('/api/stats', 'GET')).plans.find((p: { planId: string }) => p.planId === 'plan-1');
     assert.equal([stats.devices, stats.succeeded, stats.failed], [1, 1, 0]);
     assert.equal(sent.map((m) => m.type).filter((t) => t !== 'progress'), ['check', 'confirm', 'report']);
     assert.ok(sent.some((m) => m.type === 'progress' && m.percent === 100));
   } finally {
+    for (const c of closers) await c();
     ctx.dispose();
     rt.dispose();
   }
