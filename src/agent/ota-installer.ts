@@ -1,8 +1,10 @@
 /**
- * The agent's installer for 'module' components with full packages: the package is an app image,
- * streamed through the OTA engine into the next slot. The engine's resume log says how much is
- * safely on flash after a reset; the package's SHA-256 is checked over every byte, the resumed
- * prefix read back from the slot.
+ * The agent's installer for 'module' components: a full package is an app image streamed through
+ * the OTA engine into the next slot; a delta package is a detools patch applied from the running
+ * slot through the same engine (DeltaUpdate). The engine's resume log says how much is safely on
+ * flash after a reset: a full download continues there (the prefix read back from the slot for the
+ * package hash); a delta is fetched again from its first byte (patches are small) and the bytes
+ * already on flash are compared instead of written. The package's SHA-256 is checked either way.
  */
 import { OtaflashError } from '../errors';
 import type { HashProvider, IncrementalHash } from '../hash/types';
@@ -11,6 +13,7 @@ import { partitionRegion } from '../formats/partition-lookup';
 import type { Partition } from '../formats/partition-types';
 import type { OtaEngine } from '../ota/engine';
 import type { OtaWriter } from '../ota/writer';
+import { DeltaUpdate } from '../delta/ota';
 import type { ComponentInstaller, PlanComponent } from './types';
 
 export interface OtaInstallerOptions {
@@ -19,6 +22,8 @@ export interface OtaInstallerOptions {
   hashes?: HashProvider;
   /** Passed to begin()/resume(): erase budget per write call, for a watchdog. */
   maxEraseBytesPerStep?: number;
+  /** Refuse delta patches whose LZMA dictionary is larger (bytes): the device's RAM budget. */
+  maxDictionary?: number;
 }
 
 function hexOf(b: Uint8Array): string {
@@ -30,22 +35,35 @@ function hexOf(b: Uint8Array): string {
 export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstaller {
   const hashes = opts.hashes ?? defaultHashes();
   let writer: OtaWriter | null = null;
+  let delta: DeltaUpdate | null = null;
   let hash: IncrementalHash | null = null;
   let staged: Partition | null = null;
   const budget = opts.maxEraseBytesPerStep !== undefined ? { maxEraseBytesPerStep: opts.maxEraseBytesPerStep } : {};
 
-  const fullOnly = (c: PlanComponent) => {
-    if (c.package.kind !== 'full') throw new OtaflashError('AGENT_PACKAGE_UNSUPPORTED', `component ${c.id}: this installer takes full images, not ${c.package.kind} packages`);
+  const known = (c: PlanComponent) => {
+    if (c.package.kind !== 'full' && c.package.kind !== 'delta') throw new OtaflashError('AGENT_PACKAGE_UNSUPPORTED', `component ${c.id}: unknown package kind '${String(c.package.kind)}'`);
   };
 
   return {
     resumeOffset(c) {
-      fullOnly(c);
+      known(c);
+      if (c.package.kind === 'delta') return 0;
       const p = opts.engine().pendingUpdate();
       return p && p.size === c.package.size ? p.written : 0;
     },
     begin(c, from) {
-      fullOnly(c);
+      known(c);
+      if (c.package.kind === 'delta') {
+        if (delta) delta.abort();
+        delta = null;
+        if (writer && writer.isOpen) writer.abort();
+        writer = null;
+        const e = opts.engine();
+        hash = hashes.sha256();
+        // An interrupted apply of this patch continues (bytes on flash are compared, not rewritten).
+        delta = new DeltaUpdate(e, { resume: e.pendingUpdate() !== null, maxDictionary: opts.maxDictionary });
+        return;
+      }
       // A writer left open by a download that failed in this boot: when resuming, its checkpoints on
       // flash are what resume() continues from, and abort() would erase them (a retry from 0).
       if (writer && writer.isOpen && from === 0) writer.abort();
@@ -71,11 +89,28 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
       }
     },
     write(c, bytes) {
+      if (delta && hash) {
+        delta.push(bytes);
+        hash.update(bytes);
+        return;
+      }
       if (!writer || !hash) throw new OtaflashError('AGENT_INSTALLER_STATE', `component ${c.id}: write before begin`);
       writer.write(bytes);
       hash.update(bytes);
     },
     finish(c) {
+      if (delta && hash) {
+        const got = hexOf(hash.digest());
+        if (got !== c.package.sha256) {
+          delta.abort();
+          delta = null;
+          throw new OtaflashError('IMAGE_PACKAGE_HASH', `component ${c.id}: the package's SHA-256 is ${got}, the plan says ${c.package.sha256}`);
+        }
+        delta.finish();
+        staged = delta.partition;
+        delta = null;
+        return;
+      }
       if (!writer || !hash) throw new OtaflashError('AGENT_INSTALLER_STATE', `component ${c.id}: finish before begin`);
       const got = hexOf(hash.digest());
       if (got !== c.package.sha256) {
@@ -102,6 +137,8 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
       opts.engine().markInvalidAndRollback();
     },
     abort() {
+      if (delta) delta.abort();
+      delta = null;
       if (writer && writer.isOpen) writer.abort();
       writer = null;
       hash = null;

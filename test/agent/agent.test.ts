@@ -7,6 +7,7 @@ import { UpdateAgent, type AgentOptions } from '../../src/agent/agent';
 import { otaModuleInstaller } from '../../src/agent/ota-installer';
 import { readAgentRecord, writeAgentRecord } from '../../src/agent/record';
 import { MemoryFlash } from '../../src/flash/memory';
+import { createDeltaPatch } from '../../src/delta/generate';
 import { FAULT_MODES, FaultyFlash } from '../../src/flash/faults';
 import type { AgentAction, AgentEvent, AgentMessage, Plan, ServiceMessage } from '../../src/agent/types';
 import { RegionFlash } from '../../src/flash/region';
@@ -371,6 +372,31 @@ test('a plan offered to a device that already runs its targets is reported done,
   assert.ok(!after.some((m) => m.type === 'confirm'), 'declined or confirmed a plan it already runs');
   const rep = after.find((m) => m.type === 'report') as Extract<AgentMessage, { type: 'report' }>;
   assert.equal([rep.state, rep.version], ['succeeded', '2.0']);
+});
+
+test('delta package: the module installer applies the patch from the running slot; a reset mid-download re-fetches the patch and checks what is on flash', () => {
+  const patch = createDeltaPatch(OLD, NEW, { compression: 'heatshrink', trials: 1 });
+  for (const cut of [null, Math.floor(patch.length / 2)]) {
+    const r = device();
+    const plan: Plan = { id: 'pd', components: [{ id: 'app', kind: 'module', source: '1.0', target: '2.0', package: { kind: 'delta', size: patch.length, sha256: sha(patch) } }], strategy: { mode: 'silent' } };
+    const h = new Host(r, service(plan));
+    h.pkg = patch;
+    h.boot();
+    h.drain();
+    h.cutAfter = cut;
+    h.queue.push({ type: 'check-now', now: h.now });
+    h.drain();
+    assert.is(h.running, '2.0', `cut ${cut}`);
+    const d = decideBoot(r.flash, r.table, { rollback: true, hashes: nodeHashes });
+    assert.equal([d.boot!.label, d.activeStateAfterBoot], ['ota_1', OTA_STATE.VALID]);
+    assert.equal(r.flash.bytes.slice(r.p.ota_1.offset, r.p.ota_1.offset + NEW.length), NEW);
+    if (cut !== null) {
+      assert.is(h.run.fetched.length, 2);
+      assert.equal(h.run.fetched.map((f) => f.from), [0, 0], 'a delta is fetched again from its start');
+    }
+    const report = h.run.sent.filter((m) => m.type === 'report').pop() as Extract<AgentMessage, { type: 'report' }>;
+    assert.equal([report.state, report.version], ['succeeded', '2.0']);
+  }
 });
 
 test('bad plans and events are typed errors; the record survives a torn second sector', () => {
