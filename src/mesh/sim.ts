@@ -723,6 +723,12 @@ export class MeshSimulation {
       if (this.q.now - n.lastProgress >= this.repairIdle && this.q.now - n.lastReq >= this.repairIdle) {
         // Requests are small: back off gently (a lost request or answer is the common case, not congestion).
         if (this.sendRequest(n, n.chunks)) n.backoff = Math.min(4, n.backoff + 1);
+        else if (n.holders.length === 0) {
+          // No neighbour known to hold it (their answers to our HELLO were lost): ask again.
+          n.lastReq = this.q.now;
+          this.helloNeighbours(n);
+          n.backoff = Math.min(4, n.backoff + 1);
+        }
       }
       this.armRepair(n);
     });

@@ -44,6 +44,14 @@ test('power cuts at random flash operations: devices recover from flash and all 
   }
 });
 
+test('a line with loss and power cuts: a node whose neighbours\' answers were lost asks again, nobody stalls', () => {
+  for (const seed of [1, 2, 3]) {
+    const r = runMeshSimulation({ nodes: 40, topology: 'line', seed, loss: 0.05, powerCutRate: 0.01, maxSimSeconds: 600 });
+    assert.is(r.invariantViolations, 0, `seed ${seed}: ${JSON.stringify(r.invariants.examples)}`);
+    assert.is(r.updated, 40);
+  }
+});
+
 test('several sinks: the depth and the time shrink, every device updated', () => {
   const one = runMeshSimulation({ nodes: 48, seed: 2 });
   const three = runMeshSimulation({ nodes: 48, seed: 2, sinks: 3, loss: 0.05 });
