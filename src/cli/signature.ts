@@ -84,7 +84,8 @@ export const imageSignCommand: Command = {
   help: SIGN_HELP,
   run(argv, io) {
     const { rest, keys } = takeKeys(argv);
-    const args = parseArgs(rest, { values: ['out', 'version', 'o'], booleans: ['append'] });
+    // 'key' is taken by takeKeys() above; listed here so the unknown-option message names it.
+    const args = parseArgs(rest, { values: ['out', 'version', 'o', 'key'], booleans: ['append'] });
     if (args.positional.length !== 1) throw new CliError('expected one IMAGE');
     if (keys.length === 0) throw new CliError('--key KEY.pem is required');
     const out = (args.flags.out ?? args.flags.o) as string | undefined;
@@ -236,7 +237,7 @@ export const keyDigestCommand: Command = {
   },
 };
 
-const GENERATE_HELP = `Usage: otaflash key generate --type rsa3072|ecdsa256|ecdsa384|ecdsa192 -o KEY.pem
+const GENERATE_HELP = `Usage: otaflash key generate --type rsa3072|ecdsa256|ecdsa384|ecdsa192 --out KEY.pem (or -o KEY.pem)
 
 Writes a new private key (PKCS#8 PEM) for tests and demos. Keep production keys in an HSM.`;
 
