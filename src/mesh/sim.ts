@@ -127,7 +127,7 @@ type Msg =
   | { t: 'chunk'; seq: number; index: number; bytes: Uint8Array }
   | { t: 'req'; seq: number; indices: number[] }
   | { t: 'metareq'; seq: number }
-  | { t: 'hello'; seq: number; complete: boolean }
+  | { t: 'hello'; seq: number; complete: boolean; command: number }
   | { t: 'stored'; seq: number; origin: number }
   | { t: 'update'; seq: number };
 
@@ -149,6 +149,8 @@ function msgBytes(m: Msg): number {
       return HEADER_BYTES + 2 + 2 * m.indices.length;
     case 'stored':
       return HEADER_BYTES + 5;
+    case 'hello':
+      return HEADER_BYTES + 3;
     default:
       return HEADER_BYTES + 2;
   }
@@ -515,11 +517,15 @@ export class MeshSimulation {
       case 'hello':
         if (n.img && (msg.seq === SCRATCHPAD_SEQ_ACCEPT_ANY || msg.seq === n.seq || isNewerScratchpadSeq(n.seq, msg.seq))) this.queueAnnounce(n);
         if (msg.complete && n.commandSeq >= 0 && msg.seq === n.commandSeq) this.send(n, { t: 'update', seq: n.commandSeq }, from, true);
+        // The sender knew the command before its reboot (its store says installing or installed):
+        // the UPDATE it passed on may have died with its RAM, so a neighbour that missed it takes it here.
+        if (msg.command >= 0 && n.commandSeq !== msg.command) this.onUpdate(n, msg.command, from);
         return;
       case 'stored':
         if (n.commandSeq >= 0 && msg.seq === n.commandSeq && from === msg.origin) this.send(n, { t: 'update', seq: n.commandSeq }, from, true);
         if (n.sink) this.onReport(msg.origin, msg.seq);
-        else if (this.topo.parent[n.id] >= 0) this.send(n, msg, this.topo.parent[n.id], true);
+        // Once the command is out the sink no longer needs reports: a relay that knows it keeps them.
+        else if (this.topo.parent[n.id] >= 0 && n.commandSeq !== msg.seq) this.send(n, msg, this.topo.parent[n.id], true);
         return;
       case 'update':
         return this.onUpdate(n, msg.seq, from);
@@ -722,12 +728,13 @@ export class MeshSimulation {
       if (!n.img || n.complete || !n.up) return;
       if (this.q.now - n.lastProgress >= this.repairIdle && this.q.now - n.lastReq >= this.repairIdle) {
         // Requests are small: back off gently (a lost request or answer is the common case, not congestion).
-        if (this.sendRequest(n, n.chunks)) n.backoff = Math.min(4, n.backoff + 1);
-        else if (n.holders.length === 0) {
-          // No neighbour known to hold it (their answers to our HELLO were lost): ask again.
+        const asked = this.sendRequest(n, n.chunks);
+        n.backoff = Math.min(4, n.backoff + 1);
+        if (!asked || n.reqAttempt > n.holders.length) {
+          // No holder known, or every one asked in vain: a neighbour that has the chunks may be
+          // unknown to us (its answer to our HELLO was lost). Ask who holds what again.
           n.lastReq = this.q.now;
           this.helloNeighbours(n);
-          n.backoff = Math.min(4, n.backoff + 1);
         }
       }
       this.armRepair(n);
@@ -851,7 +858,7 @@ export class MeshSimulation {
   }
 
   private helloNeighbours(n: MeshNode): void {
-    this.send(n, { t: 'hello', seq: n.seq, complete: n.complete });
+    this.send(n, { t: 'hello', seq: n.seq, complete: n.complete, command: n.commandSeq });
   }
 
   /** The node's view after a boot: the newest scratchpad in the store decides. */
