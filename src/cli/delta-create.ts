@@ -9,7 +9,7 @@ const HELP = `Usage: otaflash delta create OLD NEW -o PATCH [--compression lzma|
 Makes a detools "sequential" patch that turns the image OLD into NEW. Anything that applies
 detools patches applies it (ESP-IDF's delta OTA, detools' C library, otaflash delta apply).
 
-  -o, --output PATCH   where to write the patch ('-' for stdout)
+  --output PATCH (-o)  where to write the patch ('-' for stdout)
   --compression C      lzma (default), heatshrink (window 2^8, lookahead 2^7, as detools) or none
   --dictionary SIZE    lzma dictionary the device must hold while applying (default 64K; 4K..64M)
   --json               print what was made as JSON (sizes, records) on stdout

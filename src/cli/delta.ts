@@ -173,7 +173,7 @@ export const deltaApplyCommand: Command = {
 
 export const deltaApplyFileCommand: Command = {
   summary: 'apply a detools sequential patch to a file (toolchains): OLD + PATCH -> NEW',
-  help: `Usage: otaflash delta apply-file OLD PATCH -o NEW [--max-dictionary SIZE] [--json]
+  help: `Usage: otaflash delta apply-file OLD PATCH --output NEW (or -o NEW) [--max-dictionary SIZE] [--json]
 
 Applies a detools sequential patch (compression none, lzma, crle or heatshrink) to the file OLD
 and writes the result to NEW, checked to be exactly the size the patch declares. Same decoder and

@@ -53,7 +53,7 @@ refuses the whole scratchpad before anything is written.
 
 Exit status: 0 processed, 1 the scratchpad does not verify, 2 unusable input.`;
 
-const CREATE_HELP = `Usage: otaflash scratchpad create --out FILE --seq N --key HEX [--icb HEX] [--counter little|big] AREA:VERSION:PATH ...
+const CREATE_HELP = `Usage: otaflash scratchpad create --out FILE --seq N --key HEX [--icb HEX] [--counter little|big] [--json] AREA:VERSION:PATH ...
 
 Makes a scratchpad as the Wirepas SDK's genscratchpad.py does: each item's content compressed
 (zlib level 9, raw deflate), zero-padded to 16 bytes, encrypted with AES-128-CTR (one keystream
@@ -67,7 +67,8 @@ over all items), authenticated with AES-CMAC, CRC-16 in the header.
   --key HEX          64 hex digits: the authentication key, then the encryption key
   --icb HEX          32 hex digits: a fixed initial counter block, for a reproducible file
                      (default: 16 random bytes, as genscratchpad)
-  --counter ORDER    little (default) or big (nRF9160)`;
+  --counter ORDER    little (default) or big (nRF9160)
+  --json             print what was written as JSON (size and the parsed fields)`;
 
 function keysFlag(flags: Record<string, string | true>, required: boolean): ScratchpadKeys | undefined {
   const v = flags.key;
