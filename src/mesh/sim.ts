@@ -42,6 +42,8 @@ export interface MeshSimOptions {
   topology?: TopologyKind;
   /** Sink count (default 1); the update is uploaded to each in the seed's order. */
   sinks?: number;
+  /** The sinks by node index (default: the grid's centre / spread evenly / drawn by the seed). */
+  sinkNodes?: readonly number[];
   seed?: number;
   /** Per reception, 0..0.9. */
   loss?: number;
@@ -303,7 +305,8 @@ export class MeshSimulation {
     this.repairIdle = 6 * ((HEADER_BYTES + 2 + this.chunkSize) * 8) / this.bitRate;
     this.seq = opts.seq ?? 7;
     if (!(this.seq >= 1 && this.seq <= 254 && this.seq % 1 === 0)) throw new OtaflashError('MESH_BAD_ARGUMENT', `seq must be 1..254, got ${String(opts.seq)}`);
-    this.topo = buildTopology({ kind: opts.topology ?? 'grid', nodes: opts.nodes, sinks: opts.sinks ?? 1, rand: this.rand, meanDegree: opts.meanDegree });
+    const sinkCount = opts.sinkNodes !== undefined && Array.isArray(opts.sinkNodes) ? opts.sinkNodes.length : (opts.sinks ?? 1);
+    this.topo = buildTopology({ kind: opts.topology ?? 'grid', nodes: opts.nodes, sinks: sinkCount, rand: this.rand, meanDegree: opts.meanDegree, sinkNodes: opts.sinkNodes });
     this.reachable = this.topo.reachable;
     this.oldImage = opts.factoryImage ?? meshSampleImage('1.0.0', 8 * 1024, this.hashes);
     this.newImage = opts.image ?? meshSampleImage('2.0.0', 8 * 1024, this.hashes);

@@ -31,6 +31,8 @@ export interface TopologyOptions {
   rand: () => number;
   /** Random graphs: mean neighbour count the radio range is chosen for (default 8). */
   meanDegree?: number;
+  /** The sink nodes by index, instead of the default placement (`sinks` is then their count). */
+  sinkNodes?: readonly number[];
 }
 
 function fail(message: string): OtaflashError {
@@ -106,6 +108,16 @@ export function buildTopology(o: TopologyOptions): Topology {
     sinks = chosen;
   } else {
     throw fail(`topology must be grid, line or random, got ${String(o.kind)}`);
+  }
+  if (o.sinkNodes !== undefined) {
+    const chosen = o.sinkNodes;
+    if (!Array.isArray(chosen) || chosen.length === 0) throw fail('sinkNodes must be a non-empty array of node indices');
+    for (let k = 0; k < chosen.length; k++) {
+      const v = chosen[k];
+      if (!(typeof v === 'number' && v % 1 === 0 && v >= 0 && v < n)) throw fail(`sinkNodes[${k}] must be a node index 0..${n - 1}, got ${String(v)}`);
+      if (chosen.indexOf(v) !== k) throw fail(`sinkNodes names node ${v} twice`);
+    }
+    sinks = chosen.slice();
   }
   for (const a of adj) a.sort((x, y) => x - y);
   // Breadth-first from all sinks at once: depth and next hop towards the nearest one.

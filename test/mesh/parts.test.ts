@@ -46,6 +46,12 @@ test('line with two sinks: the depth halves; random graphs are seeded', () => {
   for (const n of a.neighbours) links += n.length;
   assert.ok(links / 200 > 5 && links / 200 < 10, `mean degree ${links / 200}`);
   assert.is(errorCode(() => buildTopology({ kind: 'grid', nodes: 5, sinks: 0, rand: seededRandom(1) })), 'MESH_BAD_ARGUMENT');
+  // Chosen sinks: a corner of a 5x5 grid is 8 hops from the far corner.
+  const corner = buildTopology({ kind: 'grid', nodes: 25, sinks: 1, sinkNodes: [0], rand: seededRandom(1) });
+  assert.equal(corner.sinks, [0]);
+  assert.is(corner.maxDepth, 8);
+  assert.is(errorCode(() => buildTopology({ kind: 'grid', nodes: 25, sinks: 2, sinkNodes: [3, 3], rand: seededRandom(1) })), 'MESH_BAD_ARGUMENT');
+  assert.is(errorCode(() => buildTopology({ kind: 'grid', nodes: 25, sinks: 1, sinkNodes: [25], rand: seededRandom(1) })), 'MESH_BAD_ARGUMENT');
 });
 
 test('checker: each rule counts, correct events do not', () => {

@@ -58,6 +58,10 @@ test('several sinks: the depth and the time shrink, every device updated', () =>
   assert.is(three.updated, 48);
   assert.is(three.invariantViolations, 0);
   assert.ok(three.maxDepth < one.maxDepth, `${three.maxDepth} < ${one.maxDepth}`);
+  const corners = runMeshSimulation({ nodes: 49, seed: 2, sinkNodes: [0, 48] });
+  assert.is(corners.maxDepth, 6);
+  assert.is(corners.updated, 49);
+  assert.is(corners.invariantViolations, 0);
 });
 
 test('line and random topologies; unreachable nodes keep their old image without a violation', () => {
