@@ -48,3 +48,4 @@ export { UpdateAgent } from './agent/agent';
 export { otaModuleInstaller } from './agent/ota-installer';
 export { readAgentRecord, writeAgentRecord } from './agent/record';
 export { checkPlan } from './agent/plan';
+export { storeInstaller } from './agent/store-installer';

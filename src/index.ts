@@ -114,3 +114,4 @@ export {
   type RecoverResult,
 } from './manifest/apply';
 export { otaFirmwareTarget, commitOtaFirmware } from './manifest/ota-firmware';
+export { storeInstaller, type StoreInstallerOptions } from './agent/store-installer';

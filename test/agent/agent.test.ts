@@ -9,7 +9,9 @@ import { readAgentRecord, writeAgentRecord } from '../../src/agent/record';
 import { MemoryFlash } from '../../src/flash/memory';
 import { createDeltaPatch } from '../../src/delta/generate';
 import { FAULT_MODES, FaultyFlash } from '../../src/flash/faults';
-import type { AgentAction, AgentEvent, AgentMessage, Plan, ServiceMessage } from '../../src/agent/types';
+import type { AgentAction, AgentEvent, AgentMessage, ComponentInstaller, Plan, ServiceMessage } from '../../src/agent/types';
+import { storeInstaller } from '../../src/agent/store-installer';
+import { ImageStore } from '../../src/store/store';
 import { RegionFlash } from '../../src/flash/region';
 import { OTA_STATE, makeOtaEntry, readOtadata, writeOtaEntry } from '../../src/formats/otadata';
 import { OtaEngine } from '../../src/ota/engine';
@@ -54,7 +56,13 @@ class Host {
   now = 1_000_000;
   cutAfter: number | null = null;
   pkg = NEW;
+  /** Packages by URL, for plans with several components (else `pkg`). */
+  pkgs: { [url: string]: Uint8Array } = {};
   selfTest = true;
+  /** An installer for 'mcu' components, made anew at every boot (RAM is lost). */
+  mcu: (() => ComponentInstaller) | null = null;
+  /** Versions of other components (an external MCU's), as the runtime learns them. */
+  otherVersions: { [c: string]: string } = {};
   queue: AgentEvent[] = [];
   /** Bytes of the current fetch the agent has been fed. */
   delivered = 0;
@@ -79,11 +87,11 @@ class Host {
     this.running = head.every((b, i) => b === NEW[i]) ? '2.0' : '1.0';
     this.agent = new UpdateAgent({
       deviceId: 'dev-1',
-      installers: { module: otaModuleInstaller({ engine: this.engine, hashes: nodeHashes }) },
+      installers: { module: otaModuleInstaller({ engine: this.engine, hashes: nodeHashes }), ...(this.mcu ? { mcu: this.mcu() } : {}) },
       recordRegion: new RegionFlash(this.r.flash, this.r.p.nvs.offset, this.r.p.nvs.size),
       ...this.opts,
     });
-    this.queue.push({ type: 'start', now: this.now, versions: { app: this.running }, selfTestPassed: this.running === '2.0' ? this.selfTest : undefined });
+    this.queue.push({ type: 'start', now: this.now, versions: { app: this.running, ...this.otherVersions }, selfTestPassed: this.running === '2.0' ? this.selfTest : undefined });
   }
 
   /** Runs events until nothing is left to do; returns false when a reset cut the run short. */
@@ -114,8 +122,9 @@ class Host {
         } else if (a.type === 'fetch') {
           let sent = 0;
           this.delivered = 0;
-          for (let at = a.from; at < this.pkg.length; at += 4096) {
-            const chunk = this.pkg.subarray(at, Math.min(at + 4096, this.pkg.length));
+          const pkg = this.pkgs[a.url] ?? this.pkg;
+          for (let at = a.from; at < pkg.length; at += 4096) {
+            const chunk = pkg.subarray(at, Math.min(at + 4096, pkg.length));
             this.now += 10;
             this.queue.push({ type: 'data', now: this.now, id: a.id, bytes: chunk });
             sent += chunk.length;
@@ -397,6 +406,55 @@ test('delta package: the module installer applies the patch from the running slo
     const report = h.run.sent.filter((m) => m.type === 'report').pop() as Extract<AgentMessage, { type: 'report' }>;
     assert.equal([report.state, report.version], ['succeeded', '2.0']);
   }
+});
+
+test('an MCU component goes into the image store (resumed at the first missing chunk after a reset); the app hands it over on activate', () => {
+  const mcuFw = new Uint8Array(50_000);
+  for (let i = 0; i < mcuFw.length; i++) mcuFw[i] = (i * 7 + (i >> 9)) & 0xff;
+  const plan: Plan = {
+    id: 'pm',
+    components: [
+      { id: 'app', kind: 'module', source: '1.0', target: '2.0', package: { kind: 'full', size: NEW.length, sha256: sha(NEW) } },
+      { id: 'mcu', kind: 'mcu', source: '', target: '7.1', package: { kind: 'full', size: mcuFw.length, sha256: sha(mcuFw) } },
+    ],
+    strategy: { mode: 'silent' },
+  };
+  const r = device();
+  const ext = new MemoryFlash({ size: 256 * 1024, mode: 'strict' }); // the external SPI flash
+  const handedOver: Uint8Array[] = [];
+  const confirmed: string[] = [];
+  const h = new Host(r, (m) => {
+    if (m.type === 'check') return m.versions.app === '1.0' ? { type: 'plan', plan } : { type: 'none' };
+    if (m.type === 'confirm') return { type: 'urls', urls: { app: 'u:app', mcu: 'u:mcu' } };
+    return { type: 'ack' };
+  });
+  h.pkgs = { 'u:app': NEW, 'u:mcu': mcuFw };
+  h.mcu = () => storeInstaller({
+    store: ImageStore.open(ext),
+    onActivate: (im) => {
+      const got = new Uint8Array(im.size);
+      ImageStore.open(ext).readImage(im.id, 0, got);
+      handedOver.push(got);
+      h.otherVersions = { mcu: '7.1' }; // the MCU runs it after the reboot
+    },
+    onConfirm: (im) => confirmed.push(im.version),
+  });
+  h.boot();
+  h.drain();
+  // Cut after the app and half the MCU firmware.
+  h.cutAfter = NEW.length + 6 * 4096 + 10;
+  h.queue.push({ type: 'check-now', now: h.now });
+  h.drain();
+  assert.is(h.running, '2.0');
+  assert.is(handedOver.length, 1);
+  assert.equal(handedOver[0], mcuFw);
+  assert.equal(confirmed, ['7.1']);
+  const mcuFetches = h.run.fetched.filter((f, i) => i > 0);
+  assert.ok(mcuFetches.some((f) => f.from > 0), `MCU download resumed: ${JSON.stringify(h.run.fetched)}`);
+  const stored = ImageStore.open(ext).list();
+  assert.equal(stored.map((im) => [im.component, im.version, im.state]), [['mcu', '7.1', 'installed']]);
+  const reports = h.run.sent.filter((m) => m.type === 'report') as Extract<AgentMessage, { type: 'report' }>[];
+  assert.equal(reports.map((m) => [m.component, m.state, m.version]), [['app', 'succeeded', '2.0'], ['mcu', 'succeeded', '7.1']]);
 });
 
 test('bad plans and events are typed errors; the record survives a torn second sector', () => {
