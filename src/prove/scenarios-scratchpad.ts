@@ -8,34 +8,13 @@
 import { OTA_STATE } from '../formats/otadata';
 import { partitionRegion } from '../formats/partition-lookup';
 import { createScratchpad } from '../formats/scratchpad-create';
+import { deflateStored } from '../formats/deflate-stored';
 import { processScratchpad, type ScratchpadKeys } from '../formats/scratchpad';
 import { MAX_ROUNDS, baseDevice, confirm, scenario, slotsOf, writableOf, type ProveLayout } from './ota-flows';
 import { ProveViolation, type ProveScenario, type ProveWorld } from './world';
 
 /** The area id the update slot answers to on these devices. */
 const APP_AREA = 0x0a000001;
-
-/**
- * Raw deflate in stored blocks (RFC 1951 3.2.4): valid input to any inflater and simple enough
- * to write here, where the portable core has no compressor. The scenario is about flash, not size.
- */
-function deflateStored(data: Uint8Array): Uint8Array {
-  const blocks = Math.max(1, Math.ceil(data.length / 65535));
-  const out = new Uint8Array(data.length + blocks * 5);
-  let o = 0;
-  for (let b = 0; b < blocks; b++) {
-    const start = b * 65535;
-    const n = Math.min(65535, data.length - start);
-    out[o++] = b === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00; the rest of the byte is alignment
-    out[o++] = n & 0xff;
-    out[o++] = n >>> 8;
-    out[o++] = ~n & 0xff;
-    out[o++] = (~n >>> 8) & 0xff;
-    out.set(data.subarray(start, start + n), o);
-    o += n;
-  }
-  return out;
-}
 
 function key(seed: number): Uint8Array {
   const k = new Uint8Array(16);
