@@ -8,6 +8,8 @@ import type { PartitionTable } from '../src/formats/partition-types';
 import type { HashProvider } from '../src/hash/types';
 import { nodeHashes } from '../src/node/hash';
 import type { ProveLayout } from '../src/prove';
+import { signImageV2 } from '../src/node/secure-boot-keys';
+import { createNodeSignatureVerifier } from '../src/node/signature-verifier';
 
 export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
 
@@ -88,4 +90,25 @@ export function sixteenSlotLayout(hashes: HashProvider = nodeHashes): ProveLayou
 /** The small layout on a flash that programs 16-byte units (internal-flash style): padding and whole-unit writes. */
 export function wideWriteLayout(hashes: HashProvider = nodeHashes): ProveLayout {
   return { ...smallLayout(hashes), name: 'small-w16', writeSize: 16 };
+}
+
+/**
+ * The small layout with Secure Boot V2 trust: old and new are signed (RSA-3072, key
+ * rsa3072-a from the espsecure vectors), third is the new image signed by rsa3072-b, whose digest
+ * is not trusted. The engine and the bootloader model check signatures with node:crypto.
+ */
+export function signedLayout(hashes: HashProvider = nodeHashes): ProveLayout {
+  const base = smallLayout(hashes);
+  const key = (name: string) => fs.readFileSync(path.join(VECTORS, `signed-images/keys/${name}.pem`), 'utf8');
+  const trusted = vector('signed-images/keys/rsa3072-a.digest.bin');
+  return {
+    ...base,
+    name: 'signed',
+    images: {
+      old: signImageV2(base.images.old, { keys: [key('rsa3072-a')], hashes }),
+      new: signImageV2(base.images.new, { keys: [key('rsa3072-a')], hashes }),
+      third: signImageV2(base.images.new, { keys: [key('rsa3072-b')], hashes }),
+    },
+    trust: { trust: { keyDigests: [trusted] }, verifier: createNodeSignatureVerifier(hashes) },
+  };
 }

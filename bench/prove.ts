@@ -4,7 +4,7 @@
 // seeded samples on the others (and on the small layout with 16-byte program units).
 // Prints a table per layout and writes bench/results/prove.json.
 //
-//   npx tsx bench/prove.ts [--layout esp32-4MB|sixteen-ota|small|small-w16] [--scenario NAME] [--depth2 N] [--chains N] [--seed N]
+//   npx tsx bench/prove.ts [--layout esp32-4MB|sixteen-ota|small|small-w16|signed] [--scenario NAME] [--depth2 N] [--chains N] [--seed N]
 //   npx tsx bench/prove.ts --replay <id>        re-run one failing case and narrate it
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { FAULT_MODES } from '../src/flash/faults';
 import { nodeHashes } from '../src/node/hash';
 import { parseReplayId, proveScenario, replayCase, type ProveReport, type ProveScenario } from '../src/prove';
-import { proveScenarios } from '../src/prove';
-import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from './prove-layouts';
+import { PROVE_FEATURES, proveScenarios } from '../src/prove';
+import { realisticLayout, signedLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from './prove-layouts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,8 +25,11 @@ function arg(name: string): string | undefined {
   return v;
 }
 
+/** The signed layout runs only the signed scenarios (the others already run on the small layout). */
+const SIGNED_ONLY = (l: ReturnType<typeof signedLayout>) => proveScenarios(l, PROVE_FEATURES.filter((f) => f.name === 'signed'));
+
 function allScenarios(): ProveScenario[] {
-  return [realisticLayout(), sixteenSlotLayout(), smallLayout(), wideWriteLayout()].reduce((all: ProveScenario[], l) => all.concat(proveScenarios(l)), []);
+  return [realisticLayout(), sixteenSlotLayout(), smallLayout(), wideWriteLayout()].reduce((all: ProveScenario[], l) => all.concat(proveScenarios(l)), SIGNED_ONLY(signedLayout()));
 }
 
 export function replayCommand(id: string): string {
@@ -76,13 +79,14 @@ function main(): number {
     { layout: sixteenSlotLayout(), depth2: samples as number | 'all', untouchedEvery: 8 },
     { layout: smallLayout(), depth2: 'all' as const, untouchedEvery: 1 },
     { layout: wideWriteLayout(), depth2: samples as number | 'all', untouchedEvery: 1 },
+    { layout: signedLayout(), depth2: 'all' as const, untouchedEvery: 1 },
   ].filter((l) => !onlyLayout || l.layout.name === onlyLayout);
   const reports: ProveReport[] = [];
   const t0 = performance.now();
   for (const l of layouts) {
     const rows: ProveReport[] = [];
     process.stdout.write(`\n## ${l.layout.name}: depth two ${l.depth2 === 'all' ? 'exhaustive' : `${l.depth2} seeded samples per scenario`}, ${chains} chains of up to 5 cuts, seed ${seed}\n`);
-    for (const s of proveScenarios(l.layout)) {
+    for (const s of l.layout.name === 'signed' ? SIGNED_ONLY(l.layout) : proveScenarios(l.layout)) {
       if (onlyScenario && s.name !== onlyScenario) continue;
       const r = proveScenario(s, { hashes: nodeHashes, seed, depth2: l.depth2, chains, now: () => performance.now(), untouchedEvery: l.untouchedEvery });
       rows.push(r);

@@ -15,6 +15,7 @@ import { storeScenarios } from './scenarios-store';
 import { deltaScenarios } from './scenarios-delta';
 import { manifestScenarios } from './scenarios-manifest';
 import { scratchpadScenarios } from './scenarios-scratchpad';
+import { signedScenarios } from './scenarios-signed';
 
 export interface ProveFeature {
   /** Short name, for listings and `--feature`. */
@@ -31,6 +32,7 @@ export const PROVE_FEATURES: ProveFeature[] = [
   { name: 'delta', scenarios: deltaScenarios },
   { name: 'fileset', scenarios: manifestScenarios },
   { name: 'scratchpad', scenarios: scratchpadScenarios },
+  { name: 'signed', scenarios: signedScenarios },
 ];
 
 /** Every scenario of the proof on one layout, all features together. */

@@ -16,7 +16,7 @@ import { OTA_STATE, makeOtaEntry, writeOtaEntry } from '../formats/otadata';
 import { factoryPartition, otaAppSlots, otadataPartition, partitionRegion } from '../formats/partition-lookup';
 import { PARTITION_TABLE_OFFSET, encodePartitionTable } from '../formats/partition-table';
 import type { Partition, PartitionTable } from '../formats/partition-types';
-import { decideBoot, applyBootWrites } from '../ota/bootloader';
+import { decideBoot, applyBootWrites, type BootOptions } from '../ota/bootloader';
 import { OtaEngine } from '../ota/engine';
 import { ProveViolation, type ProveGoal, type ProveImage, type ProveScenario, type ProveSetup, type ProveWorld } from './world';
 
@@ -35,6 +35,8 @@ export interface ProveLayout {
   /** Chip id the engine and bootloader require (CHIP_IDS); unset accepts any. */
   readonly chip?: number;
   readonly hashes?: HashProvider;
+  /** Secure Boot trust (keys and a verifier): the engine and the bootloader model check signatures. */
+  readonly trust?: BootOptions['trust'];
 }
 
 export type Erase = 'all' | 'sequential';
@@ -195,7 +197,8 @@ export function scenario(
   run: (w: ProveWorld) => void,
   recover: (w: ProveWorld) => void,
 ): ProveScenario {
-  return { key: `${name}@${layout.name}`, name, layout: layout.name, summary, rollback, chip: layout.chip, goal, setup, run, recover };
+  const s: ProveScenario = { key: `${name}@${layout.name}`, name, layout: layout.name, summary, rollback, chip: layout.chip, goal, setup, run, recover };
+  return layout.trust ? { ...s, trust: layout.trust } : s;
 }
 
 /** otadata plus the OTA slots (by index) the flow and its recovery may write: the running app's slot is not one of them. */

@@ -176,7 +176,7 @@ class Runner {
     }
     this.ctx = { scenario, table: s.table, images: s.images, initialSlots: s.slots, hashes, setupHadValidEntry: hadValid, reboots: 0 };
     // The app that runs when the flow starts: the setup is a device that has booted already.
-    this.initialBoot = decideBoot(this.mem, s.table, { rollback: scenario.rollback, hashes, chip: scenario.chip });
+    this.initialBoot = decideBoot(this.mem, s.table, { rollback: scenario.rollback, hashes, chip: scenario.chip, trust: scenario.trust });
   }
 
   device(target: BlockDevice, base: number): ProveDevice {

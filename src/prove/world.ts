@@ -51,6 +51,8 @@ export interface ProveScenario {
   /** CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE for the bootloader model and the engine. */
   readonly rollback: boolean;
   readonly chip?: number;
+  /** Secure Boot trust for the engine and the bootloader model (signed scenarios); unset: none. */
+  readonly trust?: BootOptions['trust'];
   setup(): ProveSetup;
   /** The flow. Starts with the app the bootloader picks on the setup contents already running. */
   run(w: ProveWorld): void;
@@ -216,7 +218,9 @@ export class ProveWorld {
   }
 
   bootOptions(): BootOptions {
-    return { rollback: this.rollback, hashes: this.ctx.hashes, chip: this.ctx.scenario.chip };
+    const o: BootOptions = { rollback: this.rollback, hashes: this.ctx.hashes, chip: this.ctx.scenario.chip };
+    if (this.ctx.scenario.trust) o.trust = this.ctx.scenario.trust;
+    return o;
   }
 
   /** A fresh engine over the device, told which app runs (as the running firmware knows). */
@@ -227,6 +231,7 @@ export class ProveWorld {
       rollback: this.rollback,
       chip: this.ctx.scenario.chip,
       hashes: this.ctx.hashes,
+      trust: this.ctx.scenario.trust,
     });
   }
 

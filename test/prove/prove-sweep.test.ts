@@ -6,8 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeHashes } from '../../src/node/hash';
 import { proveScenario, type ProveReport } from '../../src/prove';
-import { proveScenarios } from '../../src/prove';
-import { realisticLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from '../../bench/prove-layouts';
+import { PROVE_FEATURES, proveScenarios } from '../../src/prove';
+import { realisticLayout, signedLayout, sixteenSlotLayout, smallLayout, wideWriteLayout } from '../../bench/prove-layouts';
 
 const SEED = 1;
 
@@ -37,6 +37,14 @@ for (const s of proveScenarios(sixteenSlotLayout(nodeHashes))) {
   test(`${s.key}: first 10, last 16 and every 16th operation, every mode`, () => {
     const r = proveScenario(s, { hashes: nodeHashes, seed: SEED, untouchedEvery: 4, pick: (k, n) => k < 10 || k >= n - 16 || k % 16 === 0 });
     assert.ok(r.cutPoints > 0);
+    assert.is(r.failures, 0, explain(r));
+  });
+}
+
+// Secure Boot trust on: a signed update, and one signed by an untrusted key, every cut and mode.
+for (const s of proveScenarios(signedLayout(nodeHashes), PROVE_FEATURES.filter((f) => f.name === 'signed'))) {
+  test(`${s.key}: every cut, every mode, trust on (engine and bootloader check signatures)`, () => {
+    const r = proveScenario(s, { hashes: nodeHashes, seed: SEED, depth2: 100 });
     assert.is(r.failures, 0, explain(r));
   });
 }
