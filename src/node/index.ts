@@ -16,3 +16,14 @@ export { createWasmChecksumXor } from './image-checksum';
 export { NodeFileStore, NodeJournal, journalBeside, fileFirmwareTarget, commitFileFirmware } from './file-store';
 export { HttpTransport, TransientHttpError, applyManifestOverHttp, nodeSha1, nodeSha256, type HttpTransportOptions, type DownloadSink } from './http-transport';
 export { createUpdateServer, type UpdateServer, type UpdateServerOptions, type ListeningAddress } from '../server/update-server';
+// The plan server as a library (otaflash serve wraps these): the HTTP handler to mount on
+// createUpdateServer's `handlers`, the stores (SQLite and PostgreSQL drivers load on first use), the
+// service logic, and the agent's Node host over HTTP. MQTT lives in src/server/plans/mqtt.ts and is
+// not re-exported here, so importing otaflash/node does not load an MQTT client.
+export { createPlanHttpHandler, type PlanHttpOptions, type PlanHttpHandler } from '../server/plans/http';
+export { openPlanStore } from '../server/plans/open-store';
+export { PlanService, type PlanServiceOptions } from '../server/plans/service';
+export { MemoryPlanStore } from '../server/plans/memory-store';
+export type { PlanStore, PlanRecord, PackageRecord, DevicePlanRecord, PlanStats, UpgradeLogEntry } from '../server/plans/types';
+export { AgentHttpHost, runAgentOverHttp } from './agent-http';
+export { createMonitorHandler } from '../server/plans/monitor';
