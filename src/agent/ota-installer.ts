@@ -15,6 +15,7 @@ import type { OtaEngine } from '../ota/engine';
 import type { OtaWriter } from '../ota/writer';
 import { DeltaUpdate } from '../delta/ota';
 import type { ComponentInstaller, PlanComponent } from './types';
+import { toHex } from '../formats/bytes';
 
 export interface OtaInstallerOptions {
   /** A fresh engine over the device (the agent keeps none across resets). */
@@ -24,12 +25,6 @@ export interface OtaInstallerOptions {
   maxEraseBytesPerStep?: number;
   /** Refuse delta patches whose LZMA dictionary is larger (bytes): the device's RAM budget. */
   maxDictionary?: number;
-}
-
-function hexOf(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
 }
 
 export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstaller {
@@ -100,7 +95,7 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
     },
     finish(c) {
       if (delta && hash) {
-        const got = hexOf(hash.digest());
+        const got = toHex(hash.digest());
         if (got !== c.package.sha256) {
           delta.abort();
           delta = null;
@@ -112,7 +107,7 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
         return;
       }
       if (!writer || !hash) throw new OtaflashError('AGENT_INSTALLER_STATE', `component ${c.id}: finish before begin`);
-      const got = hexOf(hash.digest());
+      const got = toHex(hash.digest());
       if (got !== c.package.sha256) {
         writer.abort();
         writer = null;

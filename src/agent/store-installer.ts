@@ -10,6 +10,7 @@ import { OtaflashError, kindOf } from '../errors';
 import type { ImageStore } from '../store/store';
 import type { StoredImage } from '../store/types';
 import type { ComponentInstaller, PlanComponent } from './types';
+import { fromHex, sameBytes } from '../formats/bytes';
 
 export interface StoreInstallerOptions {
   store: ImageStore;
@@ -23,18 +24,6 @@ export interface StoreInstallerOptions {
   onRollback?: (image: StoredImage, c: PlanComponent) => void;
 }
 
-function unhex(h: string): Uint8Array {
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(i * 2, 2), 16);
-  return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export function storeInstaller(opts: StoreInstallerOptions): ComponentInstaller {
   if (!opts || typeof opts !== 'object' || !opts.store) throw new OtaflashError('AGENT_BAD_ARGUMENT', `storeInstaller needs { store }, got ${kindOf(opts)}`);
   const store = opts.store;
@@ -46,7 +35,7 @@ export function storeInstaller(opts: StoreInstallerOptions): ComponentInstaller 
 
   /** The stored image of this package, if any (same component, version and SHA-256). */
   const find = (c: PlanComponent): StoredImage | null => {
-    const want = unhex(c.package.sha256);
+    const want = fromHex(c.package.sha256);
     const all = store.list();
     for (let i = 0; i < all.length; i++) {
       const im = all[i];
@@ -67,7 +56,7 @@ export function storeInstaller(opts: StoreInstallerOptions): ComponentInstaller 
     begin(c, from) {
       image = find(c);
       if (!image) {
-        image = store.create({ kind: c.package.kind === 'delta' ? 'delta' : 'opaque', component: c.id, version: c.target, size: c.package.size, sha256: unhex(c.package.sha256), chunkSize, seq: 0 });
+        image = store.create({ kind: c.package.kind === 'delta' ? 'delta' : 'opaque', component: c.id, version: c.target, size: c.package.size, sha256: fromHex(c.package.sha256), chunkSize, seq: 0 });
       }
       if (from % image.chunkSize !== 0) throw new OtaflashError('AGENT_RESUME_MISMATCH', `component ${c.id}: resume at ${from} is not on a chunk boundary`);
       buf = new Uint8Array(image.chunkSize);

@@ -17,6 +17,7 @@ import type { OtaEngine } from '../ota/engine';
 import type { OtaWriteOptions, OtaWriter } from '../ota/writer';
 import { PatchApplier } from './apply';
 import type { OldImage } from './sequential';
+import { sameBytes, toHex } from '../formats/bytes';
 
 export interface DeltaWriteOptions extends Omit<OtaWriteOptions, 'size'> {
   /** Update slot (default: engine.nextUpdatePartition()). Ignored on resume. */
@@ -41,18 +42,6 @@ export function oldImageFromDevice(device: BlockDevice, size: number): OldImage 
     throw new OtaflashError('DELTA_BAD_ARGUMENT', `old image size ${size} does not fit the device (${device.size} bytes)`);
   }
   return { size, read: (offset, into) => device.read(offset, into) };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { HashProvider } from '../hash/types';
 import type { Partition, PartitionTable } from './partition-types';
 import { checkPartitionTable } from './partition-lookup';
 import { utf8Decode, utf8Encode } from './utf8';
-import { putU32, u32 } from './bytes';
+import { putU32, u32, toHex, sameBytes } from './bytes';
 
 /** Default flash address of the table (CONFIG_PARTITION_TABLE_OFFSET). */
 export const PARTITION_TABLE_OFFSET = 0x8000;
@@ -45,12 +45,6 @@ function isBlankRecord(bytes: Uint8Array, at: number): boolean {
 
 
 
-function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
-  return s;
-}
-
 /** Python's repr() of a bytes object, as the tool prints the bad magic. */
 function pyBytesRepr(bytes: Uint8Array): string {
   // Python picks double quotes when the bytes hold a ' and no ".
@@ -67,12 +61,6 @@ function pyBytesRepr(bytes: Uint8Array): string {
     else s += '\\x' + (b < 16 ? '0' : '') + b.toString(16);
   }
   return s + q;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

@@ -10,6 +10,7 @@ import { AesCmac, equalTags } from '../crypto/cmac';
 import { AesCtr, checkCounterOrder, type CounterOrder } from '../crypto/ctr';
 import { crc16CcittFalse } from './scratchpad-crc';
 import { inflateRaw, type InflateInput } from './scratchpad-inflate';
+import { toHex } from './bytes';
 
 /** "SCR1" and 12 fixed bytes. */
 export const SCRATCHPAD_TAG: readonly number[] = [0x53, 0x43, 0x52, 0x31, 0x9a, 0x93, 0x30, 0x82, 0xd9, 0xeb, 0x0a, 0xfc, 0x31, 0x21, 0xe3, 0x37];
@@ -413,12 +414,6 @@ export function extractScratchpad(
   const verified = verifyScratchpad(source, keys, options);
   for (const d of verified.items) decodeScratchpadItem(source, verified.info, d.item, keys.encrypt, sinkOf(d.item), options);
   return verified;
-}
-
-function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
 }
 
 /** The fields of the SDK info tool, as plain JSON-ready values (hex strings for cmac and icb, "a.b.c.d" versions). */

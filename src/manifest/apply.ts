@@ -18,6 +18,7 @@ import type { IncrementalHash } from '../hash/types';
 import { parentOf, type FileStore, type JournalStore } from './file-store';
 import { loadJournal, saveJournal, type JournalRecord } from './journal';
 import { DEFAULT_DEVICE_VERSION, VERSION_FILE, parseManifest, parseVersionFileText, versionFileText, type ParsedManifest } from './parse';
+import { toHex } from '../formats/bytes';
 
 /** Where the firmware of an update goes (an OTA slot through the engine, a file, a device API). */
 export interface FirmwareTarget {
@@ -63,12 +64,6 @@ export interface FetchRequest {
   size: number | undefined;
 }
 
-const HEX = '0123456789abcdef';
-function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += HEX.charAt(b[i] >> 4) + HEX.charAt(b[i] & 15);
-  return s;
-}
 
 function nobleSha1Hash(): IncrementalHash {
   const h = nobleSha1.create();

@@ -14,15 +14,10 @@ import { readAgentRecord } from '../agent/record';
 import type { AgentEvent, AgentMessage, ComponentInstaller, Plan, ServiceMessage } from '../agent/types';
 import { MAX_ROUNDS, baseDevice, chunkOf, scenario, slotsOf, writableOf, type ProveLayout } from './ota-flows';
 import { ProveViolation, type ProveScenario, type ProveWorld } from './world';
+import { toHex } from '../formats/bytes';
 
 const VERSION: { [image: string]: string } = { old: '1.0', new: '2.0', third: '3.0' };
 const NVS_SUBTYPE = 2;
-
-function hexOf(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
-}
 
 /** The installer the agent uses, with the marks the boot invariants rely on around each engine step. */
 function markedInstaller(w: ProveWorld): ComponentInstaller {
@@ -99,7 +94,7 @@ export function agentScenarios(layout: ProveLayout): ProveScenario[] {
   // The agent record needs two erase sectors of its own; layouts without a spare nvs do not host it.
   if (!nvs || nvs.size < 2 * eraseSize || slots.length < 2) return [];
   const h = layout.hashes;
-  const sha = h ? hexOf(h.sha256().update(layout.images.new).digest()) : '';
+  const sha = h ? toHex(h.sha256().update(layout.images.new).digest()) : '';
   if (!h) return [];
   const plan: Plan = {
     id: 'prove-plan',

@@ -41,6 +41,7 @@ import {
 import { type InstallOptions, type InstallResult, installImage } from './install';
 import type { OtaEngine } from '../ota/engine';
 import { type CreateImageOptions, IMAGE_KIND_CODES, type ImageState, type StoredImage } from './types';
+import { toHex } from '../formats/bytes';
 
 export interface ImageStoreOptions {
   hashes?: HashProvider;
@@ -809,10 +810,4 @@ export function isErasedBytes(b: Uint8Array, eraseValue: number): boolean {
   }
   for (; i < n; i++) if (b[i] !== eraseValue) return false;
   return true;
-}
-
-function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
 }
