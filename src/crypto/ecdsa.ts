@@ -2,7 +2,7 @@
 // through the Montgomery class of bignum.ts (24-bit limbs), points in Jacobian coordinates (a = -3),
 // u1*G + u2*Q in one pass (Shamir's trick), and the final x check done as r * Z^2 == X, so no field
 // inversion is needed; the one inversion mod n uses Fermat's little theorem.
-import { Montgomery, compareLimbs, limbsFromBytes, type Limbs } from './bignum';
+import { Montgomery, compareLimbs, limbsFromBytes, limbsToBytes, type Limbs } from './bignum';
 
 export type EcCurveName = 'P-192' | 'P-256' | 'P-384';
 
@@ -300,8 +300,8 @@ export function ecdsaVerify(curve: EcCurveName, x: Uint8Array, y: Uint8Array, r:
   const wM = q.pow(sM, c.nMinus2);
   const u1 = q.fromMont(q.mul(q.toMont(e), wM));
   const u2 = q.fromMont(q.mul(q.toMont(rl), wM));
-  const u1b = limbsBytes(u1, c.nBe.length);
-  const u2b = limbsBytes(u2, c.nBe.length);
+  const u1b = limbsToBytes(u1, c.nBe.length);
+  const u2b = limbsToBytes(u2, c.nBe.length);
   const Q: Jacobian = { x: qx, y: qy, z: f.one, inf: false };
   const GQ = c.add(c.g, Q);
   let acc: Jacobian = { x: f.fresh(), y: f.fresh(), z: f.fresh(), inf: true };
@@ -325,19 +325,6 @@ export function ecdsaVerify(curve: EcCurveName, x: Uint8Array, y: Uint8Array, r:
     if (compareLimbs(f.mul(f.toMont(rc), z2), acc.x) === 0) return true;
   }
   return false;
-}
-
-function limbsBytes(a: Limbs, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let pos = len - 1;
-  for (let i = 0; i < a.length; i++) {
-    let v = a[i];
-    for (let k = 0; k < 3; k++) {
-      if (pos >= 0) out[pos--] = v & 0xff;
-      v = Math.floor(v / 256);
-    }
-  }
-  return out;
 }
 
 /** a + b as plain limbs (same length), or null on overflow of the limb array. */

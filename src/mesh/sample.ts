@@ -4,7 +4,7 @@
  * same version and size give the same bytes.
  */
 import { OtaflashError } from '../errors';
-import { buildAppImage } from '../formats/app-image';
+import { sampleAppImage } from '../formats/sample-app';
 import { createScratchpad } from '../formats/scratchpad-create';
 import type { ScratchpadKeys } from '../formats/scratchpad';
 import type { HashProvider } from '../hash/types';
@@ -19,37 +19,9 @@ export const MESH_KEYS: ScratchpadKeys = {
   encrypt: new Uint8Array([0x6d, 0x65, 0x73, 0x68, 0x2d, 0x65, 0x6e, 0x63, 0x72, 0x2d, 0x6b, 0x65, 0x79, 0x2d, 0x30, 0x31]),
 };
 
-/** A small ESP32 app image (one DRAM segment, an app description with `version`), `size` bytes of segment data. */
+/** The simulation's app image: `sampleAppImage` named 'mesh-sample'. */
 export function meshSampleImage(version: string, size = 8 * 1024, hashes: HashProvider = defaultHashes()): Uint8Array {
-  const data = new Uint8Array(size);
-  let x = 0x2545f491;
-  for (let i = 0; i < version.length; i++) x = Math.imul(x ^ version.charCodeAt(i), 0x01000193);
-  for (let i = 256; i < data.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    // Firmware is mostly code and tables: a skewed byte distribution, so deflate has something to do.
-    data[i] = (x & 0x3f) < 40 ? 0 : x & 0xff;
-  }
-  return buildAppImage({
-    chip: 0,
-    entry: 0x40080000,
-    segments: [{ loadAddress: 0x3ffb0000, data }],
-    appDesc: {
-      secureVersion: 0,
-      version,
-      projectName: 'mesh-sample',
-      time: '00:00:00',
-      date: 'Jan  1 2026',
-      idfVersion: 'v5.3',
-      elfSha256: new Uint8Array(32),
-      minEfuseBlkRevFull: 0,
-      maxEfuseBlkRevFull: 0,
-      mmuPageSizeLog2: 0,
-      spiFlashMode: 0,
-    },
-    hashes,
-  });
+  return sampleAppImage(version, size, hashes, 'mesh-sample');
 }
 
 export { deflateStored } from '../formats/deflate-stored';

@@ -6,10 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { getQuickJS, type QuickJSContext, type QuickJSRuntime } from 'quickjs-emscripten';
+import { getQuickJS } from 'quickjs-emscripten';
 import { deviceBundlePath, ensureBuilt } from '../device/bundle';
 import { createDeltaPatch } from '../../src/delta/generate';
 import { pairFile, patchFile } from './fixtures';
+import { unwrap, usedBytes } from '../device/qjs';
 
 const CHUNK = 4096;
 const FLASH_SIZE = 0x200000;
@@ -44,21 +45,7 @@ function deltaFlow(lib, oldImage, patchSize, readChunk, sample, maxDictionary) {
   return { dev: dev, result: { size: v.size, hashValid: v.hashValid, label: u.partition.label } };
 }`;
 
-function usedBytes(rt: QuickJSRuntime, ctx: QuickJSContext): number {
-  const h = rt.computeMemoryUsage();
-  const v = ctx.dump(h) as { memory_used_size: number };
-  h.dispose();
-  return v.memory_used_size;
-}
 
-function unwrap(ctx: QuickJSContext, r: ReturnType<QuickJSContext['evalCode']>, what: string) {
-  if (r.error) {
-    const err = ctx.dump(r.error);
-    r.error.dispose();
-    throw new Error(`${what} failed inside QuickJS: ${JSON.stringify(err)}`);
-  }
-  return r.value;
-}
 
 async function applyInQuickJs(oldImage: Uint8Array, patch: Uint8Array, maxDictionary?: number) {
   ensureBuilt();

@@ -7,10 +7,11 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { getQuickJS, type QuickJSContext, type QuickJSRuntime } from 'quickjs-emscripten';
+import { getQuickJS } from 'quickjs-emscripten';
 import * as lib from '../../src/index';
 import { deviceBundlePath, deviceMinBundlePath, ensureBuilt, repoRoot } from './bundle';
 import { FLOW_CHUNK, FLOW_FLASH_SIZE, UPDATE_FLOW_SOURCE, type FlowResult } from './update-flow';
+import { unwrap, usedBytes } from './qjs';
 
 const VECTORS = path.resolve(repoRoot, 'test/fixtures');
 const REAL_APP = path.join(VECTORS, 'app-images/esp-serial-flasher/hello_world-esp32c3.bin');
@@ -19,31 +20,17 @@ const HEAP_BUDGET = 48 * 1024;
 const BIG_IMAGE_SIZE = 256 * 1024;
 
 if (!fs.existsSync(REAL_APP)) throw new Error(`fixture missing: ${REAL_APP}`);
-const haveVectors = true;
 
 /**
  * A valid app image of exactly `size` bytes: the segments, header and app description of a real
  * ESP-IDF app, plus one padding segment (load address 0, which the bootloader does not load) to reach
- * the size. Without the vectors folder, a small synthetic app stands in for the real one.
+ * the size.
  */
 function paddedImage(size: number): Uint8Array {
-  let segments: { loadAddress: number; data: Uint8Array }[];
-  let header: Parameters<typeof lib.buildAppImage>[0]['header'];
-  let appDesc: lib.AppDescription | undefined;
-  if (haveVectors) {
-    const real = lib.parseAppImage(new Uint8Array(fs.readFileSync(REAL_APP)));
-    segments = real.segments.map((s) => ({ loadAddress: s.loadAddress, data: s.data }));
-    header = real.header;
-    appDesc = real.appDesc ?? undefined;
-  } else {
-    const desc = new Uint8Array(256);
-    segments = [{ loadAddress: 0x3c000020, data: desc }];
-    header = { chipId: lib.CHIP_IDS.esp32c3, entry: 0x40380000 };
-    appDesc = {
-      secureVersion: 0, version: 'v1', projectName: 'synthetic', time: '', date: '', idfVersion: 'v5.2',
-      elfSha256: new Uint8Array(32), minEfuseBlkRevFull: 0, maxEfuseBlkRevFull: 0, mmuPageSizeLog2: 0, spiFlashMode: 0,
-    };
-  }
+  const real = lib.parseAppImage(new Uint8Array(fs.readFileSync(REAL_APP)));
+  const segments = real.segments.map((s) => ({ loadAddress: s.loadAddress, data: s.data }));
+  const header = real.header;
+  const appDesc = real.appDesc ?? undefined;
   let end = 24;
   for (const s of segments) end += 8 + s.data.length;
   // Total = roundup(end + 8 + pad + 1, 16) + 32: choose pad so the checksum block ends at size - 32.
@@ -76,21 +63,7 @@ interface QuickJsRun {
 
 let quickjs: Awaited<ReturnType<typeof getQuickJS>> | null = null;
 
-function usedBytes(rt: QuickJSRuntime, ctx: QuickJSContext): number {
-  const h = rt.computeMemoryUsage();
-  const v = ctx.dump(h) as { memory_used_size: number };
-  h.dispose();
-  return v.memory_used_size;
-}
 
-function unwrap(ctx: QuickJSContext, r: ReturnType<QuickJSContext['evalCode']>, what: string) {
-  if (r.error) {
-    const err = ctx.dump(r.error);
-    r.error.dispose();
-    throw new Error(`${what} failed inside QuickJS: ${JSON.stringify(err)}`);
-  }
-  return r.value;
-}
 
 async function runInQuickJs(image: Uint8Array, bundle: string, keepChunks = false): Promise<QuickJsRun> {
   quickjs ??= await getQuickJS();
@@ -200,7 +173,7 @@ test('device bundle: minified and gzipped sizes, and the heap it takes once load
   }
 });
 
-for (const which of haveVectors ? ['real', 'padded'] : ['padded']) {
+for (const which of ['real', 'padded']) {
   test(`QuickJS runs a whole update (${which === 'real' ? 'real hello_world-esp32c3 image' : '256 KiB image'}) to the same flash bytes as Node`, async () => {
     ensureBuilt();
     const image = which === 'real' ? new Uint8Array(fs.readFileSync(REAL_APP)) : paddedImage(BIG_IMAGE_SIZE);

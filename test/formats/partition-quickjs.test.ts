@@ -4,8 +4,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { getQuickJS } from 'quickjs-emscripten';
-import { deviceBundlePath, ensureBuilt } from '../device/bundle';
+import { bundleContext } from '../device/qjs';
 
 const DIR = fileURLToPath(new URL('../fixtures/partition-tables/', import.meta.url));
 if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR} (the repository's test/fixtures folder)`);
@@ -20,15 +19,8 @@ const CASES: Array<[string, string]> = [
 ];
 
 test('CSV -> binary -> CSV in QuickJS matches the tool byte for byte', async () => {
-  ensureBuilt();
-  const bundle = fs.readFileSync(deviceBundlePath, 'utf8');
-  const quickjs = await getQuickJS();
-  const rt = quickjs.newRuntime();
-  const ctx = rt.newContext();
+  const { rt, ctx } = await bundleContext();
   try {
-    const loaded = ctx.evalCode(bundle, 'otaflash.device.js', { type: 'global' });
-    if (loaded.error) throw new Error('bundle: ' + JSON.stringify(ctx.dump(loaded.error)));
-    loaded.value.dispose();
     assert.is(ctx.dump(ctx.unwrapResult(ctx.evalCode('typeof TextEncoder + typeof console'))), 'undefinedundefined');
     for (const [name, opts] of CASES) {
       const csv = fs.readFileSync(DIR + name + '.csv', 'utf8');

@@ -7,8 +7,8 @@ import * as crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { getQuickJS, type QuickJSContext, type QuickJSRuntime } from 'quickjs-emscripten';
-import { deviceBundlePath, ensureBuilt } from '../device/bundle';
+import { type QuickJSContext, type QuickJSRuntime } from 'quickjs-emscripten';
+import { bundleContext } from '../device/qjs';
 
 const DIR = fileURLToPath(new URL('../fixtures/wirepas-scratchpads/', import.meta.url));
 if (!fs.existsSync(DIR)) throw new Error(`conformance vectors missing: ${DIR}`);
@@ -46,15 +46,8 @@ const FLOW = `(function (lib, raw, keyHex, counter, sample) {
 
 async function runInQuickJs(name: string) {
   const v = byName(name);
-  ensureBuilt();
-  const bundle = fs.readFileSync(deviceBundlePath, 'utf8');
-  const quickjs = await getQuickJS();
-  const rt = quickjs.newRuntime();
-  const ctx = rt.newContext();
+  const { rt, ctx } = await bundleContext();
   try {
-    const loaded = ctx.evalCode(bundle, 'otaflash.device.js', { type: 'global' });
-    if (loaded.error) throw new Error('bundle: ' + JSON.stringify(ctx.dump(loaded.error)));
-    loaded.value.dispose();
     // A bare engine: the bundle must not have needed these.
     assert.is(ctx.dump(ctx.unwrapResult(ctx.evalCode('typeof TextDecoder + typeof console + typeof process'))), 'undefinedundefinedundefined');
     const bytes = new Uint8Array(fs.readFileSync(DIR + v.file));

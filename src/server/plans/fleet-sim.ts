@@ -15,7 +15,6 @@ import { otaModuleInstaller } from '../../agent/ota-installer';
 import type { AgentMessage, ServiceMessage } from '../../agent/types';
 import { MemoryFlash } from '../../flash/memory';
 import { RegionFlash } from '../../flash/region';
-import { buildAppImage } from '../../formats/app-image';
 import { decodeAppDescription } from '../../formats/app-image-desc';
 import { makeOtaEntry, OTA_STATE, writeOtaEntry } from '../../formats/otadata';
 import type { Partition, PartitionTable } from '../../formats/partition-types';
@@ -30,6 +29,7 @@ import { startPlanMqttBridge, type PlanMqttBridge } from './mqtt';
 import { MqttAgentLink } from '../../node/agent-mqtt';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { createMonitorHandler } from './monitor';
+import { sampleAppImage } from '../../formats/sample-app';
 
 // ------------------------------------------------------------------------------------------------
 // Sample firmware and the simulated device
@@ -37,36 +37,9 @@ import { createMonitorHandler } from './monitor';
 export const SAMPLE_FROM = '1.0.0';
 export const SAMPLE_TO = '2.0.0';
 
-/** A small ESP32 app image (one DRAM segment, app description with `version`), deterministic per version. */
+/** The sample firmware: `sampleAppImage` (src/formats/sample-app.ts) named 'fleet-sample'. */
 export function sampleImage(version: string, size = 12 * 1024): Uint8Array {
-  const data = new Uint8Array(size);
-  let x = 0x9e3779b9 ^ version.length;
-  for (let i = 0; i < version.length; i++) x = Math.imul(x ^ version.charCodeAt(i), 0x01000193);
-  for (let i = 256; i < data.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    data[i] = x & 0xff;
-  }
-  return buildAppImage({
-    chip: 0,
-    entry: 0x40080000,
-    segments: [{ loadAddress: 0x3ffb0000, data }],
-    appDesc: {
-      secureVersion: 0,
-      version,
-      projectName: 'fleet-sample',
-      time: '00:00:00',
-      date: 'Jan  1 2026',
-      idfVersion: 'v5.3',
-      elfSha256: new Uint8Array(32),
-      minEfuseBlkRevFull: 0,
-      maxEfuseBlkRevFull: 0,
-      mmuPageSizeLog2: 0,
-      spiFlashMode: 0,
-    },
-    hashes: nodeHashes,
-  });
+  return sampleAppImage(version, size, nodeHashes, 'fleet-sample');
 }
 
 const SLOT = 0x4000;
