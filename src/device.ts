@@ -8,6 +8,7 @@ export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/p
 export * from './flash/checks';
 export { RegionFlash } from './flash/region';
 export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';
+export { EspruinoFlash, type EspruinoFlashModule, type EspruinoFlashOptions, type EspruinoFlashPage } from './flash/espruino-flash';
 export * from './formats/partition-types';
 export * from './formats/partition-table';
 export * from './formats/partition-lookup';
