@@ -24,6 +24,7 @@ export { parseAppImage, buildAppImage } from './formats/app-image';
 export { decodeSignatureSector, decodeSignatureBlock, signatureSectorOffset } from './formats/secure-boot-signature';
 export { verifyImageSignature, verifyDeviceImageSignature, chipSignatureLimits, isTrustedDigest } from './formats/secure-boot-verify';
 export { createPortableSignatureVerifier } from './crypto/rsa-verifier';
+export { verifyDetachedSignature, verifyDetachedSignatureDigest, streamedMessage, encodeSignatureText, decodeSignatureText } from './formats/detached-signature';
 export { decideBoot, applyBootWrites, simulateReboot } from './ota/bootloader';
 export { OtaEngine } from './ota/engine';
 export { OtaWriter } from './ota/writer';

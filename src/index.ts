@@ -28,6 +28,7 @@ export { parseSignatureBlocks } from './formats/app-image-signature';
 export * from './formats/secure-boot-signature';
 export * from './formats/secure-boot-verify';
 export { createPortableSignatureVerifier } from './crypto/rsa-verifier';
+export * from './formats/detached-signature';
 export { rsaPublic, rsaPssVerify } from './crypto/rsa';
 export { createImageVerifier, verifyImage, inspectImage, verifyImageOnDevice, setChecksumXor, xorInto, type ChecksumXor } from './formats/app-image-verify';
 export { parseAppImage, buildAppImage, type AppImage, type AppImageParts, type AppImageSegment } from './formats/app-image';

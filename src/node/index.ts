@@ -10,6 +10,7 @@ setChecksumXor(createWasmChecksumXor());
 
 export { nodeHashes } from './hash';
 export { createNodeSignatureVerifier } from './signature-verifier';
+export { signDetached, trustFromKeys, readKeyFiles } from './detached-sign';
 export { secureBootPublicKey, secureBootKeyDigest, generateSecureBootKey, signImageV2, signImageV1, signBlock, rsaBlockKey, type SecureBootPublicKey, type SecureBootKeyType, type SignImageOptions } from './secure-boot-keys';
 export { FileFlash, type FileFlashOptions } from './file-flash';
 export { createWasmChecksumXor } from './image-checksum';
