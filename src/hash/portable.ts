@@ -1,31 +1,17 @@
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
-import { md5 as nobleMd5 } from '@noble/hashes/legacy.js';
+// The pure-JS hash provider of the portable core: the project's own MD5 and SHA-256 (ES2015, 32-bit
+// integer arithmetic, no per-byte allocation) and the crc-32 package's table CRC. No Node APIs, no
+// API later than ES2015, so it runs in QuickJS, JerryScript, Duktape and Espruino as built.
 import CRC32 from 'crc-32';
-import type { HashProvider, IncrementalHash } from './types';
-
-function wrap(h: { update(d: Uint8Array): unknown; digest(): Uint8Array }): IncrementalHash {
-  const api: IncrementalHash = {
-    update(data: Uint8Array) {
-      h.update(data);
-      return api;
-    },
-    digest() {
-      return h.digest();
-    },
-  };
-  return api;
-}
+import { md5 } from './md5';
+import { sha256 } from './sha256';
+import type { HashProvider } from './types';
 
 export function crc32(data: Uint8Array, previous = 0): number {
   return CRC32.buf(data, previous | 0) >>> 0;
 }
 
 /** Pure-JS hashes: run anywhere (QuickJS, Espruino-class engines), no Node APIs. */
-export const portableHashes: HashProvider = {
-  sha256: () => wrap(nobleSha256.create()),
-  md5: () => wrap(nobleMd5.create()),
-  crc32,
-};
+export const portableHashes: HashProvider = { sha256, md5, crc32 };
 
 let current: HashProvider = portableHashes;
 

@@ -10,10 +10,10 @@
 //   journal 'done'        (kept for rollback(); it lives beside the files, not among them)
 // A power cut before 'switching' is undone by recover() (the .new files go; the old set stays); after
 // it, recover() finishes the switch (every .new file is complete), so the set is whole old or whole new.
-import { sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
 import { OtaflashError, isOtaflashError } from '../errors';
 import { utf8Decode, utf8Encode } from '../formats/utf8';
 import { defaultHashes } from '../hash/portable';
+import { sha1 as portableSha1 } from '../hash/sha1';
 import type { IncrementalHash } from '../hash/types';
 import { parentOf, type FileStore, type JournalStore } from './file-store';
 import { loadJournal, saveJournal, type JournalRecord } from './journal';
@@ -39,7 +39,7 @@ export interface ApplyOptions {
   firmware?: FirmwareTarget;
   /** Download attempts per file before the update is abandoned (default 5, as Pycom's client). */
   attempts?: number;
-  /** SHA-1 factory (default @noble/hashes; Node passes node:crypto). */
+  /** SHA-1 factory (default the portable one in hash/sha1.ts; Node passes node:crypto). */
   sha1?: () => IncrementalHash;
   sha256?: () => IncrementalHash;
   /** Bytes received so far (resumed bytes counted once), and the total when the manifest gives sizes. */
@@ -62,19 +62,6 @@ export interface FetchRequest {
   /** The store path it is for, or null for the firmware. */
   path: string | null;
   size: number | undefined;
-}
-
-
-function nobleSha1Hash(): IncrementalHash {
-  const h = nobleSha1.create();
-  const api: IncrementalHash = {
-    update(d) {
-      h.update(d);
-      return api;
-    },
-    digest: () => h.digest(),
-  };
-  return api;
 }
 
 /** Reads the device's version from flash/OTA_VERSION.py, or DEFAULT_DEVICE_VERSION without one. */
@@ -243,7 +230,7 @@ export class FileSetUpdate {
       if (offset === 0 || it.h1 === null) {
         this.progressBytes -= it.received;
         it.received = 0;
-        it.h1 = (this.opts.sha1 ?? nobleSha1Hash)();
+        it.h1 = (this.opts.sha1 ?? portableSha1)();
         it.h256 = it.sha256 !== undefined ? (this.opts.sha256 ?? defaultHashes().sha256)() : null;
         if (it.path === null) this.opts.firmware!.begin(it.size);
         else this.store.create(it.path + '.new');

@@ -1,0 +1,102 @@
+// The Merkle-Damgard framing that MD5, SHA-1 and SHA-256 share (RFC 1321 section 3.1-3.2,
+// FIPS 180-4 section 5.1.1): 64-byte blocks, a 0x80 byte, zeros, and the message length in bits
+// as a 64-bit number (little-endian for MD5, big-endian for SHA). Subclasses supply only the
+// compression function and the output words.
+//
+// Written for small interpreters (QuickJS, JerryScript, Espruino, Duktape): whole blocks are
+// compressed straight from the caller's array, only a partial block is copied, and nothing is
+// allocated per byte or per block. ES2015, no BigInt: the length is kept as a plain number of
+// bytes (exact up to 2^53) and split into two 32-bit words when padding.
+import { OtaflashError, kindOf } from '../errors';
+import type { IncrementalHash } from './types';
+
+const BLOCK = 64;
+/** 2^29: bytes * 8 overflows 32 bits at this many bytes. */
+const BYTES_PER_HI_WORD = 0x20000000;
+
+export abstract class BlockHash implements IncrementalHash {
+  /** The partial block waiting for more bytes. */
+  private readonly buf = new Uint8Array(BLOCK);
+  private fill = 0;
+  private total = 0;
+  private finished = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly littleEndian: boolean,
+  ) {}
+
+  /** Compresses the 64 bytes at m[o..o+64) into the state. */
+  protected abstract compress(m: Uint8Array, o: number): void;
+
+  /** The state as output bytes (called once, after the last block). */
+  protected abstract output(): Uint8Array;
+
+  update(data: Uint8Array): this {
+    if (this.finished) throw new OtaflashError('HASH_FINISHED', `${this.name}: update() after digest(); start a new hash`);
+    if (!(data instanceof Uint8Array)) throw new OtaflashError('HASH_BAD_INPUT', `${this.name}: update() takes a Uint8Array, got ${kindOf(data)}`);
+    const n = data.length;
+    this.total += n;
+    let i = 0;
+    if (this.fill > 0) {
+      const take = Math.min(BLOCK - this.fill, n);
+      for (let k = 0; k < take; k++) this.buf[this.fill + k] = data[k];
+      this.fill += take;
+      i = take;
+      if (this.fill < BLOCK) return this;
+      this.compress(this.buf, 0);
+      this.fill = 0;
+    }
+    for (; i + BLOCK <= n; i += BLOCK) this.compress(data, i);
+    const tail = n - i;
+    for (let k = 0; k < tail; k++) this.buf[k] = data[i + k];
+    this.fill = tail;
+    return this;
+  }
+
+  digest(): Uint8Array {
+    if (this.finished) throw new OtaflashError('HASH_FINISHED', `${this.name}: digest() called twice; start a new hash`);
+    this.finished = true;
+    const buf = this.buf;
+    let f = this.fill;
+    buf[f++] = 0x80;
+    if (f > BLOCK - 8) {
+      while (f < BLOCK) buf[f++] = 0;
+      this.compress(buf, 0);
+      f = 0;
+    }
+    while (f < BLOCK - 8) buf[f++] = 0;
+    const lo = (this.total % BYTES_PER_HI_WORD) * 8;
+    const hi = Math.floor(this.total / BYTES_PER_HI_WORD);
+    if (this.littleEndian) {
+      putLe(buf, 56, lo);
+      putLe(buf, 60, hi);
+    } else {
+      putBe(buf, 56, hi);
+      putBe(buf, 60, lo);
+    }
+    this.compress(buf, 0);
+    return this.output();
+  }
+}
+
+export function putBe(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
+export function putLe(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+}
+
+/** Words to bytes, big-endian (SHA output). */
+export function wordsBe(s: Int32Array, count: number): Uint8Array {
+  const out = new Uint8Array(count * 4);
+  for (let i = 0; i < count; i++) putBe(out, i * 4, s[i]);
+  return out;
+}

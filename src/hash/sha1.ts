@@ -1,0 +1,64 @@
+// SHA-1 (FIPS 180-4 sections 4.1.1, 5.3.1, 6.1; RFC 3174) in 32-bit integer arithmetic with one
+// reused 80-word schedule. Only the Pycom manifest format needs it (file hashes are SHA-1 there).
+import { BlockHash, wordsBe } from './block-hash';
+import type { IncrementalHash } from './types';
+
+export class Sha1 extends BlockHash {
+  private readonly s = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]);
+  private readonly w = new Int32Array(80);
+
+  constructor() {
+    super('SHA-1', false);
+  }
+
+  protected compress(m: Uint8Array, o: number): void {
+    const w = this.w;
+    const s = this.s;
+    for (let t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
+    for (let t = 16; t < 80; t++) {
+      const x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+      w[t] = (x << 1) | (x >>> 31);
+    }
+    let a = s[0];
+    let b = s[1];
+    let c = s[2];
+    let d = s[3];
+    let e = s[4];
+    for (let t = 0; t < 80; t++) {
+      let f: number;
+      let k: number;
+      if (t < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5a827999;
+      } else if (t < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ed9eba1;
+      } else if (t < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8f1bbcdc;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xca62c1d6;
+      }
+      const tmp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = tmp;
+    }
+    s[0] = (s[0] + a) | 0;
+    s[1] = (s[1] + b) | 0;
+    s[2] = (s[2] + c) | 0;
+    s[3] = (s[3] + d) | 0;
+    s[4] = (s[4] + e) | 0;
+  }
+
+  protected output(): Uint8Array {
+    return wordsBe(this.s, 5);
+  }
+}
+
+export function sha1(): IncrementalHash {
+  return new Sha1();
+}
