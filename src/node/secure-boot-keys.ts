@@ -21,6 +21,9 @@ import {
   type RsaBlockKey,
 } from '../formats/secure-boot-signature';
 import { nodeHashes } from './hash';
+import { P256, bytesToBigInt, signDeterministic } from './rfc6979';
+import { isSigner, normaliseSignature, pemSigner, type Signer } from './signer';
+import { createNodeSignatureVerifier } from './signature-verifier';
 
 export type SecureBootKeyType = 'rsa3072' | 'ecdsa192' | 'ecdsa256' | 'ecdsa384';
 
@@ -103,34 +106,49 @@ export function generateSecureBootKey(type: SecureBootKeyType): string {
   return crypto.generateKeyPairSync('ec', { namedCurve, ...opts }).privateKey as unknown as string;
 }
 
-function privateKey(pem: string | Uint8Array): crypto.KeyObject {
-  try {
-    const k = crypto.createPrivateKey(typeof pem === 'string' ? pem : Buffer.from(pem));
-    return k;
-  } catch (e) {
-    throw new OtaflashError('KEY_BAD_FORMAT', `not a PEM private key: ${(e as Error).message}`);
-  }
+/** A signer from a PEM private key, or the signer itself. */
+export function toSigner(key: string | Uint8Array | Signer): Signer {
+  if (isSigner(key)) return key;
+  return pemSigner(key, secureBootPublicKey(key), 'PEM private key');
 }
 
-/** One V2 block for `signed` (the padded image) with a private key. */
-export function signBlock(signed: Uint8Array, keyPem: string | Uint8Array, hashes: HashProvider = nodeHashes): Uint8Array {
-  const priv = privateKey(keyPem);
-  const pub = secureBootPublicKey(typeof keyPem === 'string' ? keyPem : keyPem);
-  if (pub.kind === 'rsa') {
-    const digest = hashes.sha256().update(signed).digest();
-    const sig = crypto.sign('sha256', signed, { key: priv, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
-    return encodeSignatureBlock({ kind: 'rsa', key: pub.key, signature: new Uint8Array(sig) }, digest, hashes);
+/**
+ * Asks `signer` for a signature over `signed` (whose digest is `digest`) and checks it against the
+ * signer's public key before anything is built from it: an external signer that answers with the
+ * wrong key, a garbled signature or another digest's is a SIGN_BAD_SIGNATURE error.
+ */
+function signChecked(signer: Signer, signed: Uint8Array, digest: Uint8Array): Uint8Array {
+  const pub = signer.publicKey;
+  const sig = normaliseSignature(signer.sign(digest, signed), pub, signer.description);
+  const message = { bytes: signed, digest: () => digest };
+  const ok = pub.kind === 'rsa'
+    ? checkVerifier.rsaPss(pub.key.n, pub.key.e, sig, message)
+    : checkVerifier.ecdsa(pub.curve, pub.x, pub.y, sig.subarray(0, sig.length / 2), sig.subarray(sig.length / 2), message);
+  if (!ok) {
+    throw new OtaflashError('SIGN_BAD_SIGNATURE', `${signer.description} returned a signature that does not verify with its public key (${pub.type}, key digest ${Buffer.from(secureBootKeyDigest(pub)).toString('hex')}): wrong key, wrong digest or a garbled answer; nothing written`, { signer: signer.description });
   }
-  const p384 = pub.curve === 'P-384';
-  const digest = new Uint8Array(crypto.createHash(p384 ? 'sha384' : 'sha256').update(signed).digest());
-  const sig = crypto.sign(p384 ? 'sha384' : 'sha256', signed, { key: priv, dsaEncoding: 'ieee-p1363' });
+  return sig;
+}
+
+const checkVerifier = createNodeSignatureVerifier(nodeHashes);
+
+/**
+ * One V2 block for `signed` (the padded image, or any payload) with a private key (PEM) or a signer.
+ * The signature is verified with the signer's public key before the block is made.
+ */
+export function signBlock(signed: Uint8Array, key: string | Uint8Array | Signer, hashes: HashProvider = nodeHashes): Uint8Array {
+  const signer = toSigner(key);
+  const pub = signer.publicKey;
+  const digest = pub.kind === 'ecdsa' && pub.curve === 'P-384' ? new Uint8Array(crypto.createHash('sha384').update(signed).digest()) : hashes.sha256().update(signed).digest();
+  const sig = signChecked(signer, signed, digest);
+  if (pub.kind === 'rsa') return encodeSignatureBlock({ kind: 'rsa', key: pub.key, signature: sig }, digest, hashes);
   const len = CURVE_BYTES[pub.curve];
   return encodeSignatureBlock({ kind: 'ecdsa', curve: pub.curve, x: pub.x, y: pub.y, r: sig.subarray(0, len), s: sig.subarray(len) }, digest, hashes);
 }
 
 export interface SignImageOptions {
-  /** Private keys, one block each, in order. */
-  readonly keys: readonly (string | Uint8Array)[];
+  /** Private keys (PEM) or signers, one block each, in order. */
+  readonly keys: readonly (string | Uint8Array | Signer)[];
   /** Keep the blocks of the file's last sector and add after them (espsecure --append-signatures). */
   readonly append?: boolean;
   readonly hashes?: HashProvider;
@@ -176,16 +194,35 @@ export function signImageV2(image: Uint8Array, opts: SignImageOptions): Uint8Arr
 export const V1_SIGNATURE_SIZE = SB1_BLOCK_SIZE;
 
 /**
- * Secure Boot V1 (ESP32): ECDSA P-256 over SHA-256 of the image, r and s big-endian, appended.
- * espsecure signs deterministically (RFC 6979); node:crypto signs with a random nonce, so the r and s
- * differ from espsecure's for the same key and image, but verify the same.
+ * Secure Boot V1 (ESP32): ECDSA P-256 over SHA-256 of the image, r and s big-endian, appended after a
+ * zero version word. With a PEM key the nonce is RFC 6979's, as espsecure's (python-ecdsa
+ * sign_deterministic), so the 68 bytes equal espsecure's for the same key and image. A signer (HSM,
+ * command) signs however it does; its signature is verified before it is written.
  */
-export function signImageV1(image: Uint8Array, keyPem: string | Uint8Array): Uint8Array {
-  const pub = secureBootPublicKey(keyPem);
+export function signImageV1(image: Uint8Array, key: string | Uint8Array | Signer): Uint8Array {
+  const pub = isSigner(key) ? key.publicKey : secureBootPublicKey(key);
   if (pub.kind !== 'ecdsa' || pub.curve !== 'P-256') throw new OtaflashError('KEY_UNSUPPORTED', 'Secure Boot V1 signs only with an ECDSA P-256 key');
-  const sig = crypto.sign('sha256', image, { key: privateKey(keyPem), dsaEncoding: 'ieee-p1363' });
+  const digest = new Uint8Array(crypto.createHash('sha256').update(image).digest());
+  let sig: Uint8Array;
+  if (isSigner(key)) {
+    sig = signChecked(key, image, digest);
+  } else {
+    const d = privateKey(key).export({ format: 'jwk' }).d;
+    const rs = signDeterministic(P256, bytesToBigInt(new Uint8Array(Buffer.from(d!, 'base64url'))), digest);
+    sig = new Uint8Array(64);
+    sig.set(rs.r);
+    sig.set(rs.s, 32);
+  }
   const out = new Uint8Array(image.length + SB1_BLOCK_SIZE);
   out.set(image);
   out.set(encodeSignatureV1(sig.subarray(0, 32), sig.subarray(32)), image.length);
   return out;
+}
+
+function privateKey(pem: string | Uint8Array): crypto.KeyObject {
+  try {
+    return crypto.createPrivateKey(typeof pem === 'string' ? pem : Buffer.from(pem));
+  } catch (e) {
+    throw new OtaflashError('KEY_BAD_FORMAT', `not a PEM private key: ${(e as Error).message}`);
+  }
 }
