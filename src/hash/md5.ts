@@ -27,17 +27,21 @@ export class Md5 extends BlockHash {
   }
 
   protected compress(m: Uint8Array, o: number): void {
+    // Locals declared outside the loops (see sha256.ts: cheaper in small interpreters).
     const x = this.x;
     const s = this.s;
+    let f: number;
+    let g: number;
+    let r: number;
+    let v: number;
+    let i: number;
     for (let j = 0; j < 16; j++, o += 4) x[j] = m[o] | (m[o + 1] << 8) | (m[o + 2] << 16) | (m[o + 3] << 24);
     let a = s[0];
     let b = s[1];
     let c = s[2];
     let d = s[3];
-    for (let i = 0; i < 64; i++) {
+    for (i = 0; i < 64; i++) {
       // Round functions F, G, H, I and the word each step reads (RFC 1321 3.4).
-      let f: number;
-      let g: number;
       if (i < 16) {
         f = (b & c) | (~b & d);
         g = i;
@@ -51,8 +55,8 @@ export class Md5 extends BlockHash {
         f = c ^ (b | ~d);
         g = (7 * i) & 15;
       }
-      const r = R[((i >> 4) << 2) | (i & 3)];
-      const v = (a + f + T[i] + x[g]) | 0;
+      r = R[((i >> 4) << 2) | (i & 3)];
+      v = (a + f + T[i] + x[g]) | 0;
       a = d;
       d = c;
       c = b;

@@ -12,11 +12,17 @@ export class Sha1 extends BlockHash {
   }
 
   protected compress(m: Uint8Array, o: number): void {
+    // Locals declared outside the loops (see sha256.ts: cheaper in small interpreters).
     const w = this.w;
     const s = this.s;
-    for (let t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
-    for (let t = 16; t < 80; t++) {
-      const x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
+    let t: number;
+    let x: number;
+    let f: number;
+    let k: number;
+    let tmp: number;
+    for (t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
+    for (t = 16; t < 80; t++) {
+      x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16];
       w[t] = (x << 1) | (x >>> 31);
     }
     let a = s[0];
@@ -24,9 +30,7 @@ export class Sha1 extends BlockHash {
     let c = s[2];
     let d = s[3];
     let e = s[4];
-    for (let t = 0; t < 80; t++) {
-      let f: number;
-      let k: number;
+    for (t = 0; t < 80; t++) {
       if (t < 20) {
         f = (b & c) | (~b & d);
         k = 0x5a827999;
@@ -40,7 +44,7 @@ export class Sha1 extends BlockHash {
         f = b ^ c ^ d;
         k = 0xca62c1d6;
       }
-      const tmp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]) | 0;
+      tmp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]) | 0;
       e = d;
       d = c;
       c = (b << 30) | (b >>> 2);

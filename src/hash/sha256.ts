@@ -28,15 +28,20 @@ export class Sha256 extends BlockHash {
   }
 
   protected compress(m: Uint8Array, o: number): void {
+    // Declared once, outside the loops: block-scoped declarations inside a loop body cost small
+    // interpreters (QuickJS, JerryScript) a re-initialisation per iteration.
     const w = this.w;
     const s = this.s;
-    for (let t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
-    for (let t = 16; t < 64; t++) {
-      const x = w[t - 15];
-      const y = w[t - 2];
-      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      w[t] = (s1 + w[t - 7] + s0 + w[t - 16]) | 0;
+    let t: number;
+    let x: number;
+    let y: number;
+    let t1: number;
+    for (t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
+    for (t = 16; t < 64; t++) {
+      x = w[t - 15];
+      y = w[t - 2];
+      // w[t] = sigma1(w[t-2]) + w[t-7] + sigma0(w[t-15]) + w[t-16]
+      w[t] = ((((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)) + w[t - 7] + (((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)) + w[t - 16]) | 0;
     }
     let a = s[0];
     let b = s[1];
@@ -46,11 +51,9 @@ export class Sha256 extends BlockHash {
     let f = s[5];
     let g = s[6];
     let h = s[7];
-    for (let t = 0; t < 64; t++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[t] + w[t]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    for (t = 0; t < 64; t++) {
+      // T1 = h + Sigma1(e) + Ch(e, f, g) + K[t] + w[t], with Ch written as g ^ (e & (f ^ g)) (same function, fewer operations).
+      t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + (g ^ (e & (f ^ g))) + K[t] + w[t]) | 0;
       h = g;
       g = f;
       f = e;
@@ -58,7 +61,8 @@ export class Sha256 extends BlockHash {
       d = c;
       c = b;
       b = a;
-      a = (t1 + t2) | 0;
+      // a = T1 + Sigma0(a) + Maj(a, b, c) of the old a, b, c (now b, c, d); Maj as (a & b) | (c & (a | b)).
+      a = (t1 + (((b >>> 2) | (b << 30)) ^ ((b >>> 13) | (b << 19)) ^ ((b >>> 22) | (b << 10))) + ((b & c) | (d & (b | c)))) | 0;
     }
     s[0] = (s[0] + a) | 0;
     s[1] = (s[1] + b) | 0;
