@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
-// Three outputs: the library (portable core + Node adapters) as ESM/CJS with types,
-// the CLI as one ESM file, and the device bundle as an ES2015 IIFE with everything inlined.
+// Three outputs: the library (portable core + Node adapters) as ESM/CJS with types, the CLI as one
+// ESM file, and the device bundles (dist/device/: whole and slim, ES2015 and ES5, add-ons, polyfills),
+// which scripts/build-device.mjs makes once the library build (which cleans dist/) has finished.
 export default defineConfig([
   {
     entry: { index: 'src/index.ts', 'node/index': 'src/node/index.ts' },
@@ -14,6 +15,12 @@ export default defineConfig([
     clean: true,
     splitting: true,
     outDir: 'dist',
+    onSuccess: async () => {
+      // not a static import: the bundled config would carry the script and lose its own location
+      const script = new URL('./scripts/build-device.mjs', import.meta.url).href;
+      const { buildDevice } = (await import(script)) as { buildDevice: (o: { quiet: boolean }) => Promise<unknown> };
+      await buildDevice({ quiet: true });
+    },
   },
   {
     entry: { 'cli/main': 'src/cli/main.ts' },
@@ -21,27 +28,6 @@ export default defineConfig([
     target: 'node20',
     platform: 'node',
     banner: { js: '#!/usr/bin/env node' },
-    outDir: 'dist',
-  },
-  {
-    entry: { 'device/otaflash': 'src/device.ts' },
-    format: ['iife'],
-    globalName: 'OtaFlash',
-    target: 'es2015',
-    platform: 'browser',
-    noExternal: [/.*/],
-    outExtension: () => ({ js: '.js' }),
-    outDir: 'dist',
-  },
-  {
-    entry: { 'device/otaflash.min': 'src/device.ts' },
-    format: ['iife'],
-    globalName: 'OtaFlash',
-    target: 'es2015',
-    platform: 'browser',
-    noExternal: [/.*/],
-    minify: true,
-    outExtension: () => ({ js: '.js' }),
     outDir: 'dist',
   },
 ]);

@@ -12,6 +12,10 @@ export class OtaflashError extends Error {
 
   constructor(code: string, message: string, info?: Record<string, unknown>) {
     super(message);
+    // Lowered to ES5 (the Duktape and Espruino builds), `super(message)` becomes `Error.call(this,
+    // message)`, which returns a new plain Error: without this line `instanceof OtaflashError` (and
+    // every catch that tests it) would fail there. A no-op where classes are native.
+    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'OtaflashError';
     this.code = code;
     this.info = info;

@@ -9,6 +9,13 @@ export const distDir = path.join(repoRoot, 'dist');
 export const deviceBundlePath = path.join(distDir, 'device', 'otaflash.js');
 export const deviceMinBundlePath = path.join(distDir, 'device', 'otaflash.min.js');
 export const cliMainPath = path.join(distDir, 'cli', 'main.js');
+/** Every device output scripts/build-device.mjs writes (the add-ons come on top, by name). */
+export const deviceDir = path.join(distDir, 'device');
+export const deviceOutputs = [
+  'otaflash.js', 'otaflash.min.js', 'otaflash.es5.js', 'otaflash.es5.min.js',
+  'otaflash-core.js', 'otaflash-core.min.js', 'otaflash-core.es5.js', 'otaflash-core.es5.min.js',
+  'polyfills.es5.js',
+].map((f) => path.join(deviceDir, f));
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -21,15 +28,23 @@ function newestMtime(dir: string): number {
 }
 
 function isFresh(outputs: string[]): boolean {
-  const sources = Math.max(newestMtime(path.join(repoRoot, 'src')), fs.statSync(path.join(repoRoot, 'tsup.config.ts')).mtimeMs);
+  const sources = Math.max(
+    newestMtime(path.join(repoRoot, 'src')),
+    fs.statSync(path.join(repoRoot, 'tsup.config.ts')).mtimeMs,
+    fs.statSync(path.join(repoRoot, 'scripts', 'build-device.mjs')).mtimeMs,
+    fs.statSync(path.join(repoRoot, 'scripts', 'device-polyfills.es5.js')).mtimeMs,
+  );
   return outputs.every((o) => fs.existsSync(o) && fs.statSync(o).mtimeMs >= sources);
 }
 
 let built = false;
 
-/** Runs `npx tsup` unless dist/ is already newer than src/. Throws with tsup's output on failure. */
+/**
+ * Runs `npx tsup` (which also builds the device bundles, tsup.config.ts onSuccess) unless dist/ is
+ * already newer than src/ and the build scripts. Throws with tsup's output on failure.
+ */
 export function ensureBuilt(): void {
-  const outputs = [deviceBundlePath, deviceMinBundlePath, cliMainPath];
+  const outputs = [...deviceOutputs, cliMainPath];
   if (built || isFresh(outputs)) return;
   try {
     execFileSync('npx', ['tsup'], { cwd: repoRoot, stdio: 'pipe', encoding: 'utf8' });

@@ -1,0 +1,290 @@
+// Builds the device bundles into dist/device/, each an IIFE defining the global `OtaFlash`:
+//   otaflash.js / .min.js                 whole device API, ES2015
+//   otaflash-core.js / .min.js            slim core (src/device-core.ts), ES2015
+//   otaflash-core.es5.js / .es5.min.js    slim core lowered to ES5 (Duktape, Espruino)
+//   otaflash.es5.js / .es5.min.js         whole device API lowered to ES5
+//   otaflash-<addon>.js / .min.js (+ .es5) add-on modules (src/device-<addon>.ts) that take what the
+//                                          core already defines from the global `OtaFlash` and add theirs
+//   polyfills.es5.js                      what an ES5 engine needs before an ES5 bundle
+// Run by tsup (tsup.config.ts onSuccess) after the library build, or alone: `node scripts/build-device.mjs`.
+// Lowering: esbuild bundles to ES2015; TypeScript (a dev dependency) lowers that bundle to ES5, with a
+// transform that puts function declarations first in their scope (Espruino does not hoist them);
+// esbuild minifies. Only devDependencies are used, so `npm ci` (prepare) works in a fresh clone.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+import ts from 'typescript';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = path.join(root, 'dist', 'device');
+
+/** Add-on modules: name -> entry. Each is built against the core: what the core exports comes from the global. */
+export const ADDONS = {};
+
+// esbuild's helper for `{ ...a, b }` is `__spreadProps(x, __getOwnPropDescs(y))` with
+// `__getOwnPropDescs = Object.getOwnPropertyDescriptors` (ES2017). The same in ES5 calls, so the
+// bundle calls nothing later than ES2015 whatever spreads the sources use.
+const OWN_DESCS_FROM = 'var __getOwnPropDescs = Object.getOwnPropertyDescriptors;';
+const OWN_DESCS_TO = 'var __getOwnPropDescs = function(o) { var r = {}, k = Object.getOwnPropertyNames(o), i; ' +
+  'for (i = 0; i < k.length; i++) r[k[i]] = Object.getOwnPropertyDescriptor(o, k[i]); ' +
+  'if (Object.getOwnPropertySymbols) { k = Object.getOwnPropertySymbols(o); for (i = 0; i < k.length; i++) r[k[i]] = Object.getOwnPropertyDescriptor(o, k[i]); } ' +
+  'return r; };';
+
+function patchHelpers(code, what) {
+  const patched = code.split(OWN_DESCS_FROM).join(OWN_DESCS_TO);
+  if (patched.includes('getOwnPropertyDescriptors')) {
+    throw new Error(`${what}: esbuild's object-spread helper changed; scripts/build-device.mjs must replace its Object.getOwnPropertyDescriptors`);
+  }
+  return patched;
+}
+
+/**
+ * A TypeScript transform that moves function declarations to the start of every statement list
+ * (after a "use strict" prologue), keeping their order. Declarations are hoisted by the language, so
+ * this changes nothing where hoisting works; Espruino does not hoist them, and TypeScript's ES5
+ * class pattern calls `__extends(Sub, _super)` before the `function Sub` that follows it.
+ */
+function hoistFunctions(context) {
+  const f = context.factory;
+  function reorder(statements) {
+    let prologue = 0;
+    while (prologue < statements.length && ts.isExpressionStatement(statements[prologue]) && ts.isStringLiteral(statements[prologue].expression)) prologue++;
+    const head = statements.slice(0, prologue);
+    const rest = statements.slice(prologue);
+    const fns = rest.filter((s) => ts.isFunctionDeclaration(s));
+    if (fns.length === 0) return null;
+    const others = rest.filter((s) => !ts.isFunctionDeclaration(s));
+    return head.concat(fns, others);
+  }
+  function visit(node) {
+    node = ts.visitEachChild(node, visit, context);
+    if (ts.isBlock(node)) {
+      const s = reorder(node.statements);
+      return s ? f.updateBlock(node, s) : node;
+    }
+    if (ts.isCaseClause(node) || ts.isDefaultClause(node)) {
+      const s = reorder(node.statements);
+      if (!s) return node;
+      return ts.isCaseClause(node) ? f.updateCaseClause(node, node.expression, s) : f.updateDefaultClause(node, s);
+    }
+    return node;
+  }
+  return (sf) => {
+    const out = ts.visitEachChild(sf, visit, context);
+    const s = reorder(out.statements);
+    return s ? f.updateSourceFile(out, s) : out;
+  };
+}
+
+/** ES2015 script -> ES5 script (TypeScript's lowering, not type-checked), function declarations first. */
+export function lowerToEs5(code, fileName) {
+  const r = ts.transpileModule(code, {
+    fileName,
+    compilerOptions: {
+      target: ts.ScriptTarget.ES5,
+      module: ts.ModuleKind.CommonJS, // the input is a script (no import/export): nothing is added
+      // for-of and spread through iterators where the engine has them, by index over array-likes otherwise
+      downlevelIteration: true,
+      alwaysStrict: false, // a script concatenated with others (polyfills, the app) must not make them strict
+      removeComments: true,
+      noEmitHelpers: false,
+      importHelpers: false,
+      sourceMap: false,
+    },
+    reportDiagnostics: true,
+  });
+  const errors = (r.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (errors.length > 0) {
+    throw new Error(`${fileName}: TypeScript could not lower to ES5:\n` + errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')).join('\n'));
+  }
+  // after lowering, so TypeScript's own helpers (printed after any transformer runs) are reordered too
+  const sf = ts.createSourceFile(fileName, r.outputText, ts.ScriptTarget.ES5, true, ts.ScriptKind.JS);
+  const t = ts.transform(sf, [hoistFunctions]);
+  const out = ts.createPrinter({ removeComments: true }).printFile(t.transformed[0]);
+  t.dispose();
+  return out;
+}
+
+async function minify(code, target) {
+  const r = await esbuild.transform(code, { minify: true, target, charset: 'utf8', legalComments: 'none' });
+  return r.code;
+}
+
+/**
+ * Function declarations that come after another statement in their statement list, in an ES5
+ * script: where Espruino (no hoisting) would see an undefined name. The build fails on any, so a
+ * minifier that reorders statements cannot break Espruino silently.
+ */
+export function lateFunctionDeclarations(code) {
+  const sf = ts.createSourceFile('x.js', code, ts.ScriptTarget.ES5, true, ts.ScriptKind.JS);
+  const late = [];
+  function check(statements) {
+    let seenOther = false;
+    for (const s of statements) {
+      if (ts.isFunctionDeclaration(s)) {
+        if (seenOther) late.push(s.name ? s.name.text : '(anonymous)');
+      } else if (!(ts.isExpressionStatement(s) && ts.isStringLiteral(s.expression) && !seenOther)) seenOther = true;
+    }
+  }
+  function walk(n) {
+    if (ts.isBlock(n) || ts.isSourceFile(n) || ts.isCaseClause(n) || ts.isDefaultClause(n)) check(n.statements);
+    ts.forEachChild(n, walk);
+  }
+  walk(sf);
+  return late;
+}
+
+/** Maps imports of modules already in the core to a module that reads the global `OtaFlash`. */
+function coreFromGlobal(coreInputs, coreExports, used) {
+  return {
+    name: 'core-from-global',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        if (args.namespace !== 'file') return undefined;
+        const base = path.resolve(args.resolveDir, args.path);
+        const file = [base + '.ts', base, path.join(base, 'index.ts')].find((p) => fs.existsSync(p) && fs.statSync(p).isFile());
+        if (!file) return undefined;
+        const rel = path.relative(root, file).split(path.sep).join('/');
+        if (!coreInputs.has(rel)) return undefined;
+        const names = importedNames(args.importer, args.path);
+        if (names === null || !names.every((n) => coreExports.has(n))) return undefined;
+        used.add(rel);
+        return { path: rel, namespace: 'otaflash-core' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'otaflash-core' }, () => ({ contents: 'module.exports = OtaFlash;', loader: 'js' }));
+    },
+  };
+}
+
+/** Value names `importer` takes from `spec` (type-only imports left out), or null for `import *`/re-export-all. */
+function importedNames(importer, spec) {
+  const sf = ts.createSourceFile(importer, fs.readFileSync(importer, 'utf8'), ts.ScriptTarget.ES2020, false, ts.ScriptKind.TS);
+  const names = [];
+  for (const s of sf.statements) {
+    const from = (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier && ts.isStringLiteral(s.moduleSpecifier) ? s.moduleSpecifier.text : null;
+    if (from !== spec) continue;
+    if (ts.isImportDeclaration(s)) {
+      const c = s.importClause;
+      if (!c || c.isTypeOnly) continue;
+      if (c.name) return null;
+      if (c.namedBindings && ts.isNamespaceImport(c.namedBindings)) return null;
+      if (c.namedBindings) for (const e of c.namedBindings.elements) if (!e.isTypeOnly) names.push((e.propertyName ?? e.name).text);
+    } else {
+      if (s.isTypeOnly) continue;
+      if (!s.exportClause || !ts.isNamedExports(s.exportClause)) return null;
+      for (const e of s.exportClause.elements) if (!e.isTypeOnly) names.push((e.propertyName ?? e.name).text);
+    }
+  }
+  return names;
+}
+
+function sizes(code) {
+  return { bytes: Buffer.byteLength(code), gzip: zlib.gzipSync(code, { level: 9 }).length };
+}
+
+async function bundle(entry, extra = {}) {
+  const r = await esbuild.build({
+    entryPoints: [path.join(root, entry)],
+    bundle: true,
+    format: 'iife',
+    globalName: 'OtaFlash',
+    target: 'es2015',
+    platform: 'browser',
+    charset: 'utf8',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    ...extra,
+  });
+  return { code: patchHelpers(r.outputFiles[0].text, entry), metafile: r.metafile };
+}
+
+function write(name, code, report) {
+  fs.writeFileSync(path.join(outDir, name), code);
+  report[name] = sizes(code);
+}
+
+/** Builds every device output; returns { file: { bytes, gzip } }. */
+export async function buildDevice({ quiet = false } = {}) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const report = {};
+  const es5Lowered = async (base, code) => {
+    const es5 = lowerToEs5(code, `${base}.js`);
+    const es5min = await minify(es5, 'es5');
+    for (const [n, c] of [[`${base}.es5.js`, es5], [`${base}.es5.min.js`, es5min]]) {
+      const late = lateFunctionDeclarations(c);
+      if (late.length > 0) throw new Error(`${n}: function declarations after other statements (Espruino would not see them): ${late.slice(0, 5).join(', ')}`);
+    }
+    write(`${base}.es5.js`, es5, report);
+    write(`${base}.es5.min.js`, es5min, report);
+  };
+
+  const whole = await bundle('src/device.ts');
+  write('otaflash.js', whole.code, report);
+  write('otaflash.min.js', await minify(whole.code, 'es2015'), report);
+  await es5Lowered('otaflash', whole.code);
+
+  const core = await bundle('src/device-core.ts');
+  write('otaflash-core.js', core.code, report);
+  write('otaflash-core.min.js', await minify(core.code, 'es2015'), report);
+  await es5Lowered('otaflash-core', core.code);
+
+  // Add-ons: modules the core holds come from the global; the rest is bundled into the add-on.
+  const coreInputs = new Set(Object.keys(core.metafile.inputs));
+  const coreOut = Object.values(core.metafile.outputs)[0];
+  const coreExports = new Set(coreExportNames(core.code));
+  for (const [name, entry] of Object.entries(ADDONS)) {
+    const used = new Set();
+    const r = await esbuild.build({
+      entryPoints: [path.join(root, entry)],
+      bundle: true,
+      format: 'iife',
+      globalName: '__otaflashAddOn',
+      target: 'es2015',
+      platform: 'browser',
+      charset: 'utf8',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [coreFromGlobal(coreInputs, coreExports, used)],
+      // the add-on's exports join the global the core made; the wrapper keeps its own name local
+      banner: { js: `(function () {\nif (typeof OtaFlash === 'undefined') throw new Error('otaflash-${name}: load the otaflash core first');` },
+      footer: { js: 'for (var __k in __otaflashAddOn) OtaFlash[__k] = __otaflashAddOn[__k];\n})();' },
+    });
+    const code = patchHelpers(r.outputFiles[0].text, entry);
+    const dup = Object.keys(r.metafile.inputs).filter((i) => coreInputs.has(i) && !used.has(i) && !i.startsWith('otaflash-core:'));
+    for (const must of ['src/errors.ts', 'src/hash/portable.ts']) {
+      if (dup.includes(must)) throw new Error(`${entry}: would carry its own copy of ${must} (state and instanceof must be the core's)`);
+    }
+    write(`otaflash-${name}.js`, code, report);
+    write(`otaflash-${name}.min.js`, await minify(code, 'es2015'), report);
+    await es5Lowered(`otaflash-${name}`, code);
+    report[`otaflash-${name}.js`].duplicated = dup;
+  }
+  void coreOut;
+
+  const poly = fs.readFileSync(path.join(root, 'scripts', 'device-polyfills.es5.js'), 'utf8');
+  write('polyfills.es5.js', poly, report);
+  write('polyfills.es5.min.js', await minify(poly, 'es5'), report);
+
+  if (!quiet) {
+    for (const [n, s] of Object.entries(report)) console.log(`dist/device/${n.padEnd(34)} ${String(s.bytes).padStart(7)} B  gzip ${String(s.gzip).padStart(6)} B`);
+  }
+  return report;
+}
+
+/** Names the core IIFE exports: the keys of esbuild's `__export(x_exports, { name: () => ... })`. */
+function coreExportNames(code) {
+  const m = /__export\((\w+_exports), \{([\s\S]*?)\n  \}\);/.exec(code);
+  if (!m) throw new Error('otaflash-core.js: cannot find its export list');
+  return [...m[2].matchAll(/^\s*(\w+): \(\) =>/gm)].map((x) => x[1]);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  buildDevice().catch((e) => {
+    console.error(e.message ?? e);
+    process.exit(1);
+  });
+}
