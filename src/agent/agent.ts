@@ -14,6 +14,9 @@ import { OtaflashError, kindOf } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import { readAgentRecord, writeAgentRecord, type StoredRecord } from './record';
 import { checkPlan } from './plan';
+import { checkPlanSignature, withoutSignature } from './plan-signature';
+import type { SignatureTrust, SignatureVerifier } from '../formats/secure-boot-verify';
+import type { IncrementalHash, HashProvider } from '../hash/types';
 import type { AgentAction, AgentEvent, AgentMessage, ComponentInstaller, ComponentKind, Plan, PlanComponent, ServiceMessage } from './types';
 
 export type AgentPhase = 'idle' | 'waiting' | 'asking' | 'confirming' | 'downloading' | 'staged' | 'switching';
@@ -51,6 +54,18 @@ export interface AgentOptions {
   progressPercent?: number;
   /** ...and at least this many ms apart (the final 100% always goes out). Default 2000. */
   progressMs?: number;
+  /**
+   * Trusted keys for plans (key digests as eFuse holds them, revoked ones). When set, a plan that is
+   * unsigned, or whose signature does not verify, or that differs from what was signed, is refused
+   * before anything is downloaded or written (PLAN_UNSIGNED, PLAN_SIGNATURE_INVALID, reported to the
+   * service as a failure). Unset: plans are taken as before, a signature is logged as not checked.
+   */
+  trust?: SignatureTrust;
+  /** Public-key operations for plan signatures; default the portable verifier. */
+  signatureVerifier?: SignatureVerifier;
+  /** Hashes for plan signatures (default the portable ones); `sha384` for P-384 keys. */
+  signatureHashes?: HashProvider;
+  sha384?: () => IncrementalHash;
 }
 
 type Pending = { purpose: 'check' | 'confirm' | 'progress' } | { purpose: 'report'; message: AgentMessage } | { purpose: 'fetch'; component: string };
@@ -331,6 +346,29 @@ export class UpdateAgent {
     this.confirm(now, true, out);
   }
 
+  /**
+   * The plan if its signature is acceptable (or no trust is configured), without the signature (the
+   * record keeps what was checked, not the proof); null when refused: the refusal goes to the
+   * service as a failure with the error code, and nothing else happens.
+   */
+  private trusted(plan: Plan, out: AgentAction[]): Plan | null {
+    const trust = this.opts.trust;
+    if (!trust) {
+      if (plan.signed !== undefined) out.push({ type: 'log', text: `plan ${plan.id}: signature not checked (no trusted keys configured)` });
+      return withoutSignature(plan);
+    }
+    try {
+      const verdict = checkPlanSignature(plan, this.versions, { trust, verifier: this.opts.signatureVerifier, hashes: this.opts.signatureHashes, sha384: this.opts.sha384 });
+      out.push({ type: 'log', text: `plan ${plan.id}: signature verified (block ${verdict.verifiedBlock})` });
+      return withoutSignature(plan);
+    } catch (e) {
+      if (!(e instanceof OtaflashError) || (e.code !== 'PLAN_UNSIGNED' && e.code !== 'PLAN_SIGNATURE_INVALID')) throw e;
+      this.send({ type: 'confirm', deviceId: this.deviceId, planId: plan.id, accept: false, reason: e.message, error: e.code }, 'confirm', out);
+      out.push({ type: 'log', text: `plan ${plan.id} refused: ${e.code}: ${e.message}` });
+      return null;
+    }
+  }
+
   private confirm(now: number, accept: boolean, out: AgentAction[]): void {
     const plan = this.state.plan as Plan;
     this.state.phase = 'confirming';
@@ -356,14 +394,11 @@ export class UpdateAgent {
     if (!msg || typeof msg !== 'object') throw new OtaflashError('AGENT_BAD_MESSAGE', `response ${id}: not a service message (${kindOf(msg)})`);
     if (p.purpose === 'check') {
       if (msg.type === 'plan') {
-        const plan = checkPlan(msg.plan);
-        this.evaluate(now, plan, out);
+        const plan = this.trusted(checkPlan(msg.plan), out);
+        if (plan) this.evaluate(now, plan, out);
+        else this.checkLater(now, msg, out);
       } else if (msg.type === 'none') {
-        const every = typeof msg.nextCheckMs === 'number' && msg.nextCheckMs > 0 ? msg.nextCheckMs : this.opts.checkIntervalMs ?? 0;
-        if (every > 0) {
-          this.state.nextAt = now + every;
-          out.push({ type: 'wake-at', at: this.state.nextAt });
-        }
+        this.checkLater(now, msg, out);
       } else throw new OtaflashError('AGENT_BAD_MESSAGE', `the answer to a check was '${msg.type}'`);
       return;
     }
@@ -381,6 +416,15 @@ export class UpdateAgent {
         out.push({ type: 'log', text: `plan ${(this.state.plan as Plan).id} cancelled by the service${msg.reason ? `: ${msg.reason}` : ''}` });
         this.idle(now, out);
       } else throw new OtaflashError('AGENT_BAD_MESSAGE', `the answer to a confirmation was '${msg.type}'`);
+    }
+  }
+
+  /** Nothing to do now: the next periodic check (kept in RAM only; nothing is written). */
+  private checkLater(now: number, msg: ServiceMessage, out: AgentAction[]): void {
+    const every = msg.type === 'none' && typeof msg.nextCheckMs === 'number' && msg.nextCheckMs > 0 ? msg.nextCheckMs : this.opts.checkIntervalMs ?? 0;
+    if (every > 0) {
+      this.state.nextAt = now + every;
+      out.push({ type: 'wake-at', at: this.state.nextAt });
     }
   }
 

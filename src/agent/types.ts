@@ -43,12 +43,51 @@ export interface Plan {
   /** Downloaded and installed in this order. */
   readonly components: readonly PlanComponent[];
   readonly strategy: Strategy;
+  /** The operator's signature and what it covers, when the plan was signed (docs/plans.md, "Signed plans"). */
+  readonly signed?: PlanSignature;
+}
+
+/** A package as a signed plan names it: the bytes the device will accept for it. */
+export interface SignedPackage {
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the package bytes. */
+  readonly sha256: string;
+}
+
+export interface PlanStatementComponent {
+  readonly id: string;
+  readonly kind: ComponentKind;
+  readonly source: string;
+  readonly target: string;
+  readonly full?: SignedPackage;
+  /** A delta package per source version. */
+  readonly deltas?: { readonly [sourceVersion: string]: SignedPackage };
+}
+
+/**
+ * What an operator signs: every part of a plan a device acts on (the components with their
+ * versions and package digests for every source version, and the strategy), but not what only the
+ * server acts on (name, order, scope, package ids, URLs). Signed as canonical JSON
+ * (src/formats/canonical-json.ts).
+ */
+export interface PlanStatement {
+  /** 'otaflash-plan/1': keeps a plan signature from passing for any other signed JSON. */
+  readonly format: string;
+  readonly id: string;
+  readonly components: readonly PlanStatementComponent[];
+  readonly strategy: Strategy;
+}
+
+export interface PlanSignature {
+  readonly statement: PlanStatement;
+  /** Base64 of 1-3 Secure Boot V2 signature blocks over the statement's canonical bytes. */
+  readonly signature: string;
 }
 
 /** Device -> service. */
 export type AgentMessage =
   | { type: 'check'; deviceId: string; versions: { [component: string]: string }; battery?: number; signal?: number }
-  | { type: 'confirm'; deviceId: string; planId: string; accept: boolean; reason?: string }
+  | { type: 'confirm'; deviceId: string; planId: string; accept: boolean; reason?: string; error?: string }
   | { type: 'progress'; deviceId: string; planId: string; component: string; bytes: number; total: number; percent: number }
   | { type: 'report'; deviceId: string; planId: string; component: string; state: 'succeeded' | 'failed'; version?: string; error?: string };
 

@@ -17,7 +17,10 @@ import { pipeline } from 'node:stream';
 import { OtaflashError, isOtaflashError } from '../../errors';
 import { parseRangeHeader } from '../http-bits';
 import { PlanService } from './service';
-import { DEVICE_ID_PATTERN, ID_PATTERN, parsePlanSpec } from './plan-spec';
+import { DEVICE_ID_PATTERN, ID_PATTERN, packageIdsOf, parsePlanSpec } from './plan-spec';
+import { planStatement, planStatementBytes, verifyPlanStatement, type PlanTrustOptions } from '../../agent/plan-signature';
+import { encodeSignatureText } from '../../formats/detached-signature';
+import type { SignedPackage } from '../../agent/types';
 import type { PackageRecord, PlanRecord, PlanStore } from './types';
 
 export interface PlanHttpOptions {
@@ -39,6 +42,19 @@ export interface PlanHttpOptions {
   /** A check with no plan tells the device to check again after this many ms (default: its own interval). */
   nextCheckMs?: number;
   now?: () => number;
+  /**
+   * Plan signatures the server itself checks at creation: with this, a plan that is unsigned or
+   * not signed by one of these keys is refused (PLAN_UNSIGNED, PLAN_SIGNATURE_INVALID). Devices
+   * check again with their own keys; this only stops a mistake early. Default: not checked here.
+   */
+  planTrust?: PlanTrustOptions;
+  /**
+   * Signs plans created without a signature (the statement's canonical bytes in, detached
+   * signature blocks out; e.g. `(b) => signDetached(b, [pem])`). Default none: keys stay with the
+   * operator, who signs with `otaflash plan create --sign`, so a server taken over cannot make
+   * devices install anything. A plan created this way needs an id or gets one before signing.
+   */
+  planSigner?: (statement: Uint8Array) => Uint8Array;
   /** Faults of ours (500s), one line each (default: stderr). */
   log?: (line: string) => void;
 }
@@ -58,6 +74,8 @@ const STATUS: { [code: string]: number } = {
   HTTP_BAD_QUERY: 400,
   PLAN_BAD_MESSAGE: 400,
   PLAN_SPEC_INVALID: 400,
+  PLAN_SIGNATURE_INVALID: 400,
+  PLAN_UNSIGNED: 400,
   HTTP_NOT_FOUND: 404,
   PLAN_NOT_FOUND: 404,
   PLAN_NOT_OFFERED: 404,
@@ -341,6 +359,18 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
     const id = spec.id ?? `plan-${randomBytes(6).toString('hex')}`;
     if (await store.getPlan(id)) throw err('PLAN_EXISTS', `plan '${id}' already exists`);
     const plan: PlanRecord = { id, name: spec.name, components: spec.components, strategy: spec.strategy, scope: spec.scope, state: 'draft', order: spec.order, createdAt: now() };
+    let signature = spec.signature;
+    if (signature !== undefined || opts.planSigner || opts.planTrust) {
+      const pkgs: { [id: string]: SignedPackage } = {};
+      for (const p of packageIdsOf(spec.components)) pkgs[p] = (await store.getPackage(p)) as PackageRecord;
+      const statement = planStatement(plan, (p) => pkgs[p]);
+      if (signature === undefined && opts.planSigner) signature = encodeSignatureText(opts.planSigner(planStatementBytes(statement)));
+      if (opts.planTrust) {
+        if (signature === undefined) throw err('PLAN_UNSIGNED', `plan '${id}' is not signed, and this server takes only signed plans`);
+        verifyPlanStatement(statement, signature, opts.planTrust);
+      }
+    }
+    if (signature !== undefined) (plan as { signature?: string }).signature = signature;
     await store.putPlan(plan);
     sendJson(res, 201, { plan });
   }
@@ -397,6 +427,12 @@ export function createPlanHttpHandler(opts: PlanHttpOptions): PlanHttpHandler {
     if (n === 2 && a === 'packages') {
       allow(req, ['POST']);
       return uploadPackage(req, res, query);
+    }
+    if (n === 3 && a === 'packages') {
+      allow(req, ['GET']);
+      const pkg = ID_PATTERN.test(b) ? await store.getPackage(b) : null;
+      if (!pkg) throw err('PACKAGE_NOT_FOUND', `no package '${b.slice(0, 128)}'`);
+      return sendJson(res, 200, publicPackage(pkg));
     }
     if (n === 2 && a === 'plans') {
       allow(req, ['GET', 'POST']);

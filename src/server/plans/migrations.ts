@@ -113,6 +113,11 @@ CREATE INDEX upgrade_log_device ON upgrade_log (device_id, seq);
     what: 'index for the per-plan device listing and stats',
     sql: same(`CREATE INDEX device_plans_state ON device_plans (plan_id, state);`),
   },
+  {
+    version: 3,
+    what: "the operator's signature of a plan (NULL: unsigned; plans made before stay unsigned)",
+    sql: same(`ALTER TABLE plans ADD COLUMN signature TEXT;`),
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -4,6 +4,7 @@
  * anything. Every refusal is PLAN_SPEC_INVALID naming the field.
  */
 import { OtaflashError, kindOf } from '../../errors';
+import { decodeSignatureText, detachedBlockCount } from '../../formats/detached-signature';
 import type { ComponentKind, Strategy } from '../../agent/types';
 import type { PlanComponentSpec, PlanScope } from './types';
 
@@ -15,6 +16,8 @@ export interface PlanSpec {
   components: PlanComponentSpec[];
   strategy: Strategy;
   scope: PlanScope;
+  /** The operator's signature over the plan's statement (base64; docs/plans.md, "Signed plans"). */
+  signature?: string;
 }
 
 /** Ids of plans, packages, components and devices: safe in URLs, file names and log lines. */
@@ -131,7 +134,7 @@ function scope(v: unknown): PlanScope {
  */
 export function parsePlanSpec(v: unknown, ref: PackageRefCheck = (s, f) => id(s, f)): PlanSpec {
   if (!isObject(v)) bad('', `must be a JSON object, got ${kindOf(v)}`);
-  onlyKeys(v, 'file', ['id', 'name', 'order', 'components', 'strategy', 'scope']);
+  onlyKeys(v, 'file', ['id', 'name', 'order', 'components', 'strategy', 'scope', 'signature']);
   if (!Array.isArray(v.components) || v.components.length === 0 || v.components.length > 16) bad('components', 'must be an array of 1 to 16 components');
   const components = v.components.map((c, i) => component(c, i, ref));
   const seen: { [k: string]: true } = {};
@@ -147,7 +150,23 @@ export function parsePlanSpec(v: unknown, ref: PackageRefCheck = (s, f) => id(s,
     scope: scope(v.scope),
   };
   if (v.id !== undefined) out.id = id(v.id, 'id');
+  if (v.signature !== undefined) {
+    out.signature = signatureText(v.signature);
+    // The signature covers the id: a plan whose id the server would make up cannot have been signed.
+    if (out.id === undefined) bad('id', 'a signed plan needs its id (the signature covers it)');
+  }
   return out;
+}
+
+/** A detached signature in base64: 1-3 Secure Boot V2 blocks (checked for form here, for trust by devices). */
+function signatureText(v: unknown): string {
+  if (typeof v !== 'string' || v.length > 8192) bad('signature', 'must be base64 text of 1 to 3 signature blocks');
+  try {
+    detachedBlockCount(decodeSignatureText(v));
+  } catch (e) {
+    bad('signature', e instanceof OtaflashError ? e.message : String(e));
+  }
+  return v;
 }
 
 /** Every package id a plan refers to. */

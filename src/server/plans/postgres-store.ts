@@ -109,9 +109,9 @@ export class PostgresPlanStore implements PlanStore {
   async putPlan(p: PlanRecord): Promise<void> {
     const r = planParams(p);
     await this.pool.query(
-      'INSERT INTO plans (id, name, state, ord, created_at, components, strategy, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ' +
-        'ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state, ord = EXCLUDED.ord, created_at = EXCLUDED.created_at, components = EXCLUDED.components, strategy = EXCLUDED.strategy, scope = EXCLUDED.scope',
-      [r.id, r.name, r.state, r.ord, r.created_at, r.components, r.strategy, r.scope],
+      'INSERT INTO plans (id, name, state, ord, created_at, components, strategy, scope, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ' +
+        'ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state, ord = EXCLUDED.ord, created_at = EXCLUDED.created_at, components = EXCLUDED.components, strategy = EXCLUDED.strategy, scope = EXCLUDED.scope, signature = EXCLUDED.signature',
+      [r.id, r.name, r.state, r.ord, r.created_at, r.components, r.strategy, r.scope, r.signature],
     );
   }
   async getPlan(id: string): Promise<PlanRecord | null> {

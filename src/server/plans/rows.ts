@@ -23,7 +23,7 @@ export function packageFromRow(r: Row): PackageRecord {
 }
 
 export function planFromRow(r: Row): PlanRecord {
-  return {
+  const p: PlanRecord = {
     id: String(r.id),
     name: String(r.name),
     components: json(r.components, `components of plan ${String(r.id)}`),
@@ -33,6 +33,8 @@ export function planFromRow(r: Row): PlanRecord {
     order: num(r.ord),
     createdAt: num(r.created_at),
   };
+  if (r.signature !== null && r.signature !== undefined) (p as { signature?: string }).signature = String(r.signature);
+  return p;
 }
 
 export function devicePlanFromRow(r: Row): DevicePlanRecord {
@@ -94,6 +96,7 @@ export function planParams(p: PlanRecord): Row {
     components: JSON.stringify(p.components),
     strategy: JSON.stringify(p.strategy),
     scope: JSON.stringify(p.scope),
+    signature: p.signature ?? null,
   };
 }
 

@@ -4,7 +4,9 @@
  * the answer. HTTP and MQTT adapters call `handle`; nothing here knows about sockets.
  */
 import { OtaflashError } from '../../errors';
-import type { AgentMessage, Plan, PlanComponent, ServiceMessage } from '../../agent/types';
+import type { AgentMessage, Plan, PlanComponent, ServiceMessage, SignedPackage } from '../../agent/types';
+import { planStatement } from '../../agent/plan-signature';
+import { packageIdsOf } from './plan-spec';
 import type { DevicePlanRecord, PackageRecord, PlanRecord, PlanStore } from './types';
 
 export interface PlanServiceOptions {
@@ -51,6 +53,8 @@ function checkFields(msg: AgentMessage): void {
       str('planId');
       if (typeof m.accept !== 'boolean') bad('accept must be true or false');
       str('reason', true);
+      if (m.error !== undefined && (typeof m.error !== 'string' || !/^[A-Z][A-Z0-9_]{0,63}$/.test(m.error))) bad('error must be an error code (UPPER_SNAKE, up to 64 characters)');
+      if (m.error !== undefined && m.accept !== false) bad('error goes with accept: false');
       break;
     case 'progress':
       str('planId');
@@ -87,7 +91,7 @@ export class PlanService {
       case 'check':
         return this.check(msg.deviceId, msg.versions ?? {});
       case 'confirm':
-        return this.confirm(msg.deviceId, msg.planId, msg.accept, msg.reason);
+        return this.confirm(msg.deviceId, msg.planId, msg.accept, msg.reason, msg.error);
       case 'progress':
         return this.progress(msg.deviceId, msg.planId, msg.component, msg.bytes, msg.total);
       case 'report':
@@ -112,7 +116,22 @@ export class PlanService {
       comps.push({ id: c.id, kind: c.kind, source: c.source, target: c.target, package: { kind: pkg.kind, size: pkg.size, sha256: pkg.sha256 } });
     }
     const p: Plan = { id: plan.id, components: comps, strategy: plan.strategy };
+    if (plan.signature !== undefined) (p as { signed?: Plan['signed'] }).signed = { statement: await this.statementOf(plan), signature: plan.signature };
     return { type: 'plan', plan: p };
+  }
+
+  /**
+   * The statement the operator signed, rebuilt from the plan and its packages (both immutable once
+   * stored: packages are content-addressed), so only the signature needs storing.
+   */
+  private async statementOf(plan: PlanRecord) {
+    const pkgs: { [id: string]: SignedPackage } = {};
+    for (const id of packageIdsOf(plan.components)) {
+      const pkg = await this.store.getPackage(id);
+      if (!pkg) throw new OtaflashError('PLAN_PACKAGE_MISSING', `plan ${plan.id}: package ${id} is not stored`);
+      pkgs[id] = { size: pkg.size, sha256: pkg.sha256 };
+    }
+    return planStatement(plan, (id) => pkgs[id]);
   }
 
   private async check(deviceId: string, versions: { [c: string]: string }): Promise<ServiceMessage> {
@@ -153,13 +172,26 @@ export class PlanService {
     return { plan, rec };
   }
 
-  private async confirm(deviceId: string, planId: string, accept: boolean, reason?: string): Promise<ServiceMessage> {
+  private async confirm(deviceId: string, planId: string, accept: boolean, reason?: string, error?: string): Promise<ServiceMessage> {
     const { plan, rec } = await this.record(planId, deviceId);
     const at = this.now();
     if (plan.state !== 'active') return { type: 'cancelled', reason: `plan ${planId} is ${plan.state}` };
     // A confirmation that arrives after the device finished (sent before a dropped connection and
     // processed late, or repeated) must not take the record back from its final state.
     if (rec.state === 'succeeded' || rec.state === 'failed' || rec.state === 'declined') return { type: 'cancelled', reason: `device ${deviceId} already finished plan ${planId} (${rec.state})` };
+    if (!accept && error !== undefined) {
+      // The device refused the plan itself (its signature, PLAN_SIGNATURE_INVALID...): a failure
+      // with that code on every component, not a decline, so status and monitor show why.
+      rec.state = 'failed';
+      rec.updatedAt = at;
+      for (const k of Object.keys(rec.components)) {
+        rec.components[k].state = 'failed';
+        rec.components[k].error = error;
+      }
+      await this.store.putDevicePlan(rec);
+      await this.store.appendLog({ at, deviceId, planId, component: '*', state: 'failed', error: reason ? `${error}: ${reason.slice(0, 1000)}` : error });
+      return { type: 'ack' };
+    }
     if (!accept) {
       rec.state = 'declined';
       rec.updatedAt = at;

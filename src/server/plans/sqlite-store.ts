@@ -68,8 +68,8 @@ export class SqlitePlanStore implements PlanStore {
       putPackage: db.prepare('INSERT INTO packages (id, kind, size, sha256, file) VALUES (@id, @kind, @size, @sha256, @file) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, size = excluded.size, sha256 = excluded.sha256, file = excluded.file'),
       getPackage: db.prepare('SELECT * FROM packages WHERE id = ?'),
       putPlan: db.prepare(
-        'INSERT INTO plans (id, name, state, ord, created_at, components, strategy, scope) VALUES (@id, @name, @state, @ord, @created_at, @components, @strategy, @scope) ' +
-          'ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, ord = excluded.ord, created_at = excluded.created_at, components = excluded.components, strategy = excluded.strategy, scope = excluded.scope',
+        'INSERT INTO plans (id, name, state, ord, created_at, components, strategy, scope, signature) VALUES (@id, @name, @state, @ord, @created_at, @components, @strategy, @scope, @signature) ' +
+          'ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, ord = excluded.ord, created_at = excluded.created_at, components = excluded.components, strategy = excluded.strategy, scope = excluded.scope, signature = excluded.signature',
       ),
       getPlan: db.prepare('SELECT * FROM plans WHERE id = ?'),
       listPlans: db.prepare('SELECT * FROM plans ORDER BY ord, created_at, id'),

@@ -43,6 +43,11 @@ export interface PlanRecord {
   /** Plans for one device run one after another, lowest order first. */
   readonly order: number;
   readonly createdAt: number;
+  /**
+   * The operator's signature (base64 detached Secure Boot V2 blocks) over the plan's statement
+   * (src/agent/plan-signature.ts); delivered to devices with the statement, never changed here.
+   */
+  readonly signature?: string;
 }
 
 export type DevicePlanState = 'offered' | 'confirmed' | 'downloading' | 'succeeded' | 'failed' | 'declined';
