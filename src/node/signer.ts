@@ -225,10 +225,14 @@ export function commandSigner(opts: CommandSignerOptions): Signer {
 export interface Pkcs11SignerOptions {
   /** The PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so, or an HSM vendor's library). */
   readonly module: string;
-  /** The private key's CKA_LABEL or CKA_ID (hex); one of them. */
+  /**
+   * The private key's CKA_ID, hex. Required: pkcs11-tool 0.23 with SoftHSM2 fails ECDSA signing
+   * (C_SignUpdate, CKR_OPERATION_NOT_INITIALIZED) when the key is chosen by label alone.
+   */
+  readonly id: string;
+  /** The key's CKA_LABEL, to narrow the choice further. */
   readonly label?: string;
-  readonly id?: string;
-  /** The token's label; without it, the first token with the key. */
+  /** The token's label; without it, pkcs11-tool's first slot with a token. */
   readonly tokenLabel?: string;
   /** The user PIN; without it, OTAFLASH_PKCS11_PIN from the environment. */
   readonly pin?: string;
@@ -242,23 +246,23 @@ function shellQuote(s: string): string {
 }
 
 /**
- * The pkcs11-tool command line that signs a digest read from standard input, as `--sign-cmd`
- * would run it: ECDSA mechanism (the token returns r||s), or RSA-PKCS-PSS with SHA-256, MGF1-SHA256
- * and salt 32 (the token applies PSS to the digest it is given). The PIN comes from the environment
- * (OTAFLASH_PKCS11_PIN) so it is never on a command line.
+ * The pkcs11-tool command line that signs a digest read from standard input, as `--sign-cmd` runs
+ * it: mechanism ECDSA (the token returns r||s), or RSA-PKCS-PSS with SHA-256, MGF1-SHA256 and salt 32
+ * (the token applies PSS to the digest it is given). The PIN comes from the environment
+ * (OTAFLASH_PKCS11_PIN), not from otaflash's command line or the shell history (pkcs11-tool 0.23 still
+ * takes it as an argument, visible to local `ps`).
  */
 export function pkcs11ToolCommand(opts: Omit<Pkcs11SignerOptions, 'pin' | 'publicKey'> & { rsa: boolean }): string {
-  if (!opts.label === !opts.id) throw new OtaflashError('SIGN_BAD_ARGUMENT', 'a PKCS#11 key needs a label or an id (one of them)');
+  if (!opts.id || !/^([0-9a-fA-F]{2})+$/.test(opts.id)) throw new OtaflashError('SIGN_BAD_ARGUMENT', `a PKCS#11 key id is hex bytes (CKA_ID), got ${JSON.stringify(opts.id)}`);
   const args = [opts.tool ?? 'pkcs11-tool', '--module', opts.module];
   if (opts.tokenLabel) args.push('--token-label', opts.tokenLabel);
+  args.push('--id', opts.id);
   if (opts.label) args.push('--label', opts.label);
-  if (opts.id) args.push('--id', opts.id);
   args.push('--sign');
   if (opts.rsa) args.push('--mechanism', 'RSA-PKCS-PSS', '--hash-algorithm', 'SHA256', '--mgf', 'MGF1-SHA256', '--salt-len', String(PSS_SALT));
   else args.push('--mechanism', 'ECDSA');
-  const quoted = args.map(shellQuote).join(' ');
-  // pkcs11-tool reads the input and writes the output through files; a private temp dir holds them.
-  return `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat > "$d/in" && ${quoted} --login --pin "$OTAFLASH_PKCS11_PIN" --input-file "$d/in" --output-file "$d/out" >&2 && cat "$d/out"`;
+  // pkcs11-tool talks on stdout too ("Using slot ..."): the signature goes through a private file.
+  return `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat > "$d/in" && ${args.map(shellQuote).join(' ')} --login --pin "$OTAFLASH_PKCS11_PIN" --input-file "$d/in" --output-file "$d/out" >&2 && cat "$d/out"`;
 }
 
 /** A signer on a PKCS#11 token, through pkcs11-tool (Debian's opensc) and the command protocol. */
@@ -268,7 +272,7 @@ export function pkcs11Signer(opts: Pkcs11SignerOptions): Signer {
   if (!fs.existsSync(opts.module)) throw new OtaflashError('SIGN_BAD_ARGUMENT', `PKCS#11 module ${opts.module} does not exist`, { module: opts.module });
   const command = pkcs11ToolCommand({ ...opts, rsa: opts.publicKey.kind === 'rsa' });
   const inner = commandSigner({ command, publicKey: opts.publicKey, env: { OTAFLASH_PKCS11_PIN: pin } });
-  return { publicKey: opts.publicKey, description: `PKCS#11 key ${opts.label ?? opts.id} in ${path.basename(opts.module)}`, sign: (d) => inner.sign(d) };
+  return { publicKey: opts.publicKey, description: `PKCS#11 key id ${opts.id} in ${path.basename(opts.module)}`, sign: (d) => inner.sign(d) };
 }
 
 /** Where Debian's packages put SoftHSM2's module and pkcs11-tool (tests, docs). */
