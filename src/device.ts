@@ -43,7 +43,8 @@ export { LzmaDecoder } from './delta/lzma-decoder';
 export { HeatshrinkDecoder } from './delta/heatshrink-decoder';
 export { PatchApplier, applyPatchToBytes, oldImageFromBytes } from './delta/apply';
 export { DeltaUpdate, oldImageFromDevice } from './delta/ota';
-export { isDeltaPackage, decodeDeltaPackageIndex, deltaPackageIndexLength, choosePackageBlob } from './delta/package';
+export { isDeltaPackage, decodeDeltaPackageIndex, deltaPackageIndexLength, deltaPackageHeaderNeed, choosePackageBlob } from './delta/package';
+export { checkDeltaPackageSignature, requireDeltaPackageSignature } from './delta/package-signature';
 export { DeltaPackageUpdate } from './delta/package-update';
 // The update agent (sans-I/O: the runtime feeds events and carries out actions) and its OTA installer.
 export { UpdateAgent } from './agent/agent';

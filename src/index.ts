@@ -83,6 +83,7 @@ export { detoolsPatchInfo, pythonRound1, type DetoolsPatchInfo, type SequentialP
 export { DeltaUpdate, oldImageFromDevice, type DeltaWriteOptions } from './delta/ota';
 export * from './delta/package';
 export { DeltaPackageUpdate, type DeltaPackageUpdateOptions } from './delta/package-update';
+export * from './delta/package-signature';
 export { UpdateAgent, type AgentOptions, type AgentPhase, type AgentState } from './agent/agent';
 export { otaModuleInstaller, type OtaInstallerOptions } from './agent/ota-installer';
 export { readAgentRecord, writeAgentRecord, AGENT_RECORD_MAGIC, type StoredRecord } from './agent/record';

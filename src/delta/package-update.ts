@@ -3,7 +3,11 @@
 // package with neither is refused (DELTA_SOURCE_MISMATCH) before anything is erased. Then only the
 // chosen blob's bytes go on, to a DeltaUpdate (or straight to the OTA writer for the full image);
 // the others are skipped as they pass. On resume the same choice is made again from the same bytes.
+// With `trust`, the header's signature is checked before the choice (an unsigned or badly signed
+// package is refused with nothing erased) and the image made is held to the signed target SHA-256.
 import { OtaflashError } from '../errors';
+import type { SignatureTrust, SignatureVerdict, SignatureVerifier } from '../formats/secure-boot-verify';
+import type { Partition } from '../formats/partition-types';
 import { partitionRegion } from '../formats/partition-lookup';
 import type { ImageVerdict } from '../formats/app-image-types';
 import { defaultHashes } from '../hash/portable';
@@ -11,7 +15,8 @@ import type { HashProvider, IncrementalHash } from '../hash/types';
 import type { OtaEngine } from '../ota/engine';
 import type { OtaWriter } from '../ota/writer';
 import { DeltaUpdate, type DeltaWriteOptions } from './ota';
-import { type DeltaPackageChoice, type DeltaPackageIndex, choosePackageBlob, decodeDeltaPackageIndex, deltaPackageIndexLength, sha256Hex } from './package';
+import { type DeltaPackageChoice, type DeltaPackageIndex, choosePackageBlob, decodeDeltaPackageIndex, deltaPackageHeaderNeed, sha256Hex } from './package';
+import { requireDeltaPackageSignature } from './package-signature';
 
 export interface DeltaPackageUpdateOptions extends Omit<DeltaWriteOptions, 'expectSha256' | 'sha256' | 'oldSize'> {
   /** Install the package's full image when no patch matches the running image (default true). */
@@ -20,6 +25,26 @@ export interface DeltaPackageUpdateOptions extends Omit<DeltaWriteOptions, 'expe
   hashes?: HashProvider;
   /** Called once the choice is made, before anything is erased. */
   onChoice?: (index: DeltaPackageIndex, choice: DeltaPackageChoice) => void;
+  /**
+   * Keys this device trusts (eFuse-style digests): the package must carry a signature over its
+   * index from one of them, else it is refused before anything is erased. Unset: signatures are
+   * not required (a signed package installs as before).
+   */
+  trust?: SignatureTrust;
+  /** Public-key operations for the signature (default: the portable verifier). */
+  verifier?: SignatureVerifier;
+  /** SHA-384 for P-384 signatures (the portable hashes have none). */
+  sha384?: () => IncrementalHash;
+}
+
+/** Options that are DeltaPackageUpdate's own, not the DeltaUpdate's or the writer's. */
+const OWN_OPTIONS = ['allowFullImage', 'hashes', 'onChoice', 'trust', 'verifier', 'sha384'];
+
+/** A copy of `opts` without `drop` (no object rest/spread: the device engines' ES2015 subset). */
+function without<T extends object>(opts: T, drop: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in opts) if (Object.prototype.hasOwnProperty.call(opts, k) && drop.indexOf(k) < 0) out[k] = (opts as Record<string, unknown>)[k];
+  return out;
 }
 
 const HASH_CHUNK = 16384;
@@ -50,6 +75,7 @@ export class DeltaPackageUpdate {
   private delta: DeltaUpdate | null = null;
   private full: { writer: OtaWriter; hash: IncrementalHash; skip: number } | null = null;
   private state: 'open' | 'done' | 'failed' = 'open';
+  private verdict: SignatureVerdict | null = null;
 
   constructor(engine: OtaEngine, opts: DeltaPackageUpdateOptions = {}) {
     this.engine = engine;
@@ -71,6 +97,17 @@ export class DeltaPackageUpdate {
     return this.delta;
   }
 
+  /** The signature's verdict once the header is in (null: unsigned, or not checked without trust). */
+  get signatureVerdict(): SignatureVerdict | null {
+    return this.verdict;
+  }
+
+  /** The slot being written (null before the choice). */
+  get partition(): Partition | null {
+    if (this.delta) return this.delta.partition;
+    return this.full ? this.full.writer.partition : null;
+  }
+
   /** Package bytes received so far. */
   get receivedBytes(): number {
     return this.received;
@@ -88,27 +125,30 @@ export class DeltaPackageUpdate {
   private take(chunk: Uint8Array): void {
     let at = 0;
     if (!this.idx) {
-      const want = deltaPackageIndexLength(this.prefix.subarray(0, this.prefixLen)) ?? 12;
-      const n = Math.min(chunk.length, want - this.prefixLen);
-      if (this.prefixLen + n > this.prefix.length) {
-        const p = new Uint8Array(Math.max(want, this.prefix.length * 2));
-        p.set(this.prefix.subarray(0, this.prefixLen));
-        this.prefix = p;
+      // Collect the header: 12 bytes give the index length, the index gives the signature's.
+      let need = deltaPackageHeaderNeed(this.prefix.subarray(0, this.prefixLen));
+      for (;;) {
+        const n = Math.min(chunk.length - at, need - this.prefixLen);
+        if (this.prefixLen + n > this.prefix.length) {
+          const p = new Uint8Array(Math.max(need, this.prefix.length * 2));
+          p.set(this.prefix.subarray(0, this.prefixLen));
+          this.prefix = p;
+        }
+        this.prefix.set(chunk.subarray(at, at + n), this.prefixLen);
+        this.prefixLen += n;
+        this.received += n;
+        at += n;
+        if (this.prefixLen < need) return;
+        const next = deltaPackageHeaderNeed(this.prefix.subarray(0, this.prefixLen));
+        if (next === need) break;
+        need = next;
       }
-      this.prefix.set(chunk.subarray(0, n), this.prefixLen);
-      this.prefixLen += n;
-      this.received += n;
-      at = n;
-      const h = deltaPackageIndexLength(this.prefix.subarray(0, this.prefixLen));
-      if (h === null) return;
-      if (this.prefixLen < h) {
-        // The 12 bytes that give the index length have just arrived: go on with the rest.
-        if (at < chunk.length) this.take(chunk.subarray(at));
-        return;
-      }
-      this.idx = decodeDeltaPackageIndex(this.prefix.subarray(0, h));
+      const header = this.prefix.subarray(0, need);
+      const idx = decodeDeltaPackageIndex(header);
+      this.checkSignature(header, idx);
+      this.idx = idx;
       this.prefix = new Uint8Array(0);
-      this.choose(this.idx);
+      this.choose(idx);
     }
     if (at >= chunk.length) return;
     // Route the part of [received, received + rest) that falls inside the chosen blob.
@@ -123,6 +163,13 @@ export class DeltaPackageUpdate {
     if (s < e) this.feedBlob(chunk.subarray(at + (s - start), at + (e - start)), s - this.blobStart);
   }
 
+  /** With trust: refuses unsigned and badly signed packages before the choice (nothing erased yet). */
+  private checkSignature(header: Uint8Array, idx: DeltaPackageIndex): void {
+    const o = this.opts;
+    // Without trust nothing is checked: `index.signature` says whether the package carries one.
+    if (o.trust) this.verdict = requireDeltaPackageSignature(header, idx, { trust: o.trust, verifier: o.verifier, hashes: this.hashes, sha384: o.sha384 });
+  }
+
   private choose(idx: DeltaPackageIndex): void {
     const running = this.engine.running!;
     const region = partitionRegion(this.engine.device, running);
@@ -133,11 +180,11 @@ export class DeltaPackageUpdate {
     );
     if (this.opts.onChoice) this.opts.onChoice(idx, pick);
     this.pick = pick;
-    const { allowFullImage: _a, hashes: _h, onChoice: _c, ...deltaOpts } = this.opts;
     if (pick.kind === 'patch') {
       this.blobStart = pick.entry.offset;
       this.blobEnd = pick.entry.offset + pick.entry.patchSize;
-      this.delta = new DeltaUpdate(this.engine, { ...deltaOpts, oldSize: pick.entry.sourceSize, expectSha256: idx.targetSha256, sha256: () => this.hashes.sha256() });
+      const deltaOpts = Object.assign(without(this.opts, OWN_OPTIONS), { oldSize: pick.entry.sourceSize, expectSha256: idx.targetSha256, sha256: () => this.hashes.sha256() });
+      this.delta = new DeltaUpdate(this.engine, deltaOpts as DeltaWriteOptions);
     } else {
       this.blobStart = idx.fullImageOffset!;
       this.blobEnd = this.blobStart + idx.targetSize;
@@ -150,8 +197,10 @@ export class DeltaPackageUpdate {
       return;
     }
     if (!this.full) {
-      const { slot, maxDictionary: _m, writeChunk: _w, resume, allowFullImage: _a, hashes: _h, onChoice: _c, ...writeOpts } = this.opts;
-      const writer = resume ? this.engine.resume(writeOpts) : this.engine.begin(slot ?? this.engine.nextUpdatePartition(), { ...writeOpts, size: this.idx!.targetSize });
+      const slot = this.opts.slot;
+      const resume = this.opts.resume;
+      const writeOpts = without(this.opts, OWN_OPTIONS.concat(['slot', 'maxDictionary', 'writeChunk', 'resume']));
+      const writer = resume ? this.engine.resume(writeOpts) : this.engine.begin(slot ?? this.engine.nextUpdatePartition(), Object.assign(writeOpts, { size: this.idx!.targetSize }));
       if (resume && writer.offset > this.idx!.targetSize) throw new OtaflashError('DELTA_RESUME_MISMATCH', 'the interrupted update wrote more bytes than this package\'s image has');
       this.full = { writer, hash: this.hashes.sha256(), skip: writer.offset };
     }
@@ -201,6 +250,26 @@ export class DeltaPackageUpdate {
         // The device failed as well; the resume log stays.
       }
     }
+    if (this.opts.trust && !(e instanceof OtaflashError && e.code === 'POWER_LOSS')) this.eraseHeader();
     throw e;
+  }
+
+  /**
+   * With trust, a package whose body failed (another image than the signed target, a patch that
+   * does not decode): the bytes written so far are on flash (a streaming device cannot hold the body
+   * to check it first) and never selected; erasing the slot's first sector also leaves no image
+   * header there, so nothing can select it later by mistake. Before the choice there is no slot.
+   */
+  private eraseHeader(): void {
+    // Only a slot this update has begun writing: a patch refused by its header erased nothing.
+    const began = this.delta ? this.delta.otaWriter !== null : this.full !== null;
+    const slot = this.partition;
+    if (!slot || !began) return;
+    const dev = this.engine.device;
+    try {
+      dev.erase(slot.offset, Math.min(dev.eraseSize, slot.size));
+    } catch {
+      // A failing device: the slot is still not selected, which is what matters.
+    }
   }
 }

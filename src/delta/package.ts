@@ -5,7 +5,7 @@
 //
 //   0   4   magic "ODPK"
 //   4   1   format version (1)
-//   5   1   flags: bit 0 = the full target image follows the patches; other bits 0
+//   5   1   flags: bit 0 = the full target image follows the patches; bit 1 = signed; other bits 0
 //   6   2   number of patches N (at least 1 unless the full image is included)
 //   8   4   index length H (bytes from offset 0 up to and including the CRC below)
 //   12  4   target image size
@@ -13,7 +13,10 @@
 //   48  1   target version length L, then L bytes of UTF-8
 //   then N entries: 32 source SHA-256, 4 source size, 4 patch size, 1 version length V, V bytes
 //   H-4 4   CRC-32 (zlib) of bytes [0, H-4)
-//   H   the N patches (detools sequential patches), then the full image if flag bit 0
+//   signed (flag bit 1) only: at H, 4 bytes S, then S bytes: a detached signature (1..3 Secure Boot
+//       V2 blocks, formats/detached-signature.ts) over bytes [0, H), the index with its CRC. The index
+//       holds the target's size and SHA-256, so the signature binds the image the package installs.
+//   then the N patches (detools sequential patches), then the full image if flag bit 0
 import { OtaflashError } from '../errors';
 import { crc32 } from '../hash/portable';
 import { utf8Decode, utf8Encode } from '../formats/utf8';
@@ -22,6 +25,8 @@ export const DELTA_PACKAGE_MAGIC = [0x4f, 0x44, 0x50, 0x4b]; // "ODPK"
 export const DELTA_PACKAGE_VERSION = 1;
 const FIXED = 48;
 const FLAG_FULL = 1;
+const FLAG_SIGNED = 2;
+const SIGNATURE_BLOCK = 1216;
 
 export interface DeltaPackageEntry {
   /** SHA-256 of the source image (the bytes the patch reads as its old image). */
@@ -40,8 +45,12 @@ export interface DeltaPackageIndex {
   readonly patches: readonly DeltaPackageEntry[];
   /** Offset of the full image, or null when the package has none. */
   readonly fullImageOffset: number | null;
-  /** Bytes of the index (where the first blob starts). */
+  /** Bytes of the index, CRC included: the range a signature covers. */
   readonly indexLength: number;
+  /** The detached signature over the index (1..3 blocks of 1216 bytes), or null when unsigned. */
+  readonly signature: Uint8Array | null;
+  /** Index plus signature section: where the first blob starts. */
+  readonly headerLength: number;
   /** Bytes of the whole package. */
   readonly totalLength: number;
 }
@@ -52,6 +61,8 @@ export interface DeltaPackageInput {
   targetSize: number;
   patches: { sourceSha256: Uint8Array; sourceSize: number; sourceVersion: string; patch: Uint8Array }[];
   fullImage?: Uint8Array;
+  /** Signs the index bytes (host side: signDetached with the keys) and returns the signature. */
+  sign?: (index: Uint8Array) => Uint8Array;
 }
 
 function bad(code: string, message: string, info?: Record<string, unknown>): never {
@@ -141,6 +152,42 @@ export function encodeDeltaPackage(p: DeltaPackageInput): Uint8Array {
     at += x.e.patch.length;
   }
   if (p.fullImage) out.set(p.fullImage, at);
+  return p.sign ? signDeltaPackage(out, p.sign) : out;
+}
+
+/**
+ * The package with a signature over its index (replacing one it had): the signed flag set, the
+ * index CRC recomputed, `sign(index)` placed after the index, the blobs unchanged after that.
+ */
+export function signDeltaPackage(pkg: Uint8Array, sign: (index: Uint8Array) => Uint8Array): Uint8Array {
+  const idx = decodeDeltaPackageIndex(pkg, pkg.length);
+  const h = idx.indexLength;
+  const index = pkg.slice(0, h);
+  index[5] |= FLAG_SIGNED;
+  put32(index, h - 4, crc32(index.subarray(0, h - 4)));
+  const sig = sign(index);
+  if (!(sig instanceof Uint8Array) || sig.length === 0 || sig.length % SIGNATURE_BLOCK !== 0 || sig.length > 3 * SIGNATURE_BLOCK) {
+    bad('DELTA_BAD_ARGUMENT', `a package signature is 1 to 3 blocks of ${SIGNATURE_BLOCK} bytes, the signer gave ${sig instanceof Uint8Array ? sig.length + ' bytes' : 'no bytes'}`);
+  }
+  const blobs = pkg.subarray(idx.headerLength);
+  const out = new Uint8Array(h + 4 + sig.length + blobs.length);
+  out.set(index, 0);
+  put32(out, h, sig.length);
+  out.set(sig, h + 4);
+  out.set(blobs, h + 4 + sig.length);
+  return out;
+}
+
+/** The package without its signature (flag cleared, CRC recomputed): what it was before signing. */
+export function unsignDeltaPackage(pkg: Uint8Array): Uint8Array {
+  const idx = decodeDeltaPackageIndex(pkg, pkg.length);
+  const h = idx.indexLength;
+  const blobs = pkg.subarray(idx.headerLength);
+  const out = new Uint8Array(h + blobs.length);
+  out.set(pkg.subarray(0, h), 0);
+  out[5] &= ~FLAG_SIGNED;
+  put32(out, h - 4, crc32(out.subarray(0, h - 4)));
+  out.set(blobs, h);
   return out;
 }
 
@@ -162,11 +209,32 @@ export function deltaPackageIndexLength(prefix: Uint8Array): number | null {
   return h;
 }
 
-/** Decodes the index from the package's first bytes (at least its index length). */
+/**
+ * How many bytes of the package the header needs, judged from what has arrived: 12 to learn the
+ * index length, then the index, then (signed) 4 more for the signature length, then the signature.
+ * The header is complete when `prefix.length` reaches the value this returns for that prefix.
+ */
+export function deltaPackageHeaderNeed(prefix: Uint8Array): number {
+  const h = deltaPackageIndexLength(prefix);
+  if (h === null) return 12;
+  if ((prefix[5] & FLAG_SIGNED) === 0) return h;
+  if (prefix.length < h + 4) return h + 4;
+  return h + 4 + signatureLength(prefix, h);
+}
+
+function signatureLength(b: Uint8Array, h: number): number {
+  const s = u32(b, h);
+  if (s === 0 || s % SIGNATURE_BLOCK !== 0 || s > 3 * SIGNATURE_BLOCK) {
+    bad('DELTA_PACKAGE_CORRUPT', `delta package signature length ${s} at ${h} is not 1 to 3 blocks of ${SIGNATURE_BLOCK} bytes`, { length: s });
+  }
+  return s;
+}
+
+/** Decodes the index (and signature section) from the package's first bytes (at least its header). */
 export function decodeDeltaPackageIndex(b: Uint8Array, totalLength?: number): DeltaPackageIndex {
   const h = deltaPackageIndexLength(b);
   if (h === null || b.length < h) bad('DELTA_TRUNCATED', `the delta package ends inside its index (${b.length} bytes${h !== null ? ` of ${h}` : ''})`);
-  if ((b[5] & ~FLAG_FULL) !== 0) bad('DELTA_PACKAGE_CORRUPT', `delta package flags ${b[5]} have unknown bits set`);
+  if ((b[5] & ~(FLAG_FULL | FLAG_SIGNED)) !== 0) bad('DELTA_PACKAGE_CORRUPT', `delta package flags ${b[5]} have unknown bits set`);
   const crc = u32(b, h - 4);
   const calc = crc32(b.subarray(0, h - 4));
   if (crc !== calc) bad('DELTA_PACKAGE_CORRUPT', `delta package index CRC is ${crc.toString(16)}, computed ${calc.toString(16)}: the index is damaged`);
@@ -179,7 +247,16 @@ export function decodeDeltaPackageIndex(b: Uint8Array, totalLength?: number): De
   if (at > h - 4) bad('DELTA_PACKAGE_CORRUPT', 'delta package target version runs past the index');
   const targetVersion = text(b.subarray(49, at), 'target version');
   const patches: DeltaPackageEntry[] = [];
-  let blob = h;
+  let signature: Uint8Array | null = null;
+  let headerLength = h;
+  if ((b[5] & FLAG_SIGNED) !== 0) {
+    if (b.length < h + 4) bad('DELTA_TRUNCATED', `the signed delta package ends before its signature length (${b.length} bytes of ${h + 4})`);
+    const s = signatureLength(b, h);
+    if (b.length < h + 4 + s) bad('DELTA_TRUNCATED', `the signed delta package ends inside its signature (${b.length} bytes of ${h + 4 + s})`);
+    signature = b.slice(h + 4, h + 4 + s);
+    headerLength = h + 4 + s;
+  }
+  let blob = headerLength;
   for (let i = 0; i < n; i++) {
     if (at + 41 > h - 4) bad('DELTA_PACKAGE_CORRUPT', `delta package entry ${i} runs past the index`);
     const vl = b[at + 40];
@@ -202,7 +279,7 @@ export function decodeDeltaPackageIndex(b: Uint8Array, totalLength?: number): De
   if (totalLength !== undefined && totalLength !== total) {
     bad(totalLength < total ? 'DELTA_TRUNCATED' : 'DELTA_PATCH_TOO_LONG', `the delta package is ${totalLength} bytes, its index describes ${total}`, { size: totalLength, expected: total });
   }
-  return { targetVersion, targetSha256, targetSize, patches, fullImageOffset, indexLength: h, totalLength: total };
+  return { targetVersion, targetSha256, targetSize, patches, fullImageOffset, indexLength: h, signature, headerLength, totalLength: total };
 }
 
 export function sha256Hex(b: Uint8Array): string {
