@@ -211,7 +211,10 @@ export function commandSigner(opts: CommandSignerOptions): Signer {
       };
       if (publicKey.kind === 'rsa') env.OTAFLASH_SIGN_SALT_LEN = String(PSS_SALT);
       const r = spawnSync('/bin/sh', ['-c', command], { input: Buffer.from(digest), env, timeout: opts.timeoutMs ?? 120000, maxBuffer: 1 << 16 });
-      if (r.error) throw new OtaflashError('SIGN_COMMAND_FAILED', `${description} could not run: ${r.error.message}`, { command });
+      // EPIPE: the command exited without reading the digest (it may use OTAFLASH_SIGN_DIGEST_HEX);
+      // its exit status and output still decide.
+      const code = r.error ? (r.error as NodeJS.ErrnoException).code : undefined;
+      if (r.error && code !== 'EPIPE') throw new OtaflashError('SIGN_COMMAND_FAILED', `${description} could not run: ${r.error.message}`, { command });
       const stderr = r.stderr ? r.stderr.toString('utf8').trim().slice(0, 2000) : '';
       if (r.signal) throw new OtaflashError('SIGN_COMMAND_FAILED', `${description} was ended by ${r.signal}${stderr ? `: ${stderr}` : ''}`, { command, signal: r.signal });
       if (r.status !== 0) throw new OtaflashError('SIGN_COMMAND_FAILED', `${description} exited with status ${r.status}${stderr ? `: ${stderr}` : ''}`, { command, status: r.status });
