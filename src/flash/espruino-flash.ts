@@ -61,7 +61,8 @@ export class EspruinoFlash implements BlockDevice {
   private readonly chunk: number;
 
   constructor(flash: EspruinoFlashModule, opts: EspruinoFlashOptions) {
-    if (flash === null || typeof flash !== 'object' || typeof flash.read !== 'function' || typeof flash.write !== 'function' ||
+    // Espruino's built-in modules are function objects (typeof 'function'), so both kinds are accepted.
+    if (flash === null || (typeof flash !== 'object' && typeof flash !== 'function') || typeof flash.read !== 'function' || typeof flash.write !== 'function' ||
         typeof flash.erasePage !== 'function' || typeof flash.getPage !== 'function') {
       throw new OtaflashError('FLASH_BAD_ARGUMENT', `EspruinoFlash: expected require("Flash") (read, write, erasePage, getPage), got ${kindOf(flash)}`);
     }

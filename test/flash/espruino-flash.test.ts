@@ -105,6 +105,22 @@ test('reads and writes reach the module in pieces of at most `chunk` bytes', () 
   assert.is(F.touched.filter((t) => t.op === 'write').length, 10);
 });
 
+test('a module that is a function object (as the built-in modules of Espruino are) is accepted', () => {
+  const F = new FakeFlashModule(16 * 1024, [4096]);
+  const M = Object.assign(function Flash() {}, {
+    getPage: (a: number) => F.getPage(a),
+    write: (d: Uint8Array, a: number) => F.write(d, a),
+    erasePage: (a: number) => F.erasePage(a),
+    read: (n: number, a: number) => F.read(n, a),
+  });
+  const dev = new EspruinoFlash(M, { base: F.start, size: 16 * 1024 });
+  dev.erase(0, 4096);
+  dev.write(0, new Uint8Array([1, 2, 3, 4]));
+  const into = new Uint8Array(4);
+  dev.read(0, into);
+  assert.equal(Array.from(into), [1, 2, 3, 4]);
+});
+
 test('a module whose read returns a string (older firmware) is read byte by byte', () => {
   const F = new FakeFlashModule(16 * 1024, [4096]);
   F.bytes.set([1, 2, 3, 250], 8);
