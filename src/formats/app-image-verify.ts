@@ -154,6 +154,10 @@ class StreamingImageVerifier implements ImageVerifier {
   private checksumStored = -1;
   private end = -1;
 
+  /** The header says a SHA-256 is appended (byte 23). */
+  private appended = false;
+  /** Compute the SHA-256 (false: structure and checksum only, see createStructureVerifier). */
+  private readonly hashing: boolean;
   private sha: IncrementalHash | null = null;
   private hashEnd = -1;
   private hashedTo = 0;
@@ -164,8 +168,9 @@ class StreamingImageVerifier implements ImageVerifier {
   private sigLen = 0;
   private sigDone = false;
 
-  constructor(opts: ImageVerifierOptions) {
+  constructor(opts: ImageVerifierOptions, hashing: boolean) {
     checkVerifierOptions(opts);
+    this.hashing = hashing;
     this.hashes = opts.hashes ?? defaultHashes();
     this.expectedChip = opts.expectedChip;
     this.maxSize = opts.maxSize ?? Infinity;
@@ -342,9 +347,12 @@ class StreamingImageVerifier implements ImageVerifier {
       this.fail('IMAGE_TOO_MANY_SEGMENTS', `image header (byte 1) declares ${h.segmentCount} segments; at most ${IMAGE_MAX_SEGMENTS} are allowed`, 1);
     }
     if (h.hashAppendedByte !== 0) {
-      this.sha = this.hashes.sha256();
-      this.sha.update(this.small.subarray(0, IMAGE_HEADER_SIZE));
-      this.hashedTo = IMAGE_HEADER_SIZE;
+      this.appended = true;
+      if (this.hashing) {
+        this.sha = this.hashes.sha256();
+        this.sha.update(this.small.subarray(0, IMAGE_HEADER_SIZE));
+        this.hashedTo = IMAGE_HEADER_SIZE;
+      }
     } else if (this.requireHash) {
       this.fail('IMAGE_HASH_REQUIRED', 'image has no appended SHA-256 (hash_appended byte 23 is 0) and a hash is required', 23);
     }
@@ -388,8 +396,8 @@ class StreamingImageVerifier implements ImageVerifier {
   private startPadding(): void {
     const last = this.pos;
     this.checksumOffset = ((last + 16) & ~15) - 1;
-    this.end = this.checksumOffset + 1 + (this.sha ? 32 : 0);
-    if (this.sha) this.hashEnd = this.checksumOffset + 1;
+    this.end = this.checksumOffset + 1 + (this.appended ? 32 : 0);
+    if (this.appended) this.hashEnd = this.checksumOffset + 1;
     if (this.end > this.maxSize) {
       this.fail('IMAGE_TOO_LARGE', `image is ${hex(this.end)} bytes (segments end at ${hex(last)}), more than the ${hex(this.maxSize)} bytes allowed`, last);
     }
@@ -443,7 +451,7 @@ class StreamingImageVerifier implements ImageVerifier {
     }
     const checksumCalculated = foldXor(this.xor ^ CHECKSUM_SEED);
     const checksumValid = checksumCalculated === this.checksumStored;
-    const storedSha256 = this.sha ? this.small.slice(0, 32) : null;
+    const storedSha256 = this.appended ? this.small.slice(0, 32) : null;
     const hashValid = this.digest && storedSha256 ? bytesEqual(this.digest, storedSha256) : null;
     const signatures = this.signatures();
     const verdict: ImageVerdict = {
@@ -456,7 +464,7 @@ class StreamingImageVerifier implements ImageVerifier {
       checksumStored: this.checksumStored,
       checksumCalculated,
       checksumValid,
-      hashAppended: this.sha !== null,
+      hashAppended: this.appended,
       hashValid,
       sha256: this.digest,
       storedSha256,
@@ -504,7 +512,18 @@ class StreamingImageVerifier implements ImageVerifier {
 
 /** A verifier to feed an image in chunks as they arrive (see ImageVerifier). */
 export function createImageVerifier(opts: ImageVerifierOptions = {}): ImageVerifier {
-  return new StreamingImageVerifier(opts);
+  return new StreamingImageVerifier(opts, true);
+}
+
+/**
+ * A verifier of structure and checksum only: every IMAGE_* check of createImageVerifier except the
+ * SHA-256 (its verdict has hashValid and sha256 null). For a stream whose bytes are verified in full
+ * once more where they end up: the OTA writer checks the download as it arrives with this, and the
+ * SHA-256 once, from flash, in end(), so the image is hashed once per update and the hash covers the
+ * bytes the bootloader will read, not the bytes that were sent.
+ */
+export function createStructureVerifier(opts: ImageVerifierOptions = {}): ImageVerifier {
+  return new StreamingImageVerifier(opts, false);
 }
 
 /**

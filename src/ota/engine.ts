@@ -157,8 +157,13 @@ export class OtaEngine {
   private writer: OtaWriter | null = null;
   /** `running` came from otadata, not the caller: begin() checks once that the bootloader could have booted it. */
   private runningUnconfirmed: boolean;
-  /** Slots whose image this engine verified while writing them, so set-boot need not read them again. */
-  private readonly verified: Partition[] = [];
+  /**
+   * Slots whose image this engine's writer verified from flash in end(), with that verdict (size,
+   * SHA-256, app description): setBootPartition need not read them again. An entry is dropped when
+   * the engine starts writing that slot again. Writes that bypass the engine cannot be seen; a new
+   * engine (after a reboot) remembers nothing and verifies.
+   */
+  private readonly verified: { slot: Partition; verdict: ImageVerdict }[] = [];
   /** Why the bootloader and the app side would read this table's OTA slots differently, or null. */
   private readonly slotAmbiguity: string | null;
 
@@ -408,14 +413,24 @@ export class OtaEngine {
       dirtyEnd,
       onClose: (wr, verdict) => {
         if (this.writer === wr) this.writer = null;
-        if (verdict) this.verified.push(target);
+        if (verdict) this.verified.push({ slot: target, verdict });
       },
     };
     // Drop any earlier verification of this slot: its bytes are about to change.
-    for (let i = this.verified.length - 1; i >= 0; i--) if (samePartition(this.verified[i], target)) this.verified.splice(i, 1);
+    this.forgetVerified(target);
     const w = new OtaWriter(ctx, opts);
     this.writer = w;
     return w;
+  }
+
+  private forgetVerified(slot: Partition): void {
+    for (let i = this.verified.length - 1; i >= 0; i--) if (samePartition(this.verified[i].slot, slot)) this.verified.splice(i, 1);
+  }
+
+  /** The verdict this engine's writer gave `slot` in end(), if nothing has been written to it since. */
+  private rememberedVerdict(slot: Partition): ImageVerdict | null {
+    for (let i = 0; i < this.verified.length; i++) if (samePartition(this.verified[i].slot, slot)) return this.verified[i].verdict;
+    return null;
   }
 
   /**
@@ -551,9 +566,9 @@ export class OtaEngine {
     const part = this.checkInTable(p, 'setBootPartition');
     if (part.type !== PARTITION_TYPE_APP) throw new OtaflashError('OTA_BAD_SLOT', `${part.label} is not an app partition`);
     const region = this.requireOtadata();
-    let known = false;
-    if (opts.verify !== true) for (let i = 0; i < this.verified.length; i++) if (samePartition(this.verified[i], part)) known = true;
-    const verdict = known ? null : this.verifySlot(part);
+    // The slot this engine has just written and verified from flash is not hashed a second time.
+    const remembered = opts.verify === true ? null : this.rememberedVerdict(part);
+    const verdict = remembered ?? this.verifySlot(part);
     if (this.opts.trust) this.checkSignature(part, verdict);
     if (part.subtype === APP_SUBTYPE_FACTORY) {
       const e = readOtadata(region);
@@ -565,7 +580,7 @@ export class OtaEngine {
     }
     if (!isOtaAppPartition(part)) throw new OtaflashError('OTA_BAD_SLOT', `${part.label} is neither the factory app nor an OTA slot`);
     if (this.antiRollback) {
-      const v = verdict ? (verdict.appDesc ? verdict.appDesc.secureVersion : 0) : (this.storedSecureVersion(part) ?? 0);
+      const v = verdict.appDesc ? verdict.appDesc.secureVersion : 0;
       const efuse = this.opts.efuseSecureVersion ?? 0;
       if (v < efuse) throw new OtaflashError('OTA_SMALL_SEC_VER', `${part.label} has secure_version ${v}, below the eFuse value ${efuse}`, { secureVersion: v, efuse });
     }

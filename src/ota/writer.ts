@@ -1,10 +1,17 @@
 // The streaming writer of one OTA slot: erase ahead, program, feed the image verifier, checkpoint
 // progress into the resume log. Created by OtaEngine.begin() / resume(), never directly.
+//
+// Hashing: the download is checked as it arrives for structure and checksum only (cheap, and a bad
+// header or an oversized image is refused at the first chunk that shows it); the SHA-256 is taken
+// once, in end(), over the slot as read back from flash. One SHA-256 pass per update, and it judges
+// the bytes the bootloader will load, so bytes that did not land (a worn cell, a dropped program)
+// fail end() exactly like a corrupt download. Hashing the stream instead would need a second pass
+// (a read-back compare) to give that guarantee.
 import { OtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import type { HashProvider } from '../hash/types';
 import type { Partition } from '../formats/partition-types';
-import { createImageVerifier } from '../formats/app-image-verify';
+import { createImageVerifier, createStructureVerifier } from '../formats/app-image-verify';
 import type { ImageVerdict, ImageVerifier } from '../formats/app-image-types';
 import { eraseUnitAt, roundUp } from './erase-plan';
 import { type ResumeLog, closeResumeLog } from './progress-record';
@@ -59,7 +66,7 @@ export interface WriterContext {
   readonly log: ResumeLog | null;
   readonly eraseLimit: number;
   readonly size: number | null;
-  /** Resume only: bytes already on flash (re-hashed from flash into the verifier) and erased. */
+  /** Resume only: bytes already on flash (read back into the structure check) and erased. */
   readonly written: number;
   readonly erased: number;
   /** Resume only: [written, dirtyEnd) may hold bytes programmed after the last checkpoint. */
@@ -67,7 +74,8 @@ export interface WriterContext {
   readonly onClose: (w: OtaWriter, verdict: ImageVerdict | null) => void;
 }
 
-const REHASH_CHUNK = 16384;
+/** Read-back buffer of resume and end(): one sector, so the heap peak of end() stays small. */
+const READBACK_CHUNK = 4096;
 
 /** Refuses options that would be silently ignored or misread (OTA_BAD_ARGUMENT), before anything is written. */
 export function checkWriteOptions(opts: OtaWriteOptions): void {
@@ -110,7 +118,7 @@ export class OtaWriter {
     this.region = ctx.region;
     this.opts = opts;
     this.unit = Math.max(1, this.region.writeSize);
-    this.verifier = createImageVerifier({ hashes: ctx.hashes, expectedChip: ctx.chip, maxSize: ctx.slot.size, requireHash: ctx.requireHash, flashOffset: ctx.slot.offset });
+    this.verifier = createStructureVerifier(this.verifierOptions());
     this.accepted = ctx.written;
     this.flushed = ctx.written;
     this.erasedTo = ctx.erased;
@@ -139,19 +147,27 @@ export class OtaWriter {
     return Math.max(0, this.ctx.eraseLimit - this.erasedTo);
   }
 
+  private verifierOptions() {
+    const ctx = this.ctx;
+    return { hashes: ctx.hashes, expectedChip: ctx.chip, maxSize: ctx.slot.size, requireHash: ctx.requireHash, flashOffset: ctx.slot.offset };
+  }
+
+  /** Feeds the slot's bytes [0, n) as they are on flash into `into`, one sector at a time. */
+  private readBack(n: number, into: { update(chunk: Uint8Array): void }): void {
+    const buf = new Uint8Array(Math.min(READBACK_CHUNK, n));
+    for (let off = 0; off < n; off += buf.length) {
+      const len = Math.min(buf.length, n - off);
+      const view = len === buf.length ? buf : buf.subarray(0, len);
+      this.region.read(off, view);
+      into.update(view);
+    }
+  }
+
   private rehashPrefix(n: number): void {
-    // The verifier must cover every byte of the image, so on resume the part already on flash is
-    // read back once and fed through it.
-    const buf = new Uint8Array(Math.min(REHASH_CHUNK, n));
-    let off = 0;
+    // The structure check must cover every byte of the image, so on resume the part already on
+    // flash is read back once and fed through it (end() hashes the whole slot from flash anyway).
     try {
-      while (off < n) {
-        const len = Math.min(buf.length, n - off);
-        const view = len === buf.length ? buf : buf.subarray(0, len);
-        this.region.read(off, view);
-        this.verifier.update(view);
-        off += len;
-      }
+      this.readBack(n, this.verifier);
     } catch (e) {
       if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
         throw new OtaflashError('OTA_RESUME_CORRUPT', `the ${hex(n)} bytes already in ${this.partition.label} are not the start of a valid image (${e.code}: ${e.message}); abort and start again`, { cause: e.code });
@@ -352,9 +368,11 @@ export class OtaWriter {
   }
 
   /**
-   * Finishes the update: programs any buffered tail, then takes the verifier's verdict over every
-   * byte written (no re-read of the slot). Throws IMAGE_* for a bad image, OTA_SMALL_SEC_VER when
-   * anti-rollback refuses it. The writer is closed afterwards on every path, like esp_ota_end.
+   * Finishes the update: programs any buffered tail, takes the structure check's verdict on the
+   * stream, then verifies the image once from flash (checksum and SHA-256 of the bytes that landed,
+   * as esp_ota_end does). Throws IMAGE_* for a bad image (the message says "read back from flash"
+   * when only the flash copy is bad), OTA_SMALL_SEC_VER when anti-rollback refuses it. The writer
+   * is closed afterwards on every path, like esp_ota_end.
    */
   end(): ImageVerdict {
     this.checkOpen('end');
@@ -373,7 +391,8 @@ export class OtaWriter {
         this.pendingLen = 0;
       }
       this.region.sync();
-      verdict = this.verifier.finish();
+      const streamed = this.verifier.finish();
+      verdict = this.verifyFromFlash(streamed);
       const floor = this.ctx.secureVersionFloor;
       if (floor !== null) {
         const v = verdict.appDesc ? verdict.appDesc.secureVersion : 0;
@@ -387,6 +406,26 @@ export class OtaWriter {
       throw e;
     }
     this.close(verdict);
+    return verdict;
+  }
+
+  /** The full verification (SHA-256 included) of the accepted bytes as they are on flash now. */
+  private verifyFromFlash(streamed: ImageVerdict): ImageVerdict {
+    const full = createImageVerifier(this.verifierOptions());
+    let verdict: ImageVerdict;
+    try {
+      this.readBack(this.accepted, full);
+      verdict = full.finish();
+    } catch (e) {
+      if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
+        // The stream passed its structure and checksum checks: say that this verdict is about flash.
+        throw new OtaflashError(e.code, `${this.partition.label}, read back from flash: ${e.message}`, e.info ? Object.assign({ readBack: true }, e.info) : { readBack: true });
+      }
+      throw e;
+    }
+    if (verdict.size !== streamed.size || verdict.checksumStored !== streamed.checksumStored) {
+      throw new OtaflashError('OTA_READBACK_MISMATCH', `${this.partition.label}: the image read back from flash (${hex(verdict.size)} bytes, checksum ${hex(verdict.checksumStored)}) is not the one written (${hex(streamed.size)} bytes, checksum ${hex(streamed.checksumStored)})`, { label: this.partition.label });
+    }
     return verdict;
   }
 
