@@ -61,7 +61,7 @@ test('one update (scenario flow): the engine hashes the image about once; markVa
   const first = simulateReboot(r.flash, r.table, opts);
   assert.is(first.label, target.label);
   c.phase('open after reboot');
-  const after = OtaEngine.open(r.flash, { rollback: true, hashes: c.hashes, running: first.boot });
+  const after = OtaEngine.open(r.flash, { rollback: true, hashes: c.hashes, running: first.boot ?? undefined });
   c.phase('markValid');
   after.markValid();
   assert.is(after.slotState(target), OTA_STATE.VALID);
