@@ -6,11 +6,13 @@ import { OtaflashError } from '../errors';
 import type { IncrementalHash } from '../hash/types';
 import { chipIdFromName, chipName } from '../formats/chips';
 import { inspectImage } from '../formats/app-image-verify';
+import { SB1_BLOCK_SIZE, decodeSignatureV1 } from '../formats/secure-boot-signature';
 import { verifyImageSignature, type SignatureVerdict } from '../formats/secure-boot-verify';
 import { espsecureVerdict, type EspsecureKey, type EspsecureOutcome } from '../formats/secure-boot-espsecure';
 import { nodeHashes } from '../node/hash';
 import { createNodeSignatureVerifier } from '../node/signature-verifier';
 import { generateSecureBootKey, secureBootKeyDigest, secureBootPublicKey, signImageV1, signImageV2, type SecureBootKeyType, type SecureBootPublicKey } from '../node/secure-boot-keys';
+import { commandSigner, pkcs11Signer, type Signer } from '../node/signer';
 import { CliError, type Command, parseArgs, readInput, writeOutput } from './io';
 
 const sha384 = (): IncrementalHash => {
@@ -64,20 +66,56 @@ function takeKeys(argv: string[]): { rest: string[]; keys: string[] } {
 }
 
 const SIGN_HELP = `Usage: otaflash image sign IMAGE --key KEY.pem [KEY2.pem KEY3.pem] --out OUT [--append] [--version 1|2]
+       otaflash image sign IMAGE --sign-cmd "CMD ..." --pubkey PUB.pem --out OUT [...]
+       otaflash image sign IMAGE --pkcs11-module LIB.so --pkcs11-id HEX [--pkcs11-token LABEL] --pubkey PUB.pem --out OUT [...]
 
 Signs IMAGE for ESP Secure Boot, laid out exactly as 'espsecure sign-data':
   V2 (default): pads the image with 0xFF to a 4 KiB boundary and adds a 4 KiB signature sector with
   one block per key (RSA-3072, ECDSA P-192, P-256 or P-384; up to three). RSA-PSS and ECDSA
   signatures are randomized, so only the signature bytes differ from espsecure's.
-  V1 (ESP32): appends 68 bytes (version word 0, ECDSA P-256 r and s big-endian). espsecure signs V1
-  deterministically (RFC 6979); ours uses a random nonce, so r and s differ but verify the same.
+  V1 (ESP32): appends 68 bytes (version word 0, ECDSA P-256 r and s big-endian). With a PEM key the
+  nonce is RFC 6979's, as espsecure's, so the file equals espsecure's byte for byte.
 
-  --key FILE...  private key(s) in PEM; several after one --key, or --key repeated
-  --out OUT      the signed file
-  --append       keep the blocks already in IMAGE's last sector and add after them (IMAGE's length
-                 must be a multiple of 4096, as espsecure --append-signatures requires)
-  --version 1|2  Secure Boot version (default 2)
-Keys stay on this host. Exit 0 when written, 2 on bad input.`;
+  --key FILE...         private key(s) in PEM; several after one --key, or --key repeated
+  --sign-cmd CMD        an external signer (HSM tool, signing service), run with /bin/sh -c for each
+                        signature; repeatable, each paired with the next --pubkey. It gets the digest
+                        (32 raw bytes, 48 for P-384) on stdin and OTAFLASH_SIGN_ALG
+                        (rsa-pss-sha256 | ecdsa-p256-sha256 | ecdsa-p192-sha256 | ecdsa-p384-sha384),
+                        OTAFLASH_SIGN_HASH, OTAFLASH_SIGN_DIGEST_HEX, OTAFLASH_SIGN_KEY_TYPE and, for
+                        RSA, OTAFLASH_SIGN_SALT_LEN=32 in its environment; it writes the signature to
+                        stdout (RSA-PSS: 384 raw bytes; ECDSA: raw r||s or DER) and exits 0.
+  --pkcs11-module LIB   sign on a PKCS#11 token through OpenSC's pkcs11-tool (mechanism ECDSA, or
+  --pkcs11-id HEX       RSA-PKCS-PSS with SHA-256, MGF1-SHA256, salt 32); the key is chosen by its
+  --pkcs11-token LABEL  CKA_ID (and the token by label); the PIN is read from OTAFLASH_PKCS11_PIN
+  --pubkey FILE         the public key of each external signer (fills the block's key fields); every
+                        signature returned is verified with it before anything is written
+  --out OUT             the signed file
+  --append              keep the blocks already in IMAGE's last sector and add after them (IMAGE's
+                        length must be a multiple of 4096, as espsecure --append-signatures requires)
+  --version 1|2         Secure Boot version (default 2)
+Blocks are made in this order: --key files, then --sign-cmd signers, then the PKCS#11 key.
+Keys stay on this host. Exit 0 when written, 2 on bad input or when a signer fails or answers with a
+signature that does not verify.`;
+
+function externalSigners(args: { flags: Record<string, string | true>; lists: Record<string, string[]> }): Signer[] {
+  const cmds = args.lists['sign-cmd'] ?? [];
+  const pubPaths = args.lists.pubkey ?? [];
+  const module = args.flags['pkcs11-module'];
+  const id = args.flags['pkcs11-id'];
+  const token = args.flags['pkcs11-token'];
+  const wantPkcs11 = module !== undefined || id !== undefined || token !== undefined;
+  if (wantPkcs11 && (typeof module !== 'string' || typeof id !== 'string')) throw new CliError('PKCS#11 signing needs both --pkcs11-module LIB and --pkcs11-id HEX');
+  const needed = cmds.length + (wantPkcs11 ? 1 : 0);
+  if (pubPaths.length !== needed) {
+    throw new CliError(`${needed === 0 ? '--pubkey is only for --sign-cmd or --pkcs11-module' : `give one --pubkey per external signer: ${needed} signer(s), ${pubPaths.length} --pubkey`}`);
+  }
+  const pubs = pubPaths.map(loadPublic);
+  const signers: Signer[] = cmds.map((command, i) => commandSigner({ command, publicKey: pubs[i] }));
+  if (wantPkcs11) {
+    signers.push(pkcs11Signer({ module: module as string, id: id as string, tokenLabel: typeof token === 'string' ? token : undefined, publicKey: pubs[pubs.length - 1] }));
+  }
+  return signers;
+}
 
 export const imageSignCommand: Command = {
   summary: 'sign an image for ESP Secure Boot (V2 blocks or V1), laid out as espsecure sign-data',
@@ -85,25 +123,26 @@ export const imageSignCommand: Command = {
   run(argv, io) {
     const { rest, keys } = takeKeys(argv);
     // 'key' is taken by takeKeys() above; listed here so the unknown-option message names it.
-    const args = parseArgs(rest, { values: ['out', 'version', 'o', 'key'], booleans: ['append'] });
+    const args = parseArgs(rest, { values: ['out', 'version', 'o', 'key', 'pkcs11-module', 'pkcs11-id', 'pkcs11-token'], booleans: ['append'], repeat: ['sign-cmd', 'pubkey'] });
     if (args.positional.length !== 1) throw new CliError('expected one IMAGE');
-    if (keys.length === 0) throw new CliError('--key KEY.pem is required');
     const out = (args.flags.out ?? args.flags.o) as string | undefined;
     if (typeof out !== 'string') throw new CliError('--out OUT is required');
     const version = args.flags.version === undefined ? '2' : String(args.flags.version);
     if (version !== '1' && version !== '2') throw new CliError(`--version must be 1 or 2, got '${version}'`);
+    const external = externalSigners(args);
+    if (keys.length === 0 && external.length === 0) throw new CliError('--key KEY.pem (or --sign-cmd / --pkcs11-module with --pubkey) is required');
     const image = readInput(args.positional[0], 'image');
-    const pems = keys.map((k) => readText(k, 'key'));
+    const signers: (string | Signer)[] = [...keys.map((k) => readText(k, 'key')), ...external];
     let signed: Uint8Array;
     if (version === '1') {
-      if (pems.length !== 1) throw new CliError('Secure Boot V1 signs with exactly one key');
+      if (signers.length !== 1) throw new CliError('Secure Boot V1 signs with exactly one key');
       if (args.flags.append) throw new CliError('--append is for Secure Boot V2');
-      signed = signImageV1(image, pems[0]);
+      signed = signImageV1(image, signers[0]);
     } else {
-      signed = signImageV2(image, { keys: pems, append: args.flags.append === true, hashes: nodeHashes });
+      signed = signImageV2(image, { keys: signers, append: args.flags.append === true, hashes: nodeHashes });
     }
     writeOutput(out, signed, io);
-    io.stderr(`signed ${args.positional[0]} with ${keys.length} key(s) (Secure Boot V${version}): ${out}, ${signed.length} bytes\n`);
+    io.stderr(`signed ${args.positional[0]} with ${signers.length} key(s) (Secure Boot V${version}): ${out}, ${signed.length} bytes\n`);
     return 0;
   },
 };
@@ -195,14 +234,19 @@ export const imageVerifyCommand: Command = {
       scheme: scheme as 'rsa' | 'ecdsa' | undefined,
       curve: curve as 'P-256' | undefined,
     });
-    // espsecure's answer per public key (V2 only): it knows no digests, chips or revocation.
+    // espsecure's answer per public key: it knows no digests, chips or revocation.
     const espsecure = v.version === 2
       ? pubs.map((k, i) => {
           const answer = espsecureVerdict(bytes, espsecureKey(k), verifier, nodeHashes, sha384);
           const ours = verifyImageSignature(bytes, { trust: { keyDigests: [secureBootKeyDigest(k, nodeHashes)] }, verifier, hashes: nodeHashes, sha384, chip });
           return { key: pubPaths[i], answer, agrees: (answer.outcome === 'valid') === ours.valid };
         })
-      : [];
+      : pubs.flatMap((k, i) => {
+          if (k.kind !== 'ecdsa' || k.curve !== 'P-256') return [];
+          const answer = espsecureV1Verdict(bytes, k, verifier);
+          const ours = verifyImageSignature(bytes, { trust: { keyDigests: [], v1Keys: [{ x: k.x, y: k.y }] }, verifier, hashes: nodeHashes, chip, version: 1, imageLength: v.imageLength });
+          return [{ key: pubPaths[i], answer, agrees: (answer.outcome === 'valid') === ours.valid }];
+        });
     if (args.flags.json) {
       io.stdout(JSON.stringify(verdictJson(v, file, espsecure), null, 2) + '\n');
     } else {
@@ -217,6 +261,21 @@ export const imageVerifyCommand: Command = {
     return v.valid ? 0 : 1;
   },
 };
+
+/**
+ * What `espsecure verify-signature --version 1` 5.3.1 answers: it takes the file's last 68 bytes as
+ * the signature (version word, r, s) and everything before them as the image, where ESP-IDF puts the
+ * signature right after the parsed image; the two differ when bytes follow the signature.
+ */
+function espsecureV1Verdict(bytes: Uint8Array, k: SecureBootPublicKey & { kind: 'ecdsa' }, verifier: ReturnType<typeof createNodeSignatureVerifier>): EspsecureOutcome {
+  if (bytes.length < SB1_BLOCK_SIZE) return { outcome: 'rejected', reason: `file shorter than the ${SB1_BLOCK_SIZE}-byte V1 signature` };
+  const at = bytes.length - SB1_BLOCK_SIZE;
+  const sig = decodeSignatureV1(bytes, at);
+  if (sig.versionWord !== 0) return { outcome: 'rejected', reason: `signature block has version ${sig.versionWord} (the last 68 bytes of the file)` };
+  const data = bytes.subarray(0, at);
+  const ok = verifier.ecdsa('P-256', k.x, k.y, sig.r, sig.s, { bytes: data, digest: () => new Uint8Array(createHash('sha256').update(data).digest()) });
+  return (ok ? { outcome: 'valid', reason: `signature over the first ${at} bytes is valid` } : { outcome: 'rejected', reason: `signature (the last 68 bytes) is not valid over the first ${at} bytes` });
+}
 
 const DIGEST_HELP = `Usage: otaflash key digest PUB.pem [--json]
 
