@@ -18,7 +18,7 @@ import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessComman
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
 import { fleetSimCommand } from './fleet-sim';
 import { meshSimCommand } from './mesh-sim';
-import { planActivateCommand, planCreateCommand, planStatusCommand } from './plan';
+import { planActivateCommand, planCreateCommand, planSignCommand, planStatusCommand } from './plan';
 
 /**
  * Every CLI command, by its full name ("partition-table convert"). Each lives in its own module
@@ -63,6 +63,7 @@ export const commands: Record<string, Command> = {
   'fleet-sim': fleetSimCommand,
   'mesh-sim': meshSimCommand,
   'plan create': planCreateCommand,
+  'plan sign': planSignCommand,
   'plan activate': planActivateCommand,
   'plan status': planStatusCommand,
 };

@@ -1,14 +1,22 @@
 /**
- * `otaflash plan create|activate|status`: the plan service's administration from the shell, over
- * its HTTP API (README "Upgrade plans"). `create` checks the plan file first, uploads every package
- * file it names (the server hashes them; the same bytes again name the same package), then creates
- * the plan with the packages' ids in place of the paths.
+ * `otaflash plan create|sign|activate|status`: the plan service's administration from the shell,
+ * over its HTTP API (README "Upgrade plans"). `create` checks the plan file first, uploads every
+ * package file it names (the server hashes them; the same bytes again name the same package), then
+ * creates the plan with the packages' ids in place of the paths. `sign` (or `create --sign`) signs
+ * the plan's statement on this host, with keys that never go to the server (docs/plans.md).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { OtaflashError, isOtaflashError } from '../errors';
-import { ID_PATTERN, parsePlanSpec, type PlanSpec } from '../server/plans/plan-spec';
+import { ID_PATTERN, packageIdsOf, parsePlanSpec, type PlanSpec } from '../server/plans/plan-spec';
 import type { DevicePlanRecord, PlanRecord, PlanStats } from '../server/plans/types';
+import { planStatement, planStatementBytes } from '../agent/plan-signature';
+import type { PlanStatement, SignedPackage } from '../agent/types';
+import { encodeSignatureText, verifyDetachedSignature, decodeSignatureText } from '../formats/detached-signature';
+import { readKeyFiles, signDetached } from '../node/detached-sign';
+import { createNodeSignatureVerifier } from '../node/signature-verifier';
+import { nodeHashes } from '../node/hash';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
 
 /** Plans hold at most 10,000 device ids and some text: 4 MiB is far beyond any real one. */
@@ -112,6 +120,52 @@ function swapRefs(spec: PlanSpec, uploads: Map<string, Upload>): PlanSpec {
   };
 }
 
+/**
+ * Size and SHA-256 of every package the plan names: package files are hashed here (what is signed
+ * is what the operator has, not what a server says it received); package ids are asked of the server.
+ */
+async function packagesOf(spec: PlanSpec, uploads: Map<string, Upload>, server: string | null): Promise<Map<string, SignedPackage>> {
+  const out = new Map<string, SignedPackage>();
+  for (const ref of packageIdsOf(spec.components)) {
+    if (out.has(ref)) continue;
+    const u = uploads.get(ref);
+    if (u) {
+      const bytes = fs.readFileSync(u.file);
+      out.set(ref, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+      continue;
+    }
+    if (server === null) throw new CliError(`package '${ref}' is not a file next to the plan: give --server URL to look it up`);
+    const p = await api<{ size: number; sha256: string }>('GET', `${server}/api/packages/${encodeURIComponent(ref)}`);
+    out.set(ref, { size: p.size, sha256: p.sha256 });
+  }
+  return out;
+}
+
+function statementOf(spec: PlanSpec & { id: string }, packages: Map<string, SignedPackage>): PlanStatement {
+  return planStatement({ id: spec.id, components: spec.components, strategy: spec.strategy }, (ref) => packages.get(ref) as SignedPackage);
+}
+
+function signStatement(statement: PlanStatement, keyFiles: string[]): string {
+  if (keyFiles.length > 3) throw new CliError(`a plan signature holds up to 3 keys, got ${keyFiles.length}`);
+  return encodeSignatureText(signDetached(planStatementBytes(statement), readKeyFiles(keyFiles)));
+}
+
+/**
+ * Whether a signature covers this statement, whoever signed it: each block is checked with the key
+ * it carries. Catches a plan file whose packages or fields changed after `plan sign`; whether the
+ * keys are trusted is for the devices to say.
+ */
+function signatureCovers(statement: PlanStatement, text: string): boolean {
+  const bytes = planStatementBytes(statement);
+  const sig = decodeSignatureText(text);
+  const opts = { verifier: createNodeSignatureVerifier(), hashes: nodeHashes };
+  const first = verifyDetachedSignature(bytes, sig, Object.assign({ trust: { keyDigests: [] } }, opts));
+  const keyDigests = first.blocks.map((b) => b.keyDigest).filter((d): d is Uint8Array => d !== null);
+  return keyDigests.length > 0 && verifyDetachedSignature(bytes, sig, Object.assign({ trust: { keyDigests } }, opts)).valid;
+}
+
+const newPlanId = () => `plan-${randomBytes(6).toString('hex')}`;
+
 const pct = (n: number) => `${Math.round(n * 1000) / 10}%`;
 
 function statsLine(s: PlanStats): string {
@@ -129,29 +183,46 @@ function deviceLine(d: DevicePlanRecord): string {
 
 export const planCreateCommand: Command = {
   summary: 'create an upgrade plan on a server from a plan file (uploads its package files)',
-  help: `Usage: otaflash plan create PLAN.json --server URL [--activate] [--json]
+  help: `Usage: otaflash plan create PLAN.json --server URL [--sign KEY.pem ...] [--activate] [--json]
 
 Checks PLAN.json (format: docs/plans.md), uploads each package file it names (paths relative to
 the plan file; a name that is not a file must be the id of a package already on the server), then
 creates the plan, in the 'draft' state unless --activate. Prints the plan's id (--json: the plan).
+A plan file signed by 'plan sign' is checked against its packages first and created with its
+signature.
 
-  --server URL   the plan service (otaflash serve), e.g. http://127.0.0.1:8000
-  --activate     activate the plan right away
-  --json         print the created plan as JSON`,
+  --server URL     the plan service (otaflash serve), e.g. http://127.0.0.1:8000
+  --sign KEY.pem   sign the plan with this private key (Secure Boot V2 RSA-3072 or ECDSA; up to
+                   three --sign, one signature block each); the key stays on this host
+  --activate       activate the plan right away
+  --json           print the created plan as JSON`,
   run(argv) {
-    parseArgs(argv, { values: ['server'], booleans: ['activate', 'json'] });
+    parseArgs(argv, { values: ['server'], booleans: ['activate', 'json'], repeat: ['sign'] });
     throw new CliError('plan create talks to a server; it needs the asynchronous entry (otaflash from the shell)');
   },
   async runAsync(argv: string[], io: CliIo) {
-    const args = parseArgs(argv, { values: ['server'], booleans: ['activate', 'json'] });
+    const args = parseArgs(argv, { values: ['server'], booleans: ['activate', 'json'], repeat: ['sign'] });
     if (args.positional.length !== 1) throw new CliError('expected one PLAN.json');
     const server = serverOf(args.flags);
+    const file = args.positional[0];
     let read;
     try {
-      read = readPlanFile(args.positional[0]);
+      read = readPlanFile(file);
     } catch (e) {
-      if (isOtaflashError(e)) throw new CliError(`${args.positional[0]}: ${e.message}`);
+      if (isOtaflashError(e)) throw new CliError(`${file}: ${e.message}`);
       throw e;
+    }
+    const keys = args.lists.sign ?? [];
+    // Signed (or checked) before anything is uploaded: a bad key or a stale signature costs nothing.
+    let local: Map<string, SignedPackage> | null = null;
+    if (keys.length > 0 || read.spec.signature !== undefined) {
+      if (keys.length > 0 && read.spec.signature !== undefined) throw new CliError(`${file} is already signed (by plan sign): drop --sign, or sign it again with plan sign`);
+      const spec = read.spec as PlanSpec & { id: string };
+      if (spec.id === undefined) spec.id = newPlanId();
+      local = await packagesOf(spec, read.uploads, server);
+      const statement = statementOf(spec, local);
+      if (keys.length > 0) spec.signature = signStatement(statement, keys);
+      else if (!signatureCovers(statement, spec.signature as string)) throw new CliError(`${file}: its signature does not cover this plan (a package file or a field changed since it was signed)`);
     }
     for (const u of read.uploads.values()) {
       const size = fs.statSync(u.file).size;
@@ -161,12 +232,60 @@ creates the plan, in the 'draft' state unless --activate. Prints the plan's id (
         data: new Uint8Array(fs.readFileSync(u.file)),
       });
       u.id = r.id;
+      const mine = local?.get(u.file);
+      if (mine && mine.sha256 !== r.sha256) throw new CliError(`the server reports sha256 ${r.sha256} for ${u.file}, signed as ${mine.sha256}`, 1);
       io.stderr(`${r.created ? 'uploaded' : 'already there'}: ${path.relative(process.cwd(), u.file) || u.file} -> ${r.id} (${r.size} bytes, sha256 ${r.sha256.slice(0, 16)}...)\n`);
     }
     const spec = swapRefs(read.spec, read.uploads);
     let { plan } = await api<{ plan: PlanRecord }>('POST', `${server}/api/plans`, { type: 'application/json', data: JSON.stringify(spec) });
     if (args.flags.activate === true) plan = (await api<{ plan: PlanRecord }>('POST', `${server}/api/plans/${encodeURIComponent(plan.id)}/activate`)).plan;
     io.stdout(args.flags.json === true ? JSON.stringify(plan, null, 2) + '\n' : `${plan.id}\n`);
+    return 0;
+  },
+};
+
+export const planSignCommand: Command = {
+  summary: 'sign an upgrade plan file with Secure Boot keys (devices with trusted keys take only signed plans)',
+  help: `Usage: otaflash plan sign PLAN.json --key KEY.pem [--key KEY2.pem ...] [--server URL] [--out FILE]
+
+Signs what devices act on in PLAN.json (its id, components with versions and each package's size
+and SHA-256, and its strategy: docs/plans.md, "Signed plans") and writes the plan file back with
+"signature" (and an "id" when it had none: the signature covers it). Package files are hashed here;
+a package given by id is looked up on --server. 'plan create' then uploads it unchanged.
+
+  --key KEY.pem   private key (RSA-3072, ECDSA P-256/P-384/P-192; up to three --key, one block each)
+  --server URL    the plan service, for packages named by id
+  --out FILE      write the signed plan here instead of over PLAN.json (keep it in the same folder:
+                  package paths stay relative to it)`,
+  run(argv) {
+    parseArgs(argv, { values: ['server', 'out'], repeat: ['key'] });
+    throw new CliError('plan sign needs the asynchronous entry (otaflash from the shell)');
+  },
+  async runAsync(argv: string[], io: CliIo) {
+    const args = parseArgs(argv, { values: ['server', 'out'], repeat: ['key'] });
+    if (args.positional.length !== 1) throw new CliError('expected one PLAN.json');
+    const keys = args.lists.key ?? [];
+    if (keys.length === 0) throw new CliError('--key KEY.pem is required (the private key to sign with)');
+    const file = args.positional[0];
+    const server = args.flags.server === undefined ? null : serverOf(args.flags);
+    const out = args.flags.out === undefined || args.flags.out === true ? file : String(args.flags.out);
+    let read;
+    try {
+      read = readPlanFile(file);
+    } catch (e) {
+      if (isOtaflashError(e)) throw new CliError(`${file}: ${e.message}`);
+      throw e;
+    }
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const spec = read.spec as PlanSpec & { id: string };
+    if (spec.id === undefined) spec.id = newPlanId();
+    const statement = statementOf(spec, await packagesOf(spec, read.uploads, server));
+    // The file keeps its own text for everything else (paths, name, scope): only id and signature are added.
+    raw.id = spec.id;
+    raw.signature = signStatement(statement, keys);
+    fs.writeFileSync(out, JSON.stringify(raw, null, 2) + '\n');
+    io.stdout(`${spec.id}\n`);
+    io.stderr(`signed plan ${spec.id} (${statement.components.length} component${statement.components.length === 1 ? '' : 's'}, ${keys.length} key${keys.length === 1 ? '' : 's'}) -> ${out}\n`);
     return 0;
   },
 };
@@ -209,7 +328,7 @@ state, progress, reported version and error code. --json prints { plan, stats, d
       io.stdout(JSON.stringify(r, null, 2) + '\n');
       return 0;
     }
-    const lines = [`plan ${r.plan.id} "${r.plan.name}": ${r.plan.state}`, statsLine(r.stats)];
+    const lines = [`plan ${r.plan.id} "${r.plan.name}": ${r.plan.state}${r.plan.signature !== undefined ? ' (signed)' : ''}`, statsLine(r.stats)];
     for (const c of r.plan.components) lines.push(`  component ${c.id} (${c.kind}) ${c.source || '*'} -> ${c.target}`);
     if (r.devices.length > 0) lines.push('devices:');
     for (const d of r.devices) lines.push(deviceLine(d));
