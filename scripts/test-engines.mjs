@@ -14,6 +14,7 @@
 //   --cache DIR         where engines are built (env OTAFLASH_ENGINES_CACHE; default $XDG_CACHE_HOME/otaflash-engines
 //                       when XDG_CACHE_HOME is set, else node_modules/.cache/otaflash-engines)
 //   --json FILE         results (default <cache>/results.json)
+//   --dist DIR          the device builds (default dist/device)
 //   --only a,b          engines to run: jerry, duktape, espruino, quickjs
 //   --bench             the measurements of `npm run bench device` as well: smallest JerryScript heap per
 //                       build (from the heaps built), smallest Duktape heap (searched), Espruino loaded from
@@ -29,7 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const here = path.join(root, 'test', 'engines');
-const dist = path.join(root, 'dist', 'device');
+let dist = path.join(root, 'dist', 'device');
 
 /** JerryScript heaps (KiB) built by default: the slim core's goal, and what the whole build needs. */
 export const TEST_HEAPS = [128, 256];
@@ -50,6 +51,7 @@ function parseArgs(argv) {
     else if (a === '--engines') o.engines = val();
     else if (a === '--cache') o.cache = val();
     else if (a === '--json') o.json = val();
+    else if (a === '--dist') o.dist = val();
     else if (a === '--only') o.only = val().split(',');
     else if (a === '--bench') o.bench = true;
     else if (a === '--quiet') o.quiet = true;
@@ -310,6 +312,7 @@ function table(runs) {
 
 export async function main(argv = process.argv.slice(2)) {
   const o = parseArgs(argv);
+  if (o.dist) dist = path.resolve(o.dist);
   const engines = (o.only ?? ['quickjs', 'jerry', 'duktape', 'espruino']).filter((e) => ['quickjs', 'jerry', 'duktape', 'espruino'].includes(e));
   const cache = path.resolve(o.cache ?? defaultCache());
   const jsonFile = path.resolve(o.json ?? path.join(cache, 'results.json'));

@@ -40,6 +40,16 @@ export interface EspruinoFlashOptions {
   chunk?: number;
 }
 
+/**
+ * Espruino's Flash functions take only integer-typed numbers ("Address should be an integer, got
+ * Number" otherwise), and Espruino keeps the result of a division or Math.floor as a double even when
+ * it is whole. `| 0` makes an integer of it; addresses from 2 GiB up stay as they are (no board's
+ * flash Espruino runs on is mapped there).
+ */
+function int(n: number): number {
+  return n < 0x80000000 ? n | 0 : n;
+}
+
 function isPow2(n: unknown): n is number {
   return typeof n === 'number' && n > 0 && n === Math.floor(n) && (n & (n - 1)) === 0;
 }
@@ -72,7 +82,7 @@ export class EspruinoFlash implements BlockDevice {
     if (typeof base !== 'number' || typeof size !== 'number' || !(base >= 0) || !(size > 0) || base % 1 !== 0 || size % 1 !== 0) {
       throw new OtaflashError('FLASH_BAD_GEOMETRY', `EspruinoFlash: base ${String(base)} and size ${String(size)} must be a non-negative and a positive integer`);
     }
-    const first = flash.getPage(base);
+    const first = flash.getPage(int(base));
     if (!first || first.addr !== base || !isPow2(first.length)) {
       throw new OtaflashError('FLASH_BAD_GEOMETRY', `EspruinoFlash: no flash page starts at ${hex(base)} (getPage gave ${JSON.stringify(first)})`, { base });
     }
@@ -89,7 +99,7 @@ export class EspruinoFlash implements BlockDevice {
       throw new OtaflashError('FLASH_BAD_GEOMETRY', `EspruinoFlash: size ${hex(size)} is not a multiple of the erase size ${hex(eraseSize)}`);
     }
     // The region's last page must end exactly at the region's end, or erasing it would reach past it.
-    const last = flash.getPage(base + size - 1);
+    const last = flash.getPage(int(base + size - 1));
     if (!last || last.addr + last.length !== base + size) {
       throw new OtaflashError('FLASH_BAD_GEOMETRY', `EspruinoFlash: the region ${hex(base)}+${hex(size)} does not end on a page boundary of the board's flash (getPage gave ${JSON.stringify(last)})`, { base, size });
     }
@@ -109,7 +119,7 @@ export class EspruinoFlash implements BlockDevice {
     checkRange(this, 'read', offset, into.length);
     for (let done = 0; done < into.length; done += this.chunk) {
       const n = Math.min(this.chunk, into.length - done);
-      const got = this.flash.read(n, this.base + offset + done);
+      const got = this.flash.read(int(n), int(this.base + offset + done));
       if (got === undefined || got === null || got.length !== n) {
         throw new OtaflashError('FLASH_IO', `EspruinoFlash: read of ${n} bytes at ${hex(this.base + offset + done)} returned ${got === undefined || got === null ? String(got) : got.length + ' bytes'}`);
       }
@@ -123,14 +133,14 @@ export class EspruinoFlash implements BlockDevice {
     checkWrite(this, offset, data.length);
     for (let done = 0; done < data.length; done += this.chunk) {
       const n = Math.min(this.chunk, data.length - done);
-      this.flash.write(done === 0 && n === data.length ? data : data.subarray(done, done + n), this.base + offset + done);
+      this.flash.write(done === 0 && n === data.length ? data : data.subarray(done, done + n), int(this.base + offset + done));
     }
   }
 
   erase(offset: number, length: number): void {
     checkErase(this, offset, length);
     const end = this.base + offset + length;
-    let at = this.base + offset;
+    let at = int(this.base + offset);
     while (at < end) {
       // Checked page by page: a board whose pages change size inside the region must not erase a neighbour.
       const p = this.flash.getPage(at);
@@ -138,7 +148,7 @@ export class EspruinoFlash implements BlockDevice {
         throw new OtaflashError('FLASH_BAD_GEOMETRY', `EspruinoFlash: the page at ${hex(at)} (${JSON.stringify(p)}) does not fit the erase of ${hex(length)} bytes at ${hex(offset)}`, { offset, length });
       }
       this.flash.erasePage(at);
-      at += p.length;
+      at = int(at + p.length);
     }
   }
 
