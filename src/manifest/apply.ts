@@ -19,6 +19,8 @@ import { parentOf, type FileStore, type JournalStore } from './file-store';
 import { loadJournal, saveJournal, type JournalRecord } from './journal';
 import { DEFAULT_DEVICE_VERSION, VERSION_FILE, parseManifest, parseVersionFileText, versionFileText, type ParsedManifest } from './parse';
 import { toHex } from '../formats/bytes';
+import type { SignatureTrust, SignatureVerifier } from '../formats/secure-boot-verify';
+import { requireManifestSignature } from './signature';
 
 /** Where the firmware of an update goes (an OTA slot through the engine, a file, a device API). */
 export interface FirmwareTarget {
@@ -44,6 +46,16 @@ export interface ApplyOptions {
   sha256?: () => IncrementalHash;
   /** Bytes received so far (resumed bytes counted once), and the total when the manifest gives sizes. */
   onProgress?: (done: number, total: number | null) => void;
+  /**
+   * Keys the device trusts (eFuse-style digests): the manifest must carry a "signature" from one of
+   * them (src/manifest/signature.ts), checked before anything is written or downloaded. Unset: a
+   * signature is neither required nor checked.
+   */
+  trust?: SignatureTrust;
+  /** Public-key operations for the signature (default: the portable verifier). */
+  verifier?: SignatureVerifier;
+  /** SHA-384 for P-384 signatures. */
+  sha384?: () => IncrementalHash;
 }
 
 export interface ApplyResult {
@@ -142,6 +154,8 @@ export class FileSetUpdate {
     if (typeof opts !== 'object' || opts === null || typeof opts.journal !== 'object' || opts.journal === null) {
       throw new OtaflashError('FILESET_BAD_ARGUMENT', 'applying a manifest needs { journal } (where the update records its progress)');
     }
+    // The signature first: nothing of an unsigned or forged manifest is looked at further.
+    if (opts.trust) requireManifestSignature(manifest, { trust: opts.trust, verifier: opts.verifier, sha384: opts.sha384 });
     const parsed = parseManifest(manifest);
     if (parsed === null) return null;
     if (parsed.firmware !== null && opts.firmware === undefined) {

@@ -13,6 +13,8 @@ import { checkHostHeader, parseRequestTarget } from './request-path';
 import { FileInfoCache, type FileInfo, type FileInfoCacheOptions } from './file-info';
 import { ResolveCache, firmwareFile, listRoot, walkFolder } from './server-tree';
 import { httpVersion10Head, parseRangeHeader } from './http-bits';
+import { signManifestValue } from '../manifest/signature';
+import { signDetached } from '../node/detached-sign';
 
 export interface UpdateServerOptions {
   /** The directory of version folders and firmware_<version>.bin files. */
@@ -29,6 +31,12 @@ export interface UpdateServerOptions {
    * answered returns true and the version tree is not consulted.
    */
   handlers?: readonly ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>)[];
+  /**
+   * Private keys (PEM, 1 to 3: Secure Boot keys, RSA-3072 or ECDSA) that sign every manifest: a
+   * top-level "signature" field (docs/manifest.md "Signed manifests"). Unset: manifests are
+   * unsigned, byte for byte what Pycom's server sends.
+   */
+  signKeys?: readonly (string | Uint8Array)[];
 }
 
 export interface ListeningAddress {
@@ -74,6 +82,31 @@ function printable(s: string): string {
   return s.replace(/[\x00-\x1f\x7f"\\]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
+/**
+ * Signs manifest values with the keys (checked now, so a bad key stops the start, not a request).
+ * Signatures are kept for the last few distinct manifests: a fleet asking the same question gets
+ * the same answer without an RSA signing each time.
+ */
+function manifestSigner(keys: readonly (string | Uint8Array)[] | undefined): ((value: JsonValue) => JsonValue) | null {
+  if (keys === undefined) return null;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 3) {
+    throw new OtaflashError('SERVER_OPTIONS', `signKeys must be 1 to 3 private keys, got ${Array.isArray(keys) ? keys.length : typeof keys}`);
+  }
+  // One signature now: a public key or a key of another type fails here (KEY_BAD_FORMAT, KEY_UNSUPPORTED).
+  signDetached(new Uint8Array(0), keys);
+  const memo = new Map<string, JsonValue>();
+  return (value) => {
+    const id = JSON.stringify(value);
+    let signed = memo.get(id);
+    if (signed === undefined) {
+      signed = signManifestValue(value, (bytes) => signDetached(bytes, keys)) as JsonValue;
+      if (memo.size >= 64) memo.delete(memo.keys().next().value as string);
+      memo.set(id, signed);
+    }
+    return signed;
+  };
+}
+
 export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
   if (typeof opts !== 'object' || opts === null || typeof opts.root !== 'string') {
     throw new OtaflashError('SERVER_OPTIONS', 'createUpdateServer needs { root: <directory> }');
@@ -90,6 +123,7 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
     throw new OtaflashError('SERVER_OPTIONS', `publicUrl '${opts.publicUrl}' is not http(s)://host[:port]`);
   }
   const log = opts.log ?? ((line: string) => void process.stderr.write(line + '\n'));
+  const signManifest = manifestSigner(opts.signKeys);
   const cache = new FileInfoCache(opts.cache);
   const resolved = new ResolveCache(root);
 
@@ -116,6 +150,7 @@ export function createUpdateServer(opts: UpdateServerOptions): UpdateServer {
       const fw = selection.firmware !== null ? listing.firmware.filter((f) => f.version === selection.firmware)[0] : undefined;
       const firmware = fw !== undefined ? await firmwareFile(fw, cache) : null;
       value = buildManifest({ selection, fromTree, targetTree, firmware, baseUrl, currentVersion, extras: opts.extras }) as unknown as JsonValue;
+      if (signManifest) value = signManifest(value);
     }
     const body = Buffer.from(pythonJsonDumps(value), 'utf8');
     return { status: 200, type: 'application/json', body, length: body.length, headers: { 'Cache-Control': 'no-store' } };
