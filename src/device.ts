@@ -51,4 +51,5 @@ export { UpdateAgent } from './agent/agent';
 export { otaModuleInstaller } from './agent/ota-installer';
 export { readAgentRecord, writeAgentRecord } from './agent/record';
 export { checkPlan } from './agent/plan';
+export { checkPlanSignature } from './agent/plan-signature';
 export { storeInstaller } from './agent/store-installer';

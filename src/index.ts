@@ -88,7 +88,9 @@ export { UpdateAgent, type AgentOptions, type AgentPhase, type AgentState } from
 export { otaModuleInstaller, type OtaInstallerOptions } from './agent/ota-installer';
 export { readAgentRecord, writeAgentRecord, AGENT_RECORD_MAGIC, type StoredRecord } from './agent/record';
 export { checkPlan } from './agent/plan';
-export type { AgentAction, AgentEvent, AgentMessage, ServiceMessage, Plan, PlanComponent, PackageRef, Strategy, ComponentKind, ComponentInstaller } from './agent/types';
+export { checkPlanSignature, verifyPlanStatement, planStatement, planStatementBytes, PLAN_STATEMENT_FORMAT, type PlanTrustOptions, type PlanStatementSource } from './agent/plan-signature';
+export { canonicalJson, canonicalJsonBytes } from './formats/canonical-json';
+export type { AgentAction, AgentEvent, AgentMessage, ServiceMessage, Plan, PlanComponent, PackageRef, Strategy, ComponentKind, ComponentInstaller, PlanSignature, PlanStatement, PlanStatementComponent, SignedPackage } from './agent/types';
 // File-set updates (Pycom manifests): version ordering, manifest generation and checking, the
 // journaled apply/recover/rollback over a FileStore, a power-cutting memory store.
 export { parseLooseVersion, compareLooseVersions, highestVersion, isPlainVersion, checkPlainVersion, type LooseComponent } from './manifest/loose-version';
