@@ -6,7 +6,7 @@ export interface BenchRow {
   name: string;
   /** Throughput (MB/s, 1e6 bytes) or time, per `unit`. */
   value: number;
-  unit: 'MB/s' | 'ms' | 'us' | 'x' | 'bytes' | 'MiB' | 'req/s';
+  unit: 'MB/s' | 'ms' | 'us' | 'x' | 'bytes' | 'MiB' | 'req/s' | 'KiB' | 'vars';
   baselineName?: string;
   baselineValue?: number;
   /** value / baseline for throughputs, baseline / value for times: above 1 means faster than the baseline. */

@@ -10,6 +10,7 @@ import { serverSuite } from './server';
 import { signatureSuite } from './signature';
 import { fleetSuite } from './fleet';
 import { meshSuite } from './mesh';
+import { deviceSuite } from './device';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
 export const suites: Record<string, () => BenchRow[]> = {
@@ -26,4 +27,6 @@ export const suites: Record<string, () => BenchRow[]> = {
   fleet: fleetSuite,
   // Scratchpad propagation through simulated meshes of 100 and 1,000 devices (src/mesh).
   mesh: meshSuite,
+  // The device builds in JerryScript, Duktape, Espruino beside QuickJS (skipped without the engine sources).
+  device: deviceSuite,
 };
