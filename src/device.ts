@@ -5,6 +5,7 @@ export * from './errors';
 export * from './flash/types';
 export * from './hash/types';
 export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/portable';
+export { hostHashes, type HostHashOptions, type NativeHash, type NativeIncrementalHash, type NativeDigest } from './hash/host';
 export * from './flash/checks';
 export { RegionFlash } from './flash/region';
 export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';

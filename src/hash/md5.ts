@@ -1,5 +1,6 @@
-// MD5 (RFC 1321 section 3.4) in 32-bit integer arithmetic: little-endian words, one reused 16-word
-// block. ESP-IDF's partition table carries an MD5 record, so the device needs it for that table.
+// MD5 (RFC 1321 section 3.4) in 32-bit integer arithmetic: little-endian words, one 16-word block
+// buffer for the whole program. ESP-IDF's partition table carries an MD5 record, so the device
+// needs it for that table.
 import { BlockHash, putLe } from './block-hash';
 import type { IncrementalHash } from './types';
 
@@ -18,28 +19,31 @@ const T = new Int32Array([
 // Per-step left rotations, four per round (RFC 1321 3.4: S11..S44).
 const R = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 
-export class Md5 extends BlockHash {
-  private readonly s = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]);
-  private readonly x = new Int32Array(16);
+/** The 16 words of the block being compressed, shared by every MD5 in the program. */
+const X = new Int32Array(16);
 
-  constructor() {
-    super('MD5', true);
-  }
-
-  protected compress(m: Uint8Array, o: number): void {
-    // Locals declared outside the loops (see sha256.ts: cheaper in small interpreters).
-    const x = this.x;
-    const s = this.s;
-    let f: number;
-    let g: number;
-    let r: number;
-    let v: number;
-    let i: number;
-    for (let j = 0; j < 16; j++, o += 4) x[j] = m[o] | (m[o + 1] << 8) | (m[o + 2] << 16) | (m[o + 3] << 24);
-    let a = s[0];
-    let b = s[1];
-    let c = s[2];
-    let d = s[3];
+/**
+ * Compresses `count` 64-byte blocks from m[o..] into the state `s` (A, B, C, D; RFC 1321 3.4).
+ * The same shape as a host's native block function (hostHashes `blocks`).
+ */
+export function md5Blocks(s: Int32Array, m: Uint8Array, o: number, count: number): void {
+  // Locals declared outside the loops (see sha256.ts: cheaper in small interpreters).
+  const x = X;
+  let f: number;
+  let g: number;
+  let r: number;
+  let v: number;
+  let i: number;
+  let a: number;
+  let b: number;
+  let c: number;
+  let d: number;
+  for (let n = 0; n < count; n++) {
+    for (i = 0; i < 16; i++, o += 4) x[i] = m[o] | (m[o + 1] << 8) | (m[o + 2] << 16) | (m[o + 3] << 24);
+    a = s[0];
+    b = s[1];
+    c = s[2];
+    d = s[3];
     for (i = 0; i < 64; i++) {
       // Round functions F, G, H, I and the word each step reads (RFC 1321 3.4).
       if (i < 16) {
@@ -66,6 +70,22 @@ export class Md5 extends BlockHash {
     s[1] = (s[1] + b) | 0;
     s[2] = (s[2] + c) | 0;
     s[3] = (s[3] + d) | 0;
+  }
+}
+
+export class Md5 extends BlockHash {
+  private readonly s = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]);
+
+  constructor() {
+    super('MD5', true);
+  }
+
+  protected compress(m: Uint8Array, o: number): void {
+    md5Blocks(this.s, m, o, 1);
+  }
+
+  protected override compressRun(m: Uint8Array, o: number, count: number): void {
+    md5Blocks(this.s, m, o, count);
   }
 
   protected output(): Uint8Array {

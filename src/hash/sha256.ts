@@ -1,6 +1,6 @@
 // SHA-256 (FIPS 180-4 sections 4.1.2, 4.2.2, 5.3.3, 6.2) in 32-bit integer arithmetic: Int32Array
-// state and message schedule (one 64-word schedule per hash, reused for every block), `| 0` after
-// each addition so engines keep the values as small integers.
+// state and message schedule (one 64-word schedule for the whole program, reused for every block),
+// `| 0` after each addition so engines keep the values as small integers.
 import { BlockHash, wordsBe } from './block-hash';
 import type { IncrementalHash } from './types';
 
@@ -19,23 +19,30 @@ const K = new Int32Array([
 // FIPS 180-4 5.3.3.
 const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-export class Sha256 extends BlockHash {
-  private readonly s = new Int32Array(IV);
-  private readonly w = new Int32Array(64);
+/** The message schedule, shared by every SHA-256 in the program (JS runs one compression at a time). */
+const W = new Int32Array(64);
 
-  constructor() {
-    super('SHA-256', false);
-  }
-
-  protected compress(m: Uint8Array, o: number): void {
-    // Declared once, outside the loops: block-scoped declarations inside a loop body cost small
-    // interpreters (QuickJS, JerryScript) a re-initialisation per iteration.
-    const w = this.w;
-    const s = this.s;
-    let t: number;
-    let x: number;
-    let y: number;
-    let t1: number;
+/**
+ * Compresses `count` 64-byte blocks from m[o..] into the state `s` (8 words, FIPS 180-4 6.2.2).
+ * The same shape as a host's native block function (hostHashes `blocks`), so either can serve.
+ */
+export function sha256Blocks(s: Int32Array, m: Uint8Array, o: number, count: number): void {
+  // Declared once, outside the loops: block-scoped declarations inside a loop body cost small
+  // interpreters (QuickJS, JerryScript) a re-initialisation per iteration.
+  const w = W;
+  let t: number;
+  let x: number;
+  let y: number;
+  let t1: number;
+  let a: number;
+  let b: number;
+  let c: number;
+  let d: number;
+  let e: number;
+  let f: number;
+  let g: number;
+  let h: number;
+  for (let n = 0; n < count; n++) {
     for (t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
     for (t = 16; t < 64; t++) {
       x = w[t - 15];
@@ -43,14 +50,14 @@ export class Sha256 extends BlockHash {
       // w[t] = sigma1(w[t-2]) + w[t-7] + sigma0(w[t-15]) + w[t-16]
       w[t] = ((((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)) + w[t - 7] + (((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)) + w[t - 16]) | 0;
     }
-    let a = s[0];
-    let b = s[1];
-    let c = s[2];
-    let d = s[3];
-    let e = s[4];
-    let f = s[5];
-    let g = s[6];
-    let h = s[7];
+    a = s[0];
+    b = s[1];
+    c = s[2];
+    d = s[3];
+    e = s[4];
+    f = s[5];
+    g = s[6];
+    h = s[7];
     for (t = 0; t < 64; t++) {
       // T1 = h + Sigma1(e) + Ch(e, f, g) + K[t] + w[t], with Ch written as g ^ (e & (f ^ g)) (same function, fewer operations).
       t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + (g ^ (e & (f ^ g))) + K[t] + w[t]) | 0;
@@ -72,6 +79,22 @@ export class Sha256 extends BlockHash {
     s[5] = (s[5] + f) | 0;
     s[6] = (s[6] + g) | 0;
     s[7] = (s[7] + h) | 0;
+  }
+}
+
+export class Sha256 extends BlockHash {
+  private readonly s = new Int32Array(IV);
+
+  constructor() {
+    super('SHA-256', false);
+  }
+
+  protected compress(m: Uint8Array, o: number): void {
+    sha256Blocks(this.s, m, o, 1);
+  }
+
+  protected override compressRun(m: Uint8Array, o: number, count: number): void {
+    sha256Blocks(this.s, m, o, count);
   }
 
   protected output(): Uint8Array {
