@@ -166,6 +166,19 @@ export function decodeSignatureBlock(block: Uint8Array, index: number, hashes: H
   return { ...base, key: null, signature: null, r: null, s: null, keyFields: null };
 }
 
+/** Whether every byte is 0xFF; four at a time when the bytes are 4-aligned (an unused slot is 1216 of them). */
+function allFF(b: Uint8Array): boolean {
+  if (b.length > 0 && b[0] !== 0xff) return false;
+  let i = 0;
+  if ((b.byteOffset & 3) === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+    for (let w = 0; w < words.length; w++) if (words[w] !== 0xffffffff) return false;
+    i = words.length << 2;
+  }
+  for (; i < b.length; i++) if (b[i] !== 0xff) return false;
+  return true;
+}
+
 /** One slot of the sector as found: decoded when the whole block is there, else why not. */
 export interface SectorSlot {
   readonly index: number;
@@ -187,8 +200,7 @@ export function decodeSignatureSector(sector: Uint8Array, hashes: HashProvider, 
       continue;
     }
     const raw = sector.subarray(at, at + SB2_BLOCK_SIZE);
-    let ff = true;
-    for (let k = 0; k < raw.length && ff; k++) ff = raw[k] === 0xff;
+    const ff = allFF(raw);
     out.push({ index: i, block: ff ? null : decodeSignatureBlock(raw, i, hashes), missing: ff ? 'empty' : null });
   }
   return out;
