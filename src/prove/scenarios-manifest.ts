@@ -8,7 +8,7 @@
  * checked right after every recovery: the whole old set or the whole new set, never a mix, and the
  * new set exactly when the new firmware is the one that boots.
  */
-import { sha1 } from '@noble/hashes/legacy.js';
+import { sha1 as sha1Hash } from '../hash/sha1';
 import { RegionFlash } from '../flash/region';
 import type { BlockDevice } from '../flash/types';
 import { utf8Decode, utf8Encode } from '../formats/utf8';
@@ -60,6 +60,8 @@ function filesLayout(layout: ProveLayout): FilesLayout {
 function region(f: FilesLayout, dev: BlockDevice): BlockDevice {
   return new RegionFlash(dev, f.files.offset, f.files.size, FILES_LABEL);
 }
+
+const sha1 = (b: Uint8Array): Uint8Array => sha1Hash().update(b).digest();
 
 /** The manifest from the device's 1.0 to 2.0 (what otaflash serve would send), firmware included. */
 function manifestFor(layout: ProveLayout): unknown {
