@@ -14,6 +14,7 @@ import { manifestCommand } from './manifest';
 import { pullCommand } from './pull';
 import { deltaCreateCommand } from './delta-create';
 import { deltaApplyCommand, deltaApplyFileCommand, deltaInfoCommand } from './delta';
+import { deltaPackageCommand, deltaSignCommand, deltaVerifyCommand } from './delta-package';
 import { scratchpadCreateCommand, scratchpadInfoCommand, scratchpadProcessCommand } from './scratchpad';
 import { storeAddCommand, storeInstallCommand, storeListCommand, storeRemoveCommand } from './store';
 import { fleetSimCommand } from './fleet-sim';
@@ -53,6 +54,9 @@ export const commands: Record<string, Command> = {
   'delta apply': deltaApplyCommand,
   'delta apply-file': deltaApplyFileCommand,
   'delta info': deltaInfoCommand,
+  'delta package': deltaPackageCommand,
+  'delta sign': deltaSignCommand,
+  'delta verify': deltaVerifyCommand,
   'scratchpad info': scratchpadInfoCommand,
   'scratchpad process': scratchpadProcessCommand,
   'scratchpad create': scratchpadCreateCommand,

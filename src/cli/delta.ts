@@ -13,6 +13,8 @@ import { type DetoolsPatchInfo, detoolsPatchInfo } from '../delta/info';
 import { DeltaUpdate } from '../delta/ota';
 import { decodeDeltaPackageIndex, isDeltaPackage, sha256Hex } from '../delta/package';
 import { DeltaPackageUpdate } from '../delta/package-update';
+import { createNodeSignatureVerifier } from '../node/signature-verifier';
+import { trustFlags } from './delta-package';
 import { printJson, prefixErrors, readTableOf, tableOffsetFlag, withFlashImage } from './flash';
 import { CliError, type Command, parseArgs, parseSize, readInput, writeOutput } from './io';
 import { createProgress } from './progress';
@@ -40,6 +42,7 @@ function chipOfStoredImage(dev: BlockDevice, p: Partition): number | undefined {
 const APPLY_HELP = `Usage: otaflash delta apply FILE PATCH [--slot N] [--chunk SIZE] [--max-dictionary SIZE]
                              [--resume] [--no-select] [--chip NAME] [--allow-no-hash]
                              [--no-rollback] [--table-offset 0x8000] [--json]
+                             [--pubkey PUB.pem | --key-digest HEX ...] [--revoked HEX ...]
 
 Applies PATCH to the flash image FILE through the OTA engine, as a device would: the old image is
 the running app (the slot otadata selects), the new one is written into the next OTA slot with
@@ -59,6 +62,10 @@ refused before anything is written. The patch is fed to the engine in chunks of 
   --chip NAME           the chip the new image must be for (default: the running app's chip)
   --allow-no-hash       accept a new image without an appended SHA-256
   --no-rollback         the device runs without app rollback (the new entry is not marked NEW)
+  --pubkey PUB.pem      trust this Secure Boot key (repeatable; or --key-digest HEX as eFuse holds
+                        it, --revoked HEX): then only a delta package signed by a trusted key is
+                        applied; an unsigned one, a bare patch or a bad signature is refused before
+                        anything is written (docs/delta.md "Signed packages")
 Exit code 1 when the new image fails verification (nothing is selected then).`;
 
 function verdictJson(v: ImageVerdict) {
@@ -73,7 +80,9 @@ export const deltaApplyCommand: Command = {
     const args = parseArgs(argv, {
       values: ['slot', 'chunk', 'table-offset', 'chip', 'max-dictionary'],
       booleans: ['no-select', 'allow-no-hash', 'no-rollback', 'json', 'resume'],
+      repeat: ['pubkey', 'key-digest', 'revoked'],
     });
+    const trust = prefixErrors('trusted keys', () => trustFlags(args.lists));
     if (args.positional.length !== 2) throw new CliError('expected FILE (a flash image) and PATCH (a detools patch or delta package)');
     const [file, patchFile] = args.positional;
     const chunkSize = args.flags.chunk !== undefined ? parseSize(String(args.flags.chunk), '--chunk') : 4096;
@@ -84,6 +93,9 @@ export const deltaApplyCommand: Command = {
     const patch = readInput(patchFile, 'patch');
     if (patch.length === 0) throw new CliError(`patch '${patchFile}' is empty`);
     const isPackage = isDeltaPackage(patch);
+    if (trust && !isPackage) {
+      throw new OtaflashError('SIGNATURE_REQUIRED', `${patchFile}: a bare detools patch carries no signature, and trusted keys were given: only a signed delta package is applied (nothing was written)`);
+    }
     // The header says how big the new image is (for the progress bar); a bad header fails here,
     // before the flash image is even opened.
     const total = isPackage ? prefixErrors(patchFile, () => decodeDeltaPackageIndex(patch, patch.length)).targetSize : prefixErrors(patchFile, () => readDetoolsHeader(patch)).toSize;
@@ -115,7 +127,7 @@ export const deltaApplyCommand: Command = {
       let chosen: Record<string, unknown> | null = null;
       try {
         if (isPackage) {
-          const u = prefixErrors(file, () => new DeltaPackageUpdate(engine, { ...opts, hashes: nodeHashes }));
+          const u = prefixErrors(file, () => new DeltaPackageUpdate(engine, Object.assign({ hashes: nodeHashes }, opts, trust ? { trust, verifier: createNodeSignatureVerifier(nodeHashes) } : {})));
           for (let at = 0; at < patch.length; at += chunkSize) {
             prefixErrors(file, () => u.push(patch.subarray(at, Math.min(at + chunkSize, patch.length))));
             progress.update(Math.min(at + chunkSize, patch.length));
@@ -139,6 +151,11 @@ export const deltaApplyCommand: Command = {
         if (e instanceof OtaflashError && e.code.indexOf('IMAGE_') === 0) {
           if (args.flags.json) printJson(io, { error: { code: e.code, message: e.message }, selected: false });
           io.stderr(`otaflash delta apply: the new image failed verification: ${e.message} [${e.code}]; nothing was selected\n`);
+          return 1;
+        }
+        if (e instanceof OtaflashError && (e.code === 'SIGNATURE_REQUIRED' || e.code === 'DELTA_SIGNATURE_INVALID')) {
+          if (args.flags.json) printJson(io, { error: { code: e.code, message: e.message }, selected: false, written: false });
+          io.stderr(`otaflash delta apply: refused: ${e.message} [${e.code}]\n`);
           return 1;
         }
         throw e;

@@ -6,12 +6,14 @@ import { FileInfoCache } from '../server/file-info';
 import { firmwareFile, listRoot, walkFolder } from '../server/server-tree';
 import { checkHostHeader } from '../server/request-path';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
+import { signManifestValue } from '../manifest/signature';
+import { readKeyFiles, signDetached } from '../node/detached-sign';
 
-const SPEC = { values: ['from', 'host'], booleans: ['pycom'] };
+const SPEC = { values: ['from', 'host'], booleans: ['pycom'], repeat: ['sign'] };
 
 export const manifestCommand: Command = {
   summary: 'print the manifest a device on a version gets from a directory of versions',
-  help: `Usage: otaflash manifest DIR [--from VERSION] [--host HOST[:PORT]] [--pycom]
+  help: `Usage: otaflash manifest DIR [--from VERSION] [--host HOST[:PORT]] [--pycom] [--sign KEY.pem ...]
 
 Prints, byte for byte, the manifest 'otaflash serve DIR' sends a device on --from (without
 --from: a full install of the newest version, as Pycom's server answers a request without
@@ -19,7 +21,9 @@ current_ver). 'null' when the device needs nothing.
 
   --from V      the device's current version
   --host H      host (and port) in the URLs (default 127.0.0.1:8000, what the Host header would say)
-  --pycom       exactly Pycom's fields (no sha256, size, previous_version)`,
+  --pycom       exactly Pycom's fields (no sha256, size, previous_version)
+  --sign KEY    add a "signature" field made with this private key (repeat for up to 3), as
+                'otaflash serve --sign' does`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -48,6 +52,10 @@ current_ver). 'null' when the device needs nothing.
         currentVersion,
         extras: args.flags.pycom !== true,
       }) as unknown as JsonValue;
+    }
+    if (value !== null && args.lists.sign) {
+      const keys = readKeyFiles(args.lists.sign);
+      value = signManifestValue(value, (bytes) => signDetached(bytes, keys)) as JsonValue;
     }
     io.stdout(pythonJsonDumps(value) + '\n');
     return 0;

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createUpdateServer } from '../server/update-server';
+import { readKeyFiles } from '../node/detached-sign';
 import { openPlanStore } from '../server/plans/open-store';
 import { createPlanHttpHandler } from '../server/plans/http';
 import { createMonitorHandler } from '../server/plans/monitor';
@@ -30,12 +31,12 @@ function untilSignal(): Promise<string> {
   });
 }
 
-const SPEC = { values: ['port', 'host', 'public-url', 'db', 'mqtt'], booleans: ['pycom'] };
+const SPEC = { values: ['port', 'host', 'public-url', 'db', 'mqtt'], booleans: ['pycom'], repeat: ['sign'] };
 
 export const serveCommand: Command = {
   summary: 'serve a directory of versions as a Pycom-compatible update server',
   help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom] [--db FILE|postgres://...|memory]
-                     [--mqtt URL|embedded]
+                     [--mqtt URL|embedded] [--sign KEY.pem ...]
 
 Serves DIR the way Pycom's OTA_server.py does, without its holes: DIR holds one folder per version
 (each the whole file system of the device, e.g. 1.0.1/flash/main.py) and firmware_<version>.bin
@@ -53,7 +54,10 @@ SIGINT or SIGTERM stops it after the requests in flight.
                     may share it), or memory; packages are kept in DIR/.otaflash/packages
   --mqtt URL        also answer the plan messages over MQTT (topics otaflash/<device>/up and /down)
                     on the broker at URL (mqtt://host:1883), or on a broker started here on
-                    127.0.0.1 with 'embedded' (its address is printed); downloads stay on HTTP`,
+                    127.0.0.1 with 'embedded' (its address is printed); downloads stay on HTTP
+  --sign KEY.pem    sign every manifest with this Secure Boot private key (RSA-3072 or ECDSA; repeat
+                    for up to 3 keys): a top-level "signature" field that Pycom's client ignores and
+                    otaflash clients with trusted keys require (docs/manifest.md "Signed manifests")`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -83,7 +87,9 @@ SIGINT or SIGTERM stops it after the requests in flight.
       publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
       log: (line) => io.stderr(line + '\n'),
     });
+    const signKeys = args.lists.sign ? readKeyFiles(args.lists.sign) : undefined;
     const srv = createUpdateServer({
+      signKeys,
       // The upgrade monitor page (/monitor) beside the plan API whose /api/stats it shows.
       handlers: [createMonitorHandler({ store }), plans],
       root: dir,

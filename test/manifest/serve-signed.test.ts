@@ -12,6 +12,7 @@ import { createNodeSignatureVerifier } from '../../src/node/signature-verifier';
 import { nodeHashes } from '../../src/node/hash';
 import { createUpdateServer } from '../../src/server/update-server';
 import { errorCode } from '../helpers';
+import { manifestCommand } from '../../src/cli/manifest';
 
 const KEYS = path.resolve(new URL('../fixtures/signed-images/keys/', import.meta.url).pathname);
 const key = (name: string) => fs.readFileSync(path.join(KEYS, name), 'utf8');
@@ -65,6 +66,18 @@ test('bad signKeys stop the start with a typed error', () => {
   assert.is(errorCode(() => createUpdateServer({ root: fixtureTree, signKeys: [key('extra-rsa2048.pem')] })), 'KEY_UNSUPPORTED');
   assert.is(errorCode(() => createUpdateServer({ root: fixtureTree, signKeys: [] })), 'SERVER_OPTIONS');
   assert.is(errorCode(() => createUpdateServer({ root: fixtureTree, signKeys: ['x', 'x', 'x', 'x'] })), 'SERVER_OPTIONS');
+});
+
+test('otaflash manifest DIR --sign KEY prints the signed manifest the server sends', async () => {
+  let out = '';
+  const io = { stdout: (t: string | Uint8Array) => void (out += String(t)), stderr: () => undefined, isTTY: false };
+  const code = await manifestCommand.runAsync!([fixtureTree, '--from', '1.0.0', '--pycom', '--host', pycom.host, '--sign', path.join(KEYS, 'ecdsa256-a.pem')], io as never);
+  assert.is(code, 0);
+  const value = JSON.parse(out);
+  const want = pycom.records.find((x) => x.path === 'manifest.json?current_ver=1.0.0')!.manifest!;
+  assert.is(Buffer.from(manifestSignedBytes(value)).toString('utf8'), pythonJsonDumps(want));
+  const v = checkManifestSignature(value, { trust: trustFromKeys({ pubkeys: [key('ecdsa256-a.pub.pem')] }) })!;
+  assert.ok(v.valid, v.reason);
 });
 
 test.run();
