@@ -10,6 +10,7 @@ import { serverSuite } from './server';
 import { signatureSuite } from './signature';
 import { fleetSuite } from './fleet';
 import { meshSuite } from './mesh';
+import { hashSuite } from './hash';
 import { deviceSuite } from './device';
 
 /** Each benchmark suite registers here: name -> function returning its rows. */
@@ -27,6 +28,8 @@ export const suites: Record<string, () => BenchRow[]> = {
   fleet: fleetSuite,
   // Scratchpad propagation through simulated meshes of 100 and 1,000 devices (src/mesh).
   mesh: meshSuite,
+  // Own SHA-256 / MD5 / SHA-1 beside @noble/hashes and node:crypto, in V8 and in QuickJS.
+  hash: hashSuite,
   // The device builds in JerryScript, Duktape, Espruino beside QuickJS (skipped without the engine sources).
   device: deviceSuite,
 };

@@ -29,8 +29,6 @@ const X = new Int32Array(16);
 export function md5Blocks(s: Int32Array, m: Uint8Array, o: number, count: number): void {
   // Locals declared outside the loops (see sha256.ts: cheaper in small interpreters).
   const x = X;
-  let f: number;
-  let g: number;
   let r: number;
   let v: number;
   let i: number;
@@ -44,23 +42,35 @@ export function md5Blocks(s: Int32Array, m: Uint8Array, o: number, count: number
     b = s[1];
     c = s[2];
     d = s[3];
-    for (i = 0; i < 64; i++) {
-      // Round functions F, G, H, I and the word each step reads (RFC 1321 3.4).
-      if (i < 16) {
-        f = (b & c) | (~b & d);
-        g = i;
-      } else if (i < 32) {
-        f = (b & d) | (c & ~d);
-        g = (5 * i + 1) & 15;
-      } else if (i < 48) {
-        f = b ^ c ^ d;
-        g = (3 * i + 5) & 15;
-      } else {
-        f = c ^ (b | ~d);
-        g = (7 * i) & 15;
-      }
-      r = R[((i >> 4) << 2) | (i & 3)];
-      v = (a + f + T[i] + x[g]) | 0;
+    // One loop per round (RFC 1321 3.4: F, G, H, I, each with its own word order), so no step pays
+    // for choosing its function. Step: a = b + ((a + f(b, c, d) + X[g] + T[i]) <<< r), then rotate.
+    for (i = 0; i < 16; i++) {
+      v = (a + (d ^ (b & (c ^ d))) + T[i] + x[i]) | 0;
+      r = R[i & 3];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((v << r) | (v >>> (32 - r)))) | 0;
+    }
+    for (; i < 32; i++) {
+      v = (a + (c ^ (d & (b ^ c))) + T[i] + x[(5 * i + 1) & 15]) | 0;
+      r = R[4 | (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((v << r) | (v >>> (32 - r)))) | 0;
+    }
+    for (; i < 48; i++) {
+      v = (a + (b ^ c ^ d) + T[i] + x[(3 * i + 5) & 15]) | 0;
+      r = R[8 | (i & 3)];
+      a = d;
+      d = c;
+      c = b;
+      b = (b + ((v << r) | (v >>> (32 - r)))) | 0;
+    }
+    for (; i < 64; i++) {
+      v = (a + (c ^ (b | ~d)) + T[i] + x[(7 * i) & 15]) | 0;
+      r = R[12 | (i & 3)];
       a = d;
       d = c;
       c = b;

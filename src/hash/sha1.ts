@@ -17,8 +17,6 @@ export class Sha1 extends BlockHash {
     const s = this.s;
     let t: number;
     let x: number;
-    let f: number;
-    let k: number;
     let tmp: number;
     for (t = 0; t < 16; t++, o += 4) w[t] = (m[o] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
     for (t = 16; t < 80; t++) {
@@ -30,21 +28,34 @@ export class Sha1 extends BlockHash {
     let c = s[2];
     let d = s[3];
     let e = s[4];
-    for (t = 0; t < 80; t++) {
-      if (t < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5a827999;
-      } else if (t < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ed9eba1;
-      } else if (t < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8f1bbcdc;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xca62c1d6;
-      }
-      tmp = (((a << 5) | (a >>> 27)) + f + e + k + w[t]) | 0;
+    // Four loops of 20 steps, one per round function and constant (FIPS 180-4 4.1.1, 4.2.1), so no
+    // step pays for choosing them.
+    for (t = 0; t < 20; t++) {
+      tmp = (((a << 5) | (a >>> 27)) + (d ^ (b & (c ^ d))) + e + 0x5a827999 + w[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = tmp;
+    }
+    for (; t < 40; t++) {
+      tmp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = tmp;
+    }
+    for (; t < 60; t++) {
+      tmp = (((a << 5) | (a >>> 27)) + ((b & c) | (d & (b | c))) + e + 0x8f1bbcdc + w[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = tmp;
+    }
+    for (; t < 80; t++) {
+      tmp = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0xca62c1d6 + w[t]) | 0;
       e = d;
       d = c;
       c = (b << 30) | (b >>> 2);
