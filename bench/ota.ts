@@ -99,7 +99,7 @@ export function otaSuite(): BenchRow[] {
     createHash('sha256').update(img).digest();
   }, 'node:crypto sha256');
   setChecksumXor(xorInto);
-  wallRow('1 MiB update, portable (noble sha256, JS checksum)', portableHashes, () => {
+  wallRow('1 MiB update, portable (own SHA-256, JS checksum)', portableHashes, () => {
     nobleSha256(img);
   }, '@noble/hashes sha256');
   setChecksumXor(wasm);
