@@ -132,7 +132,7 @@ test('a null manifest needs no signature (it changes nothing); without trust a s
 test('after the signature, the signed per-file hashes bind the files: a file changed on the server is refused', () => {
   const store = oldStore();
   const t = MemoryTransport.forNewSet();
-  (t as unknown as { files: Record<string, Uint8Array> }).files['/1.0.1/flash/main.py'] = new Uint8Array(Buffer.from('print("evil main, longer than before")\n'));
+  (t as unknown as { files: Record<string, Uint8Array> }).files['/1.0.1/flash/main.py'] = new Uint8Array(Buffer.from('print("bad main, longer than before")\n'));
   let code = '';
   try {
     applyManifest(received(), store, t, { journal: store.journal(), trust: TRUST, verifier: node, attempts: 1 });
