@@ -14,6 +14,8 @@ import type { Partition } from '../formats/partition-types';
 import type { OtaEngine } from '../ota/engine';
 import type { OtaWriter } from '../ota/writer';
 import { DeltaUpdate } from '../delta/ota';
+import { DeltaPackageUpdate } from '../delta/package-update';
+import type { SignatureTrust, SignatureVerifier } from '../formats/secure-boot-verify';
 import type { ComponentInstaller, PlanComponent } from './types';
 import { toHex } from '../formats/bytes';
 
@@ -25,12 +27,19 @@ export interface OtaInstallerOptions {
   maxEraseBytesPerStep?: number;
   /** Refuse delta patches whose LZMA dictionary is larger (bytes): the device's RAM budget. */
   maxDictionary?: number;
+  /**
+   * Keys this device trusts: a 'delta' component must then be a delta package signed by one of them
+   * (docs/delta.md "Signed packages"), refused before anything is erased when it is not.
+   */
+  trust?: SignatureTrust;
+  /** Public-key operations for `trust` (default: the portable verifier). */
+  verifier?: SignatureVerifier;
 }
 
 export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstaller {
   const hashes = opts.hashes ?? defaultHashes();
   let writer: OtaWriter | null = null;
-  let delta: DeltaUpdate | null = null;
+  let delta: DeltaUpdate | DeltaPackageUpdate | null = null;
   let hash: IncrementalHash | null = null;
   let staged: Partition | null = null;
   const budget = opts.maxEraseBytesPerStep !== undefined ? { maxEraseBytesPerStep: opts.maxEraseBytesPerStep } : {};
@@ -56,7 +65,10 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
         const e = opts.engine();
         hash = hashes.sha256();
         // An interrupted apply of this patch continues (bytes on flash are compared, not rewritten).
-        delta = new DeltaUpdate(e, { resume: e.pendingUpdate() !== null, maxDictionary: opts.maxDictionary });
+        const resume = e.pendingUpdate() !== null;
+        delta = opts.trust
+          ? new DeltaPackageUpdate(e, { resume, maxDictionary: opts.maxDictionary, trust: opts.trust, verifier: opts.verifier, hashes })
+          : new DeltaUpdate(e, { resume, maxDictionary: opts.maxDictionary });
         return;
       }
       // A writer left open by a download that failed in this boot: when resuming, its checkpoints on
@@ -102,7 +114,7 @@ export function otaModuleInstaller(opts: OtaInstallerOptions): ComponentInstalle
           throw new OtaflashError('IMAGE_PACKAGE_HASH', `component ${c.id}: the package's SHA-256 is ${got}, the plan says ${c.package.sha256}`);
         }
         delta.finish();
-        staged = delta.partition;
+        staged = delta.partition ?? null;
         delta = null;
         return;
       }

@@ -118,6 +118,10 @@ export class DeltaPackageUpdate {
     try {
       this.take(chunk);
     } catch (e) {
+      if (this.opts.trust && e instanceof OtaflashError && e.code === 'DELTA_PACKAGE_BAD_MAGIC') {
+        // A bare detools patch (or anything else) cannot carry a signature.
+        this.fail(new OtaflashError('SIGNATURE_REQUIRED', 'not a delta package, so not signed, and this device accepts only packages signed by a trusted key; nothing was written'));
+      }
       this.fail(e);
     }
   }
