@@ -107,9 +107,48 @@ export function lowerToEs5(code, fileName) {
   return out;
 }
 
+// esbuild's default ASCII output (\uXXXX escapes) throughout: engines read source in different encodings.
 async function minify(code, target) {
-  const r = await esbuild.transform(code, { minify: true, target, charset: 'utf8', legalComments: 'none' });
+  const r = await esbuild.transform(code, { minify: true, target, legalComments: 'none' });
   return r.code;
+}
+
+/** Names Espruino's parser takes as keywords although ES5 allows them as identifiers. */
+const ESPRUINO_RESERVED = new Set(['of', 'static', 'let', 'yield', 'implements', 'interface', 'package', 'private', 'protected', 'public']);
+
+/**
+ * Renames variables whose names Espruino refuses (esbuild's minifier picks `of` once it needs
+ * two-letter names) to a name the file does not use. Property names keep their spelling.
+ */
+export function renameEspruinoReserved(code) {
+  const sf = ts.createSourceFile('x.js', code, ts.ScriptTarget.ES5, true, ts.ScriptKind.JS);
+  const hits = [];
+  function walk(n) {
+    if (ts.isIdentifier(n) && ESPRUINO_RESERVED.has(n.text)) {
+      const p = n.parent;
+      const isPropertyName = (ts.isPropertyAccessExpression(p) && p.name === n) || (ts.isPropertyAssignment(p) && p.name === n) ||
+        ((ts.isMethodDeclaration(p) || ts.isGetAccessor(p) || ts.isSetAccessor(p)) && p.name === n) ||
+        ((ts.isLabeledStatement(p) || ts.isBreakStatement(p) || ts.isContinueStatement(p)) && p.label === n);
+      if (!isPropertyName) hits.push(n);
+    }
+    ts.forEachChild(n, walk);
+  }
+  walk(sf);
+  if (hits.length === 0) return code;
+  const fresh = {};
+  let out = '';
+  let at = 0;
+  for (const n of hits) {
+    if (!fresh[n.text]) {
+      let k = 0;
+      while (new RegExp(`\\b${n.text}\\$${k}\\b`).test(code)) k++;
+      fresh[n.text] = `${n.text}$${k}`;
+    }
+    const start = n.getStart(sf);
+    out += code.slice(at, start) + fresh[n.text];
+    at = n.end;
+  }
+  return out + code.slice(at);
 }
 
 /**
@@ -192,7 +231,6 @@ async function bundle(entry, extra = {}) {
     globalName: 'OtaFlash',
     target: 'es2015',
     platform: 'browser',
-    charset: 'utf8',
     write: false,
     metafile: true,
     logLevel: 'silent',
@@ -212,7 +250,7 @@ export async function buildDevice({ quiet = false } = {}) {
   const report = {};
   const es5Lowered = async (base, code) => {
     const es5 = lowerToEs5(code, `${base}.js`);
-    const es5min = await minify(es5, 'es5');
+    const es5min = renameEspruinoReserved(await minify(es5, 'es5'));
     for (const [n, c] of [[`${base}.es5.js`, es5], [`${base}.es5.min.js`, es5min]]) {
       const late = lateFunctionDeclarations(c);
       if (late.length > 0) throw new Error(`${n}: function declarations after other statements (Espruino would not see them): ${late.slice(0, 5).join(', ')}`);
@@ -244,8 +282,7 @@ export async function buildDevice({ quiet = false } = {}) {
       globalName: '__otaflashAddOn',
       target: 'es2015',
       platform: 'browser',
-      charset: 'utf8',
-      write: false,
+        write: false,
       metafile: true,
       logLevel: 'silent',
       plugins: [coreFromGlobal(coreInputs, coreExports, used)],

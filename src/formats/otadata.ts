@@ -42,6 +42,16 @@ export interface OtaSelectEntry {
 export type OtaSector = 0 | 1;
 export type OtadataEntries = readonly [OtaSelectEntry, OtaSelectEntry];
 
+/**
+ * A copy of bytes [start, end) as a Uint8Array. Not `slice`: Espruino's typed arrays return a plain
+ * Array from `slice`, which `encodeOtaEntry` would then refuse as a seq_label.
+ */
+function copyBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(b.subarray(start, end));
+  return out;
+}
+
 function checkU32(value: number, what: string): void {
   if (typeof value !== 'number' || value !== Math.floor(value) || value < 0 || value > 0xffffffff) {
     throw new OtaflashError('OTADATA_BAD_VALUE', `${what} ${value} is not an unsigned 32-bit integer`, { what, value });
@@ -68,7 +78,7 @@ export function decodeOtaEntry(bytes: Uint8Array): OtaSelectEntry {
   }
   return {
     seq: u32(bytes, 0),
-    seqLabel: bytes.slice(4, 4 + OTA_SEQ_LABEL_SIZE),
+    seqLabel: copyBytes(bytes, 4, 4 + OTA_SEQ_LABEL_SIZE),
     state: u32(bytes, 0x18),
     crc: u32(bytes, 0x1c),
   };
@@ -98,13 +108,13 @@ function erasedLabel(): Uint8Array {
 /** A fresh entry with a correct CRC; seqLabel defaults to erased bytes. */
 export function makeOtaEntry(seq: number, state: number, seqLabel?: Uint8Array, hashes?: HashProvider): OtaSelectEntry {
   checkU32(state, 'ota_state');
-  return { seq, seqLabel: seqLabel ? seqLabel.slice() : erasedLabel(), state, crc: otaSeqCrc(seq, hashes) };
+  return { seq, seqLabel: seqLabel ? copyBytes(seqLabel) : erasedLabel(), state, crc: otaSeqCrc(seq, hashes) };
 }
 
 /** The same entry with another state: the CRC stays, since it covers only seq. */
 export function withOtaState(entry: OtaSelectEntry, state: number): OtaSelectEntry {
   checkU32(state, 'ota_state');
-  return { seq: entry.seq, seqLabel: entry.seqLabel.slice(), state, crc: entry.crc };
+  return { seq: entry.seq, seqLabel: copyBytes(entry.seqLabel), state, crc: entry.crc };
 }
 
 /** An erased sector decodes to this. */

@@ -14,10 +14,16 @@ const DECIMAL_ZEROS = [
   0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
 ];
 
-/** Non-ASCII characters for which Python's str.isspace() is true. */
-const NON_ASCII_SPACES = '\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
-// str.isspace() as a whole, which strip() uses: unlike JS trim(), no BOM, but \x1c-\x1f and \x85.
-const PY_SPACE = '\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ' + NON_ASCII_SPACES;
+/**
+ * Python's str.isspace() for one UTF-16 code unit, which strip() uses: unlike JS trim(), no BOM, but
+ * \x1c-\x1f and \x85. Compared as numbers, not looked up in a string literal: Espruino (with its
+ * Unicode support on) keeps a literal holding characters above 0xFF as UTF-8 and indexes its bytes,
+ * so such a lookup string matched '(' ')' '/' '_' there.
+ */
+function isPySpace(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
 
 /** Python's '0x%x' % n: the sign lands after the literal 0x ('0x-64'), and nothing wraps to 32 bits. */
 export function pythonHex(n: number): string {
@@ -28,15 +34,27 @@ export function pythonHex(n: number): string {
 export function pythonStrip(s: string): string {
   let a = 0;
   let b = s.length;
-  while (a < b && PY_SPACE.indexOf(s.charAt(a)) >= 0) a++;
-  while (b > a && PY_SPACE.indexOf(s.charAt(b - 1)) >= 0) b--;
+  while (a < b && isPySpace(s.charCodeAt(a))) a++;
+  while (b > a && isPySpace(s.charCodeAt(b - 1))) b--;
   return s.slice(a, b);
 }
 
-/** Python's str.splitlines(): \n, \r\n, \r and the other Unicode line breaks. */
+/**
+ * Python's str.splitlines(): \n, \r\n, \r and the other Unicode line breaks. By code unit, not with
+ * a regular expression: Espruino's regex class holding \u2028 split lines at other characters.
+ */
 export function pythonSplitLines(text: string): string[] {
-  const lines = text.split(/\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const lines: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x0a && c <= 0x0d) || (c >= 0x1c && c <= 0x1e) || c === 0x85 || c === 0x2028 || c === 0x2029) {
+      lines.push(text.slice(start, i));
+      if (c === 0x0d && text.charCodeAt(i + 1) === 0x0a) i++;
+      start = i + 1;
+    }
+  }
+  if (start < text.length) lines.push(text.slice(start));
   return lines;
 }
 
@@ -70,7 +88,7 @@ function toAsciiDigits(text: string): string | null {
         i++;
       }
     }
-    if (cp <= 0xffff && NON_ASCII_SPACES.indexOf(String.fromCharCode(cp)) >= 0) out += ' ';
+    if (cp <= 0xffff && isPySpace(cp)) out += ' '; // cp >= 127 here: the non-ASCII spaces
     else {
       const d = unicodeDecimalValue(cp);
       if (d < 0) return null;
@@ -80,10 +98,17 @@ function toAsciiDigits(text: string): string | null {
   return out;
 }
 
-// ASCII whitespace as PyLong_FromString skips it (not \x1c-\x1f, which str.strip() does remove).
-const WS = '[ \\t\\n\\x0b\\x0c\\r]*';
-const BASE0 = new RegExp(`^${WS}([+-]?)(0[xX]_?[0-9a-fA-F](?:_?[0-9a-fA-F])*|0[oO]_?[0-7](?:_?[0-7])*|0[bB]_?[01](?:_?[01])*|[1-9](?:_?[0-9])*|0(?:_?0)*)${WS}$`);
-const BASE16 = new RegExp(`^${WS}([+-]?)((?:0[xX]_?)?[0-9a-fA-F](?:_?[0-9a-fA-F])*)${WS}$`);
+/** ASCII whitespace as PyLong_FromString skips it (not \x1c-\x1f, which str.strip() does remove). */
+function isIntSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/** Value of an ASCII digit or letter as a digit (0-9, a-z = 10-35), or 99. */
+function digitValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x7a ? l - 0x61 + 10 : 99;
+}
 
 /**
  * int(text, base) for str, as the tool's number fields reach it. CPython first rewrites the text to
@@ -100,17 +125,38 @@ const BASE16 = new RegExp(`^${WS}([+-]?)((?:0[xX]_?)?[0-9a-fA-F](?:_?[0-9a-fA-F]
 export function pythonInt(text: string, base: 0 | 16): number | null {
   const ascii = toAsciiDigits(text);
   if (ascii === null) return null;
-  const m = (base === 0 ? BASE0 : BASE16).exec(ascii);
-  if (!m) return null;
-  let digits = m[2].replace(/_/g, '');
+  // Scanned by hand, not with a regular expression: Espruino's regex engine has no (?:) groups.
+  let a = 0;
+  let b = ascii.length;
+  while (a < b && isIntSpace(ascii.charCodeAt(a))) a++;
+  while (b > a && isIntSpace(ascii.charCodeAt(b - 1))) b--;
+  let negative = false;
+  if (a < b && (ascii.charAt(a) === '+' || ascii.charAt(a) === '-')) {
+    negative = ascii.charAt(a) === '-';
+    a++;
+  }
   let radix = base === 0 ? 10 : 16;
-  const prefix = digits.slice(0, 2).toLowerCase();
+  const prefix = ascii.slice(a, a + 2).toLowerCase();
   // In base 16, "0b..." is a hex number, not a prefix.
   const prefixRadix = prefix === '0x' ? 16 : base === 0 && prefix === '0o' ? 8 : base === 0 && prefix === '0b' ? 2 : 0;
   if (prefixRadix !== 0) {
     radix = prefixRadix;
-    digits = digits.slice(2);
+    a += 2;
+    if (ascii.charAt(a) === '_') a++; // one `_` may follow the prefix
+  }
+  // digits, single `_` between two digits
+  let digits = '';
+  for (let i = a; i < b; i++) {
+    const c = ascii.charCodeAt(i);
+    if (c === 0x5f && i > a && i + 1 < b && ascii.charCodeAt(i + 1) !== 0x5f) continue;
+    if (digitValue(c) >= radix) return null;
+    digits += ascii.charAt(i);
+  }
+  if (digits.length === 0) return null;
+  // an unprefixed decimal may not start with 0 unless it is all zeros (int('010', 0) raises)
+  if (prefixRadix === 0 && radix === 10 && digits.charAt(0) === '0') {
+    for (let i = 1; i < digits.length; i++) if (digits.charAt(i) !== '0') return null;
   }
   const v = parseInt(digits, radix);
-  return m[1] === '-' ? 0 - v : v; // 0 - v: never -0
+  return negative ? 0 - v : v; // 0 - v: never -0
 }
