@@ -170,7 +170,8 @@ export function decodeSignatureBlock(block: Uint8Array, index: number, hashes: H
 function allFF(b: Uint8Array): boolean {
   if (b.length > 0 && b[0] !== 0xff) return false;
   let i = 0;
-  if ((b.byteOffset & 3) === 0) {
+  // Small engines' typed arrays are checked too: only a view that reports a 4-aligned offset is read by words.
+  if (typeof b.byteOffset === 'number' && (b.byteOffset & 3) === 0 && b.length >= 4) {
     const words = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
     for (let w = 0; w < words.length; w++) if (words[w] !== 0xffffffff) return false;
     i = words.length << 2;
