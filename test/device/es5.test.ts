@@ -124,7 +124,7 @@ for (const f of ['otaflash-core.es5.js', 'otaflash-core.es5.min.js', 'otaflash.e
 
 /** A Uint8Array whose slice() returns a plain Array, as Espruino 2v29's typed arrays do. */
 class EspruinoLikeBytes extends Uint8Array {
-  slice(start?: number, end?: number): Uint8Array<ArrayBuffer> {
+  override slice(start?: number, end?: number): Uint8Array<ArrayBuffer> {
     return Array.prototype.slice.call(this, start, end) as unknown as Uint8Array<ArrayBuffer>;
   }
 }
