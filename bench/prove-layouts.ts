@@ -10,6 +10,7 @@ import { nodeHashes } from '../src/node/hash';
 import type { ProveLayout } from '../src/prove';
 import { signImageV2 } from '../src/node/secure-boot-keys';
 import { createNodeSignatureVerifier } from '../src/node/signature-verifier';
+import { signDetached } from '../src/node/detached-sign';
 
 export const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
 
@@ -110,5 +111,6 @@ export function signedLayout(hashes: HashProvider = nodeHashes): ProveLayout {
       third: signImageV2(base.images.new, { keys: [key('rsa3072-b')], hashes }),
     },
     trust: { trust: { keyDigests: [trusted] }, verifier: createNodeSignatureVerifier(hashes) },
+    signPackage: (index) => signDetached(index, [key('rsa3072-a')]),
   };
 }

@@ -37,6 +37,8 @@ export interface ProveLayout {
   readonly hashes?: HashProvider;
   /** Secure Boot trust (keys and a verifier): the engine and the bootloader model check signatures. */
   readonly trust?: BootOptions['trust'];
+  /** Signs a delta package's index with a trusted key (host side, made with the layout): signed package scenarios. */
+  readonly signPackage?: (index: Uint8Array) => Uint8Array;
 }
 
 export type Erase = 'all' | 'sequential';

@@ -10,6 +10,10 @@
 import { OTA_STATE } from '../formats/otadata';
 import { createDeltaPatch } from '../delta/generate';
 import { DeltaUpdate } from '../delta/ota';
+import { DeltaPackageUpdate } from '../delta/package-update';
+import { decodeDeltaPackageIndex, encodeDeltaPackage } from '../delta/package';
+import { OtaflashError } from '../errors';
+import { defaultHashes } from '../hash/portable';
 import { MAX_ROUNDS, baseDevice, chunkOf, confirm, lastWriteStart, prepared, rollBack, rollBackUntilOld, scenario, slotsOf, writableOf, type ProveLayout } from './ota-flows';
 import { ProveViolation, type ProveScenario, type ProveSetup, type ProveWorld } from './world';
 
@@ -144,6 +148,96 @@ export function deltaScenarios(layout: ProveLayout): ProveScenario[] {
         w.reboot();
       },
       rollBackUntilOld,
+    ),
+  ];
+}
+
+// --------------------------------------------------------------------------------------------
+// Signed delta packages (layouts with Secure Boot trust and a package signer)
+
+const packages = new WeakMap<Uint8Array, { signed: Uint8Array; tampered: Uint8Array }>();
+
+/**
+ * Two packages signed with the layout's trusted key: a heatshrink patch old->new, and a full image
+ * of new with one byte changed after signing (the signature over the index still verifies; the
+ * image it makes is not the signed target).
+ */
+function signedPackages(layout: ProveLayout): { signed: Uint8Array; tampered: Uint8Array } {
+  const { old, new: nu } = layout.images;
+  let p = packages.get(nu);
+  if (!p) {
+    const hashes = layout.hashes ?? defaultHashes();
+    const sha = (b: Uint8Array) => hashes.sha256().update(b).digest();
+    const sign = layout.signPackage!;
+    const signed = encodeDeltaPackage({ targetVersion: 'new', targetSha256: sha(nu), targetSize: nu.length, patches: [{ sourceSha256: sha(old), sourceSize: old.length, sourceVersion: 'old', patch: patchFor(layout, 'heatshrink') }], sign });
+    const tampered = encodeDeltaPackage({ targetVersion: 'new', targetSha256: sha(nu), targetSize: nu.length, patches: [], fullImage: nu, sign });
+    const idx = decodeDeltaPackageIndex(tampered, tampered.length);
+    tampered[idx.fullImageOffset! + (nu.length >> 1)] ^= 0x01;
+    packages.set(nu, (p = { signed, tampered }));
+  }
+  return p;
+}
+
+/** Streams `pkg` through a DeltaPackageUpdate with the layout's trust; resumes a recorded interrupted install. */
+function installPackage(w: ProveWorld, layout: ProveLayout, pkg: Uint8Array, resume: boolean): DeltaPackageUpdate {
+  const e = w.engine();
+  const pending = e.pendingUpdate();
+  const last = lastWriteStart(w);
+  const trust = { trust: layout.trust!.trust, verifier: layout.trust!.verifier, hashes: layout.hashes };
+  let u: DeltaPackageUpdate;
+  if (resume && pending && last && last.image === 'new' && last.slot === pending.partition.label && pending.size === layout.images.new.length) {
+    u = new DeltaPackageUpdate(e, Object.assign({ resume: true }, trust));
+  } else {
+    const target = e.nextUpdatePartition();
+    w.mark('write-start', 'new', target.label);
+    u = new DeltaPackageUpdate(e, Object.assign({ slot: target }, trust));
+  }
+  const chunk = chunkOf(layout);
+  for (let at = 0; at < pkg.length; at += chunk) u.push(pkg.subarray(at, Math.min(at + chunk, pkg.length)));
+  u.finish();
+  return u;
+}
+
+/** The tampered package must be refused at its end (the image is not the signed one); anything else is a failure. */
+function installTamperedRefused(w: ProveWorld, layout: ProveLayout, resume: boolean): void {
+  try {
+    installPackage(w, layout, signedPackages(layout).tampered, resume);
+  } catch (e) {
+    if (e instanceof OtaflashError && e.code === 'DELTA_TARGET_MISMATCH') return;
+    throw e;
+  }
+  throw new ProveViolation('tampered-accepted', 'a package whose image is not the signed target was installed');
+}
+
+/** Signed delta package scenarios; none unless the layout has Secure Boot trust and a package signer. */
+export function signedDeltaScenarios(layout: ProveLayout): ProveScenario[] {
+  if (!layout.trust || !layout.signPackage) return [];
+  const plain = (rollback: boolean): ProveSetup => {
+    const b = baseDevice(layout, rollback, true);
+    return { device: b.dev, table: layout.table, images: b.images, slots: b.slots, writable: writableOf(layout, [1]) };
+  };
+  const selectInstalled = (w: ProveWorld, resume: boolean) => {
+    const u = installPackage(w, layout, signedPackages(layout).signed, resume);
+    w.mark('select-start', 'new');
+    w.engine().setBootPartition(u.partition!);
+    w.mark('select-done', 'new');
+  };
+  return [
+    scenario(
+      layout, 'signed-delta-package', 'trust on: a signed delta package (heatshrink patch old->new; signature over its index checked before anything is erased), set boot; goal: new boots',
+      false, { image: 'new' }, () => plain(false),
+      (w) => selectInstalled(w, false),
+      // After a cut: install again (resuming a recorded interrupted one) unless new already runs.
+      (w) => {
+        if (w.running !== 'new') selectInstalled(w, true);
+      },
+    ),
+    scenario(
+      layout, 'tampered-delta-package', 'trust on: a signed package whose full image was changed after signing streams into the next slot, is refused at its end (slot header erased) and never selected; goal: old VALID',
+      true, { image: 'old', state: OTA_STATE.VALID }, () => plain(true),
+      (w) => installTamperedRefused(w, layout, false),
+      // After a cut the firmware fetches the package again; it is refused again.
+      (w) => installTamperedRefused(w, layout, true),
     ),
   ];
 }

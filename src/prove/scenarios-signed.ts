@@ -9,6 +9,7 @@ import { OtaflashError } from '../errors';
 import { OTA_STATE } from '../formats/otadata';
 import { baseDevice, converge, install, scenario, writableOf, type ProveLayout } from './ota-flows';
 import type { ProveScenario, ProveWorld } from './world';
+import { signedDeltaScenarios } from './scenarios-delta';
 
 /** Installs `name`, expecting the engine to refuse to select it; any other failure is real. */
 function installRefused(w: ProveWorld, layout: ProveLayout, name: string, resume: boolean): void {
@@ -45,5 +46,6 @@ export function signedScenarios(layout: ProveLayout): ProveScenario[] {
         if (pending) installRefused(w, layout, 'third', true);
       },
     ),
-  ];
+    // Signed delta packages: a good one installs, one changed after signing is never selected.
+  ].concat(signedDeltaScenarios(layout));
 }
