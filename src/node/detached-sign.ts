@@ -7,9 +7,13 @@ import { SB2_BLOCK_SIZE, SB2_MAX_BLOCKS } from '../formats/secure-boot-signature
 import type { SignatureTrust } from '../formats/secure-boot-verify';
 import { secureBootKeyDigest, secureBootPublicKey, signBlock } from './secure-boot-keys';
 import { nodeHashes } from './hash';
+import type { Signer } from './signer';
 
-/** A detached signature: 1..3 blocks of 1216 bytes, one per private key (PEM text or bytes), in order. */
-export function signDetached(payload: Uint8Array, keyPems: readonly (string | Uint8Array)[]): Uint8Array {
+/**
+ * A detached signature: 1..3 blocks of 1216 bytes, one per key, in order: a private key (PEM text or
+ * bytes) or a Signer (an HSM through a command or PKCS#11, src/node/signer.ts), as for images.
+ */
+export function signDetached(payload: Uint8Array, keyPems: readonly (string | Uint8Array | Signer)[]): Uint8Array {
   if (!(payload instanceof Uint8Array)) throw new OtaflashError('SIGNATURE_BAD_ARGUMENT', `the payload to sign must be a Uint8Array, got ${kindOf(payload)}`);
   if (!Array.isArray(keyPems) || keyPems.length === 0) throw new OtaflashError('SIGN_NO_KEY', 'a detached signature needs at least one key');
   if (keyPems.length > SB2_MAX_BLOCKS) {

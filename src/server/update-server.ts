@@ -15,6 +15,7 @@ import { ResolveCache, firmwareFile, listRoot, walkFolder } from './server-tree'
 import { httpVersion10Head, parseRangeHeader } from './http-bits';
 import { signManifestValue } from '../manifest/signature';
 import { signDetached } from '../node/detached-sign';
+import type { Signer } from '../node/signer';
 
 export interface UpdateServerOptions {
   /** The directory of version folders and firmware_<version>.bin files. */
@@ -36,7 +37,7 @@ export interface UpdateServerOptions {
    * top-level "signature" field (docs/manifest.md "Signed manifests"). Unset: manifests are
    * unsigned, byte for byte what Pycom's server sends.
    */
-  signKeys?: readonly (string | Uint8Array)[];
+  signKeys?: readonly (string | Uint8Array | Signer)[];
 }
 
 export interface ListeningAddress {
@@ -87,7 +88,7 @@ function printable(s: string): string {
  * Signatures are kept for the last few distinct manifests: a fleet asking the same question gets
  * the same answer without an RSA signing each time.
  */
-function manifestSigner(keys: readonly (string | Uint8Array)[] | undefined): ((value: JsonValue) => JsonValue) | null {
+function manifestSigner(keys: readonly (string | Uint8Array | Signer)[] | undefined): ((value: JsonValue) => JsonValue) | null {
   if (keys === undefined) return null;
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > 3) {
     throw new OtaflashError('SERVER_OPTIONS', `signKeys must be 1 to 3 private keys, got ${Array.isArray(keys) ? keys.length : typeof keys}`);
