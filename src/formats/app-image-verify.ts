@@ -558,7 +558,8 @@ export function inspectImage(bytes: Uint8Array, opts: ImageVerifierOptions = {})
   return { ...r, verdict: withSignatureDigests(r.verdict, (n) => hashes.sha256().update(bytes.subarray(0, n)).digest()) };
 }
 
-const DEVICE_CHUNK = 16384;
+/** One flash sector: the read buffer is most of a device verification's heap (a 128 KiB JerryScript heap counts it). */
+const DEVICE_CHUNK = 4096;
 
 /**
  * Verifies the image stored from offset 0 of `device` (usually a partition region), reading it in

@@ -287,6 +287,16 @@ export class OtaWriter {
       const total = this.pendingLen + chunk.length;
       const whole = total - (total % u);
       if (!this.pending) this.pending = new Uint8Array(u);
+      if (this.pendingLen === 0 && whole > 0) {
+        // Nothing pending (the usual case: chunks of whole write units): program the caller's bytes
+        // as they are, without a copy per chunk.
+        this.programAt(this.flushed, chunk.subarray(0, whole));
+        this.flushed += whole;
+        const tail = chunk.subarray(whole);
+        this.pending.set(tail);
+        this.pendingLen = tail.length;
+        return;
+      }
       if (whole === 0) {
         this.pending.set(chunk, this.pendingLen);
         this.pendingLen = total;
