@@ -99,6 +99,7 @@ export { pythonJsonDumps, pythonJsonString, type JsonValue } from './manifest/py
 export { selectUpdate, buildManifest, generateManifest, isVersionName, firmwareVersionOf, encodeUrlPath, IGNORED_FILE_NAMES, type UpdateSelection, type SelectInput, type BuildInput, type GenerateInput } from './manifest/generate';
 export type { Manifest as FileSetManifest, ManifestFileEntry, ManifestFirmware, TreeFile, FileTree, FirmwareFile } from './manifest/types';
 export { parseManifest, parseManifestBytes, storePathOf, urlPathOf, versionFileText, parseVersionFileText, VERSION_FILE, DEFAULT_DEVICE_VERSION, type ParsedManifest, type ManifestDownload, type ManifestFirmwareDownload } from './manifest/parse';
+export { manifestSignedBytes, signManifestValue, checkManifestSignature, requireManifestSignature, MANIFEST_SIGNATURE_FIELD } from './manifest/signature';
 export { parentOf, type FileStore, type FileStat, type JournalStore } from './manifest/file-store';
 export { MemoryFileStore, type MemoryFileStoreOptions } from './manifest/memory-file-store';
 export { FlashLogFileStore } from './manifest/flash-log-file-store';
