@@ -39,7 +39,7 @@ function scOut(s) {
 }
 
 // ---------------------------------------------------------------------------------------- memory
-var MEM = { kind: 'none', samples: 0, peak: 0, peakUpdate: null, afterLoad: null, beforeUpdate: null, end: null, engine: null };
+var MEM = { kind: 'none', samples: 0, sampleMs: 0, peak: 0, peakUpdate: null, afterLoad: null, beforeUpdate: null, end: null, engine: null };
 function memNow() {
   if (typeof heapStats === 'function') {
     var s = heapStats();
@@ -56,8 +56,22 @@ function memNow() {
   if (typeof __qjsMem === 'function') { MEM.kind = 'quickjs'; return __qjsMem(); }
   return null;
 }
+/**
+ * Collects garbage first where the engine lets a script ask (JerryScript's gc(), Duktape.gc();
+ * Espruino's process.memory() collects by itself), so the samples are live data and the growth
+ * figure does not depend on how lazy a large heap's collector is. SCENARIO_OPTS.gc = false turns it off.
+ * The time spent here is kept in MEM.sampleMs, so update times can leave it out.
+ */
+function collect() {
+  if (SC.gc === false) return;
+  if (typeof Duktape === 'object' && Duktape && typeof Duktape.gc === 'function') Duktape.gc();
+  else if (typeof gc === 'function' && typeof heapStats === 'function') gc();
+}
 function sample() {
+  var t = Date.now();
+  collect();
   var v = memNow();
+  MEM.sampleMs += Date.now() - t;
   MEM.samples++;
   if (v !== null && v > MEM.peak) MEM.peak = v;
   if (v !== null && MEM.beforeUpdate !== null && (MEM.peakUpdate === null || v > MEM.peakUpdate)) MEM.peakUpdate = v;
@@ -337,7 +351,7 @@ function runScenario() {
     MEM.beforeUpdate = sample();
 
     step = 'begin';
-    var t2 = Date.now();
+    var t2 = Date.now(), sampling2 = MEM.sampleMs;
     var engine = lib.OtaEngine.open(dev, opts);
     var target = engine.nextUpdatePartition();
     var writer = engine.begin(target, { size: IMAGE_SIZE, erase: 'sequential', maxEraseBytesPerStep: SECTOR });
@@ -355,7 +369,7 @@ function runScenario() {
     }
     step = 'end (verify)';
     var verdict = writer.end();
-    var t3 = Date.now();
+    var t3 = Date.now(), sampling3 = MEM.sampleMs;
     sample();
     step = 'setBootPartition';
     engine.setBootPartition(target);
@@ -395,7 +409,7 @@ function runScenario() {
     R.finalBootState = last.activeStateAfterBoot === null ? null : lib.otaStateName(last.activeStateAfterBoot);
     R.imageCrc = crc >>> 0;
     R.flashCrc = back >>> 0;
-    R.ms = { load: T_LOADED - T_START, prepass: R.prepassMs, table: t2 - t1, update: t3 - t2, bootAndConfirm: t4 - t3, flow: t4 - t1 };
+    R.ms = { load: T_LOADED - T_START, prepass: R.prepassMs, table: t2 - t1, update: t3 - t2, updateSampling: sampling3 - sampling2, bootAndConfirm: t4 - t3, flow: t4 - t1 };
     if (dev.heapBytes) R.flashHeapBytes = dev.heapBytes();
     R.ok = R.target === 'ota_0' && written === IMAGE_SIZE && R.verdictSize === IMAGE_SIZE && R.hashValid === true &&
       R.firstBoot === 'ota_0' && R.firstBootState === 'PENDING_VERIFY' && R.stateAfterConfirm === 'VALID' &&
