@@ -20,8 +20,18 @@ import ts from 'typescript';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'dist', 'device');
 
-/** Add-on modules: name -> entry. Each is built against the core: what the core exports comes from the global. */
-export const ADDONS = {};
+/**
+ * Add-on modules, in load order: name -> entry and the add-ons it builds on. Each is built against
+ * the core and those: a module they already hold, imported only for names they export, is read
+ * from the global `OtaFlash` instead of being bundled again.
+ */
+export const ADDONS = {
+  signature: { entry: 'src/device-signature.ts', after: [] },
+  delta: { entry: 'src/device-delta.ts', after: ['signature'] },
+  store: { entry: 'src/device-store.ts', after: ['signature', 'delta'] },
+  scratchpad: { entry: 'src/device-scratchpad.ts', after: [] },
+  agent: { entry: 'src/device-agent.ts', after: ['signature', 'delta', 'store'] },
+};
 
 // esbuild's helper for `{ ...a, b }` is `__spreadProps(x, __getOwnPropDescs(y))` with
 // `__getOwnPropDescs = Object.getOwnPropertyDescriptors` (ES2017). The same in ES5 calls, so the
@@ -175,10 +185,10 @@ export function lateFunctionDeclarations(code) {
   return late;
 }
 
-/** Maps imports of modules already in the core to a module that reads the global `OtaFlash`. */
-function coreFromGlobal(coreInputs, coreExports, used) {
+/** Maps imports of modules already loaded (core, earlier add-ons) to a module that reads the global `OtaFlash`. */
+function fromGlobal(inputs, globals, used) {
   return {
-    name: 'core-from-global',
+    name: 'otaflash-from-global',
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         if (args.namespace !== 'file') return undefined;
@@ -186,13 +196,13 @@ function coreFromGlobal(coreInputs, coreExports, used) {
         const file = [base + '.ts', base, path.join(base, 'index.ts')].find((p) => fs.existsSync(p) && fs.statSync(p).isFile());
         if (!file) return undefined;
         const rel = path.relative(root, file).split(path.sep).join('/');
-        if (!coreInputs.has(rel)) return undefined;
+        if (!inputs.has(rel)) return undefined;
         const names = importedNames(args.importer, args.path);
-        if (names === null || !names.every((n) => coreExports.has(n))) return undefined;
+        if (names === null || !names.every((n) => globals.has(n))) return undefined;
         used.add(rel);
-        return { path: rel, namespace: 'otaflash-core' };
+        return { path: rel, namespace: 'otaflash-global' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'otaflash-core' }, () => ({ contents: 'module.exports = OtaFlash;', loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: 'otaflash-global' }, () => ({ contents: 'module.exports = OtaFlash;', loader: 'js' }));
     },
   };
 }
@@ -269,12 +279,18 @@ export async function buildDevice({ quiet = false } = {}) {
   write('otaflash-core.min.js', await minify(core.code, 'es2015'), report);
   await es5Lowered('otaflash-core', core.code);
 
-  // Add-ons: modules the core holds come from the global; the rest is bundled into the add-on.
-  const coreInputs = new Set(Object.keys(core.metafile.inputs));
-  const coreOut = Object.values(core.metafile.outputs)[0];
-  const coreExports = new Set(coreExportNames(core.code));
-  for (const [name, entry] of Object.entries(ADDONS)) {
+  // Add-ons: modules the core (or an add-on loaded before) holds come from the global; the rest is bundled.
+  const provided = { core: { inputs: new Set(Object.keys(core.metafile.inputs)), exports: exportNames(core.code, 'otaflash-core.js') } };
+  for (const [name, { entry, after }] of Object.entries(ADDONS)) {
+    const bases = ['core', ...after].map((b) => {
+      if (!provided[b]) throw new Error(`add-on ${name} builds on ${b}, which is not built before it`);
+      return provided[b];
+    });
+    const inputs = new Set(bases.flatMap((b) => [...b.inputs]));
+    const globals = new Set(bases.flatMap((b) => [...b.exports]));
     const used = new Set();
+    // a loud failure when an add-on it needs was not loaded first, instead of undefined names later
+    const checks = after.map((b) => `if (typeof OtaFlash.${[...provided[b].exports][0]} === 'undefined') throw new Error('otaflash-${name}: load otaflash-${b} first');`).join('\n');
     const r = await esbuild.build({
       entryPoints: [path.join(root, entry)],
       bundle: true,
@@ -282,25 +298,29 @@ export async function buildDevice({ quiet = false } = {}) {
       globalName: '__otaflashAddOn',
       target: 'es2015',
       platform: 'browser',
-        write: false,
+      write: false,
       metafile: true,
       logLevel: 'silent',
-      plugins: [coreFromGlobal(coreInputs, coreExports, used)],
+      plugins: [fromGlobal(inputs, globals, used)],
       // the add-on's exports join the global the core made; the wrapper keeps its own name local
-      banner: { js: `(function () {\nif (typeof OtaFlash === 'undefined') throw new Error('otaflash-${name}: load the otaflash core first');` },
+      banner: { js: `(function () {\nif (typeof OtaFlash === 'undefined') throw new Error('otaflash-${name}: load the otaflash core first');\n${checks}` },
       footer: { js: 'for (var __k in __otaflashAddOn) OtaFlash[__k] = __otaflashAddOn[__k];\n})();' },
     });
     const code = patchHelpers(r.outputFiles[0].text, entry);
-    const dup = Object.keys(r.metafile.inputs).filter((i) => coreInputs.has(i) && !used.has(i) && !i.startsWith('otaflash-core:'));
-    for (const must of ['src/errors.ts', 'src/hash/portable.ts']) {
-      if (dup.includes(must)) throw new Error(`${entry}: would carry its own copy of ${must} (state and instanceof must be the core's)`);
+    const own = Object.keys(r.metafile.inputs).filter((i) => !i.startsWith('otaflash-global:'));
+    const dup = own.filter((i) => inputs.has(i));
+    for (const must of ['src/errors.ts', 'src/hash/portable.ts', 'src/ota/engine.ts', 'src/ota/writer.ts']) {
+      if (dup.includes(must)) throw new Error(`${entry}: would carry its own copy of ${must} (its state and instanceof must be the core's)`);
     }
+    provided[name] = { inputs: new Set(own), exports: exportNames(code, entry) };
     write(`otaflash-${name}.js`, code, report);
     write(`otaflash-${name}.min.js`, await minify(code, 'es2015'), report);
     await es5Lowered(`otaflash-${name}`, code);
+    report[`otaflash-${name}.js`].fromGlobal = [...used].sort();
     report[`otaflash-${name}.js`].duplicated = dup;
+    const out = Object.values(r.metafile.outputs)[0];
+    report[`otaflash-${name}.js`].largest = Object.entries(out.inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput).slice(0, 6).map(([k, v]) => `${k} ${v.bytesInOutput}`);
   }
-  void coreOut;
 
   const poly = fs.readFileSync(path.join(root, 'scripts', 'device-polyfills.es5.js'), 'utf8');
   write('polyfills.es5.js', poly, report);
@@ -312,11 +332,11 @@ export async function buildDevice({ quiet = false } = {}) {
   return report;
 }
 
-/** Names the core IIFE exports: the keys of esbuild's `__export(x_exports, { name: () => ... })`. */
-function coreExportNames(code) {
-  const m = /__export\((\w+_exports), \{([\s\S]*?)\n  \}\);/.exec(code);
-  if (!m) throw new Error('otaflash-core.js: cannot find its export list');
-  return [...m[2].matchAll(/^\s*(\w+): \(\) =>/gm)].map((x) => x[1]);
+/** Names an IIFE bundle exports: the keys of esbuild's `__export(x_exports, { name: () => ... })`. */
+function exportNames(code, what) {
+  const m = /__export\(\w+_exports, \{([\s\S]*?)\n  \}\);/.exec(code);
+  if (!m) throw new Error(`${what}: cannot find its export list`);
+  return new Set([...m[1].matchAll(/^\s*(\w+): \(\) =>/gm)].map((x) => x[1]));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
