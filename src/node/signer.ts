@@ -251,9 +251,9 @@ function shellQuote(s: string): string {
 /**
  * The pkcs11-tool command line that signs a digest read from standard input, as `--sign-cmd` runs
  * it: mechanism ECDSA (the token returns r||s), or RSA-PKCS-PSS with SHA-256, MGF1-SHA256 and salt 32
- * (the token applies PSS to the digest it is given). The PIN comes from the environment
- * (OTAFLASH_PKCS11_PIN), not from otaflash's command line or the shell history (pkcs11-tool 0.23 still
- * takes it as an argument, visible to local `ps`).
+ * (the token applies PSS to the digest it is given). The PIN stays in the environment
+ * (OTAFLASH_PKCS11_PIN, read by pkcs11-tool's `--pin env:NAME`, OpenSC 0.21 and later), never on a
+ * command line where `ps` would show it.
  */
 export function pkcs11ToolCommand(opts: Omit<Pkcs11SignerOptions, 'pin' | 'publicKey'> & { rsa: boolean }): string {
   if (!opts.id || !/^([0-9a-fA-F]{2})+$/.test(opts.id)) throw new OtaflashError('SIGN_BAD_ARGUMENT', `a PKCS#11 key id is hex bytes (CKA_ID), got ${JSON.stringify(opts.id)}`);
@@ -265,7 +265,7 @@ export function pkcs11ToolCommand(opts: Omit<Pkcs11SignerOptions, 'pin' | 'publi
   if (opts.rsa) args.push('--mechanism', 'RSA-PKCS-PSS', '--hash-algorithm', 'SHA256', '--mgf', 'MGF1-SHA256', '--salt-len', String(PSS_SALT));
   else args.push('--mechanism', 'ECDSA');
   // pkcs11-tool talks on stdout too ("Using slot ..."): the signature goes through a private file.
-  return `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat > "$d/in" && ${args.map(shellQuote).join(' ')} --login --pin "$OTAFLASH_PKCS11_PIN" --input-file "$d/in" --output-file "$d/out" >&2 && cat "$d/out"`;
+  return `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat > "$d/in" && ${args.map(shellQuote).join(' ')} --login --pin env:OTAFLASH_PKCS11_PIN --input-file "$d/in" --output-file "$d/out" >&2 && cat "$d/out"`;
 }
 
 /** A signer on a PKCS#11 token, through pkcs11-tool (Debian's opensc) and the command protocol. */
