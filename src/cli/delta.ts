@@ -136,6 +136,7 @@ export const deltaApplyCommand: Command = {
           const c = u.choice!;
           target = u.deltaUpdate ? u.deltaUpdate.partition : (slot ?? engine.nextUpdatePartition());
           chosen = c.kind === 'patch' ? { kind: 'patch', sourceVersion: c.entry.sourceVersion, sourceSha256: sha256Hex(c.entry.sourceSha256), patchSize: c.entry.patchSize } : { kind: 'full' };
+          if (u.signatureVerdict) chosen.signature = { valid: u.signatureVerdict.valid, reason: u.signatureVerdict.reason };
         } else {
           const u = prefixErrors(file, () => new DeltaUpdate(engine, opts));
           for (let at = 0; at < patch.length; at += chunkSize) {
@@ -297,10 +298,10 @@ the info of each patch.`,
         patchSize: e.patchSize,
         info: prefixErrors(`${file} patch for ${e.sourceVersion || sha256Hex(e.sourceSha256).slice(0, 16)}`, () => detoolsPatchInfo(patch.subarray(e.offset, e.offset + e.patchSize))),
       }));
-      const json = { type: 'delta-package', size: patch.length, targetVersion: idx.targetVersion, targetSize: idx.targetSize, targetSha256: sha256Hex(idx.targetSha256), fullImage: idx.fullImageOffset !== null, patches };
+      const json = { type: 'delta-package', size: patch.length, targetVersion: idx.targetVersion, targetSize: idx.targetSize, targetSha256: sha256Hex(idx.targetSha256), fullImage: idx.fullImageOffset !== null, signatureBlocks: idx.signature ? idx.signature.length / 1216 : 0, patches };
       if (args.flags.json) printJson(io, json);
       else {
-        io.stdout(`delta package: ${patch.length} bytes, target ${idx.targetVersion || '(no version)'} (${idx.targetSize} bytes, SHA-256 ${json.targetSha256})${json.fullImage ? ', full image included' : ''}\n`);
+        io.stdout(`delta package: ${patch.length} bytes, target ${idx.targetVersion || '(no version)'} (${idx.targetSize} bytes, SHA-256 ${json.targetSha256})${json.fullImage ? ', full image included' : ''}, ${json.signatureBlocks > 0 ? `signed (${json.signatureBlocks} block${json.signatureBlocks > 1 ? 's' : ''}; check with delta verify)` : 'unsigned'}\n`);
         for (const p of patches) {
           io.stdout(`\npatch for source ${p.sourceVersion || '(no version)'} (${p.sourceSize} bytes, SHA-256 ${p.sourceSha256}), ${p.patchSize} bytes at ${p.offset}:\n`);
           printInfo(io, p.info);

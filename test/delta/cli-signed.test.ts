@@ -66,7 +66,14 @@ test('delta apply with --pubkey: the signed package is applied and selected', ()
   const f = flashWithOld();
   const j = JSON.parse(run(0, 'delta apply', f, signed, '--pubkey', K('rsa3072-a.pub.pem'), '--json').stdout);
   assert.is(j.selected, true);
+  assert.equal(j.chosen.signature, { valid: true, reason: 'block 0 verifies with the trusted key' });
   assert.ok(fs.readFileSync(f).subarray(j.offset, j.offset + NEW_BYTES.length).equals(NEW_BYTES));
+});
+
+test('delta info says whether a package is signed', () => {
+  assert.is(JSON.parse(run(0, 'delta info', signed, '--json').stdout).signatureBlocks, 1);
+  assert.is(JSON.parse(run(0, 'delta info', unsigned, '--json').stdout).signatureBlocks, 0);
+  assert.match(run(0, 'delta info', signed).stdout, 'signed (1 block; check with delta verify)');
 });
 
 test('delta apply with --pubkey refuses an unsigned package, a bare patch and an untrusted signature: flash image untouched', () => {
