@@ -70,6 +70,14 @@ test('delta apply with --pubkey: the signed package is applied and selected', ()
   assert.ok(fs.readFileSync(f).subarray(j.offset, j.offset + NEW_BYTES.length).equals(NEW_BYTES));
 });
 
+test('delta package --full without OLD images: the full image only; neither is a usage error', () => {
+  const out = tmp('full.odpk');
+  const j = JSON.parse(run(0, 'delta package', NEW, '--full', '-o', out, '--sign', K('ecdsa256-a.pem'), '--json').stdout);
+  assert.equal([j.fullImage, j.patches.length, j.signed], [true, 0, true]);
+  run(0, 'delta verify', out, '--pubkey', K('ecdsa256-a.pub.pem'));
+  run(2, 'delta package', NEW, '-o', tmp('none.odpk'));
+});
+
 test('delta info says whether a package is signed', () => {
   assert.is(JSON.parse(run(0, 'delta info', signed, '--json').stdout).signatureBlocks, 1);
   assert.is(JSON.parse(run(0, 'delta info', unsigned, '--json').stdout).signatureBlocks, 0);
