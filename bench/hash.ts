@@ -10,11 +10,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { buildSync } from 'esbuild';
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { sha256 as nobleSha256, sha384 as nobleSha384 } from '@noble/hashes/sha2.js';
 import { md5 as nobleMd5, sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '../src/hash/sha256';
 import { md5 } from '../src/hash/md5';
 import { sha1 } from '../src/hash/sha1';
+import { sha384 } from '../src/hash/sha512';
 import { crc32 } from '../src/hash/crc32';
 import CRC32 from 'crc-32';
 import { type BenchRow, compare, mbps } from './lib';
@@ -54,6 +55,8 @@ function v8Rows(data: Uint8Array): BenchRow[] {
   row('V8: own MD5, 4 KiB updates', streamed(data, md5), 'node:crypto md5', node('md5'));
   row('V8: own SHA-1, 4 KiB updates', streamed(data, sha1), '@noble/hashes sha1', streamed(data, () => nobleSha1.create()));
   row('V8: own SHA-1, 4 KiB updates', streamed(data, sha1), 'node:crypto sha1', node('sha1'));
+  row('V8: own SHA-384, 4 KiB updates', streamed(data, sha384), '@noble/hashes sha384', streamed(data, () => nobleSha384.create()));
+  row('V8: own SHA-384, 4 KiB updates', streamed(data, sha384), 'node:crypto sha384', node('sha384'));
   const zcrc = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
   const own = () => {
     let c = 0;
@@ -91,6 +94,7 @@ var makers = {
   sha256: HB.sha256, nobleSha256: function () { return HB.nobleSha256.create(); },
   md5: HB.md5, nobleMd5: function () { return HB.nobleMd5.create(); },
   sha1: HB.sha1, nobleSha1: function () { return HB.nobleSha1.create(); },
+  sha384: HB.sha384, nobleSha384: function () { return HB.nobleSha384.create(); },
   crc32: function () { var c = 0; return { update: function (d) { c = HB.crc32(d, c); }, digest: function () { return c; } }; },
   crc32Package: function () { var c = 0; return { update: function (d) { c = HB.CRC32.buf(d, c); }, digest: function () { return c; } }; }
 };
@@ -122,6 +126,8 @@ function quickjsRows(): BenchRow[] {
         "export { sha256 } from './src/hash/sha256';",
         "export { md5 } from './src/hash/md5';",
         "export { sha1 } from './src/hash/sha1';",
+        "export { sha384 } from './src/hash/sha512';",
+        "export { sha384 as nobleSha384 } from '@noble/hashes/sha2.js';",
         "export { crc32 } from './src/hash/crc32';",
         "export { default as CRC32 } from 'crc-32';",
         "export { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';",
@@ -161,6 +167,7 @@ function quickjsRows(): BenchRow[] {
       row('QuickJS: own SHA-256, 4 KiB updates', 'sha256', 'QuickJS: @noble/hashes sha256', 'nobleSha256', 1),
       row('QuickJS: own MD5, 4 KiB updates', 'md5', 'QuickJS: @noble/hashes md5', 'nobleMd5', 1),
       row('QuickJS: own SHA-1, 4 KiB updates', 'sha1', 'QuickJS: @noble/hashes sha1', 'nobleSha1', 1),
+      row('QuickJS: own SHA-384, 4 KiB updates', 'sha384', 'QuickJS: @noble/hashes sha384', 'nobleSha384', 1),
       row('QuickJS: own CRC-32 (1 KiB table), 4 KiB updates', 'crc32', 'QuickJS: crc-32 package (17 KiB of tables)', 'crc32Package'),
     ];
   } finally {

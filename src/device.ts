@@ -6,6 +6,8 @@ export * from './flash/types';
 export * from './hash/types';
 export { portableHashes, defaultHashes, setDefaultHashes, crc32 } from './hash/portable';
 export { hostHashes, type HostHashOptions, type NativeHash, type NativeIncrementalHash, type NativeDigest } from './hash/host';
+// SHA-384 for ECDSA P-384 Secure Boot signatures (the signature checks' `sha384` option).
+export { sha384, sha512 } from './hash/sha512';
 export * from './flash/checks';
 export { RegionFlash } from './flash/region';
 export { MemoryFlash, type MemoryFlashOptions, type ProgramMode } from './flash/memory';
