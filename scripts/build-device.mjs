@@ -6,7 +6,8 @@
 //   otaflash-<addon>.js / .min.js (+ .es5) add-on modules (src/device-<addon>.ts) that take what the
 //                                          core already defines from the global `OtaFlash` and add theirs
 //   polyfills.es5.js                      what an ES5 engine needs before an ES5 bundle
-// Run by tsup (tsup.config.ts onSuccess) after the library build, or alone: `node scripts/build-device.mjs`.
+// Run by tsup (tsup.config.ts onSuccess) after the library build, or alone: `node scripts/build-device.mjs`;
+// `node scripts/build-device.mjs --sizes` prints the size table of what is built (deviceBuildSizes()).
 // Lowering: esbuild bundles to ES2015; TypeScript (a dev dependency) lowers that bundle to ES5, with a
 // transform that puts function declarations first in their scope (Espruino does not hoist them);
 // esbuild minifies. Only devDependencies are used, so `npm ci` (prepare) works in a fresh clone.
@@ -339,9 +340,35 @@ function exportNames(code, what) {
   return new Set([...m[1].matchAll(/^\s*(\w+): \(\) =>/gm)].map((x) => x[1]));
 }
 
+/**
+ * Sizes of the device outputs now in dist/device (built before): file -> { bytes, gzip } (gzip -9),
+ * for the README, docs/device.md and `npm run bench` (suite device). Nothing is built.
+ */
+export function deviceBuildSizes(dir = outDir) {
+  const out = {};
+  for (const f of fs.readdirSync(dir).filter((n) => /^(otaflash|polyfills)[a-z0-9.-]*\.js$/.test(n)).sort()) {
+    out[f] = sizes(fs.readFileSync(path.join(dir, f)));
+  }
+  return out;
+}
+
+/** A markdown table of the minified outputs: build, ES level, min bytes, min + gzip bytes. */
+export function deviceSizesTable(dir = outDir) {
+  const s = deviceBuildSizes(dir);
+  const rows = ['| module | ES2015 min / + gzip | ES5 min / + gzip |', '| --- | ---: | ---: |'];
+  const fmt = (x) => (x ? `${x.bytes.toLocaleString('en-US')} / ${x.gzip.toLocaleString('en-US')} B` : '-');
+  const bases = ['otaflash', 'otaflash-core', ...Object.keys(ADDONS).map((a) => `otaflash-${a}`)];
+  for (const b of bases) rows.push(`| \`${b}\` | ${fmt(s[`${b}.min.js`])} | ${fmt(s[`${b}.es5.min.js`])} |`);
+  rows.push(`| \`polyfills.es5\` | - | ${fmt(s['polyfills.es5.min.js'])} |`);
+  return rows.join('\n');
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  buildDevice().catch((e) => {
-    console.error(e.message ?? e);
-    process.exit(1);
-  });
+  if (process.argv[2] === '--sizes') console.log(deviceSizesTable());
+  else {
+    buildDevice().catch((e) => {
+      console.error(e.message ?? e);
+      process.exit(1);
+    });
+  }
 }

@@ -9,13 +9,13 @@ export const distDir = path.join(repoRoot, 'dist');
 export const deviceBundlePath = path.join(distDir, 'device', 'otaflash.js');
 export const deviceMinBundlePath = path.join(distDir, 'device', 'otaflash.min.js');
 export const cliMainPath = path.join(distDir, 'cli', 'main.js');
-/** Every device output scripts/build-device.mjs writes (the add-ons come on top, by name). */
+/** Every device output scripts/build-device.mjs writes. */
 export const deviceDir = path.join(distDir, 'device');
-export const deviceOutputs = [
-  'otaflash.js', 'otaflash.min.js', 'otaflash.es5.js', 'otaflash.es5.min.js',
-  'otaflash-core.js', 'otaflash-core.min.js', 'otaflash-core.es5.js', 'otaflash-core.es5.min.js',
-  'polyfills.es5.js',
-].map((f) => path.join(deviceDir, f));
+export const deviceAddOns = ['signature', 'delta', 'store', 'scratchpad', 'agent'];
+export const deviceOutputs = ['otaflash', 'otaflash-core', ...deviceAddOns.map((a) => `otaflash-${a}`)]
+  .flatMap((b) => [`${b}.js`, `${b}.min.js`, `${b}.es5.js`, `${b}.es5.min.js`])
+  .concat(['polyfills.es5.js', 'polyfills.es5.min.js'])
+  .map((f) => path.join(deviceDir, f));
 
 function newestMtime(dir: string): number {
   let newest = 0;
