@@ -10,6 +10,7 @@ import { PARTITION_TABLE_OFFSET } from '../formats/partition-table';
 import { type FlashImage, openFlashImage, prefixErrors, printJson, readTableOf } from './flash';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
 import { createProgress } from './progress';
+import { trustFlags } from './delta-package';
 
 function deviceDir(flags: Record<string, string | true>): string {
   const dir = flags.device;
@@ -31,11 +32,11 @@ function summary(r: ApplyResult): string {
   return `${files(r.added)} added, ${files(r.replaced)} replaced, ${r.deleted.length} deleted`;
 }
 
-const SPEC = { values: ['device', 'firmware-out', 'flash', 'attempts'], booleans: ['rollback', 'json'] };
+const SPEC = { values: ['device', 'firmware-out', 'flash', 'attempts'], booleans: ['rollback', 'json'], repeat: ['pubkey', 'key-digest', 'revoked'] };
 
 export const pullCommand: Command = {
   summary: 'update a device directory from an update server (Pycom manifests), with rollback',
-  help: `Usage: otaflash pull URL --device DIR [--firmware-out FILE | --flash FLASH.bin] [--json]
+  help: `Usage: otaflash pull URL --device DIR [--firmware-out FILE | --flash FLASH.bin] [--pubkey PUB.pem ...] [--json]
        otaflash pull --rollback --device DIR [--json]
 
 Asks the server at URL (otaflash serve, or Pycom's OTA_server.py) for the manifest of the
@@ -50,6 +51,10 @@ as PATH.bak_del (Pycom's names), which --rollback puts back.
   --flash FLASH.bin   write the firmware into the next OTA slot of an ESP flash image (verified as
                       an app image, selected in the same switch as the files)
   --attempts N        download attempts per file (default 5)
+  --pubkey PUB.pem    trust manifests signed by this key (repeatable); with it or --key-digest an
+                      unsigned or wrongly signed manifest is refused before anything is downloaded
+  --key-digest HEX    trust the key with this SHA-256 digest (as eFuse holds it; repeatable)
+  --revoked HEX       a key digest no longer trusted (repeatable)
   --rollback          put back the file set from before the last update (firmware untouched)
   --json              print the result as JSON on stdout
 Exit code 1 when a download fails its hash or the firmware is not a valid app image (nothing is
@@ -61,6 +66,7 @@ switched then).`,
   },
   async runAsync(argv: string[], io: CliIo) {
     const args = parseArgs(argv, SPEC);
+    const trust = trustFlags(args.lists);
     const dir = deviceDir(args.flags);
     const store = new NodeFileStore(dir);
     const journal = journalBeside(dir);
@@ -126,11 +132,11 @@ switched then).`,
       const progress = total > 0 ? createProgress(io, { label: `pull ${version} -> ${parsed.version}`, total }) : { update: () => undefined, finish: () => undefined, abandon: () => undefined };
       let result: ApplyResult | null;
       try {
-        result = await applyManifestOverHttp(JSON.parse(Buffer.from(body).toString('utf8')), store, transport, { journal, firmware, attempts, onProgress: (done) => progress.update(done) });
+        result = await applyManifestOverHttp(JSON.parse(Buffer.from(body).toString('utf8')), store, transport, { journal, firmware, attempts, trust: trust ?? undefined, onProgress: (done) => progress.update(done) });
         progress.finish();
       } catch (e) {
         progress.abandon();
-        if (isOtaflashError(e) && (e.code === 'FILESET_HASH_MISMATCH' || e.code === 'OTA_VALIDATE_FAILED' || e.code.indexOf('IMAGE_') === 0)) {
+        if (isOtaflashError(e) && (e.code === 'FILESET_HASH_MISMATCH' || e.code === 'SIGNATURE_REQUIRED' || e.code === 'MANIFEST_SIGNATURE_INVALID' || e.code === 'OTA_VALIDATE_FAILED' || e.code.indexOf('IMAGE_') === 0)) {
           if (json) printJson(io, { updated: false, version, error: { code: e.code, message: e.message } });
           io.stderr(`otaflash pull: ${e.message} [${e.code}]; ${dir} was not changed\n`);
           return 1;
