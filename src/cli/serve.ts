@@ -1,7 +1,10 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createUpdateServer } from '../server/update-server';
-import { readKeyFiles } from '../node/detached-sign';
+import { readKeyFiles, trustFromKeys } from '../node/detached-sign';
+import { createNodeSignatureVerifier } from '../node/signature-verifier';
+import { nodeHashes } from '../node/hash';
 import { openPlanStore } from '../server/plans/open-store';
 import { createPlanHttpHandler } from '../server/plans/http';
 import { createMonitorHandler } from '../server/plans/monitor';
@@ -9,6 +12,13 @@ import { startMqttForServe } from '../server/plans/mqtt';
 import type { PlanStore } from '../server/plans/types';
 import { isOtaflashError } from '../errors';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
+
+/** node:crypto's SHA-384 as the incremental hash the portable checks take (P-384 keys). */
+function nodeSha384(): { update(d: Uint8Array): ReturnType<typeof nodeSha384>; digest(): Uint8Array } {
+  const h = crypto.createHash('sha384');
+  const api = { update: (d: Uint8Array) => (h.update(d), api), digest: () => new Uint8Array(h.digest()) };
+  return api;
+}
 
 function portFlag(v: string | true | undefined): number {
   if (v === undefined) return 8000;
@@ -31,12 +41,12 @@ function untilSignal(): Promise<string> {
   });
 }
 
-const SPEC = { values: ['port', 'host', 'public-url', 'db', 'mqtt'], booleans: ['pycom'], repeat: ['sign'] };
+const SPEC = { values: ['port', 'host', 'public-url', 'db', 'mqtt'], booleans: ['pycom'], repeat: ['sign', 'plan-pubkey'] };
 
 export const serveCommand: Command = {
   summary: 'serve a directory of versions as a Pycom-compatible update server',
   help: `Usage: otaflash serve DIR [--port 8000] [--host 127.0.0.1] [--public-url URL] [--pycom] [--db FILE|postgres://...|memory]
-                     [--mqtt URL|embedded] [--sign KEY.pem ...]
+                     [--mqtt URL|embedded] [--sign KEY.pem ...] [--plan-pubkey PUB.pem ...]
 
 Serves DIR the way Pycom's OTA_server.py does, without its holes: DIR holds one folder per version
 (each the whole file system of the device, e.g. 1.0.1/flash/main.py) and firmware_<version>.bin
@@ -57,7 +67,10 @@ SIGINT or SIGTERM stops it after the requests in flight.
                     127.0.0.1 with 'embedded' (its address is printed); downloads stay on HTTP
   --sign KEY.pem    sign every manifest with this Secure Boot private key (RSA-3072 or ECDSA; repeat
                     for up to 3 keys): a top-level "signature" field that Pycom's client ignores and
-                    otaflash clients with trusted keys require (docs/manifest.md "Signed manifests")`,
+                    otaflash clients with trusted keys require (docs/manifest.md "Signed manifests")
+  --plan-pubkey PUB.pem  refuse to create an upgrade plan unless it is signed by this key (repeat
+                    for more; PLAN_UNSIGNED / PLAN_SIGNATURE_INVALID). Devices check plans with
+                    their own keys anyway; this stops a mistake at the server (docs/plans.md)`,
   run(argv) {
     // Options are checked as by every command (a typo is named); running needs runAsync.
     parseArgs(argv, SPEC);
@@ -81,8 +94,13 @@ SIGINT or SIGTERM stops it after the requests in flight.
         throw new CliError(`plan database: ${isOtaflashError(e) ? e.message : (e as Error).message}`);
       }
     }
+    const planKeys = args.lists['plan-pubkey'] ?? [];
+    const planTrust = planKeys.length > 0
+      ? { trust: trustFromKeys({ pubkeys: readKeyFiles(planKeys) }), verifier: createNodeSignatureVerifier(), hashes: nodeHashes, sha384: () => nodeSha384() }
+      : undefined;
     const plans = createPlanHttpHandler({
       store,
+      planTrust,
       packagesDir: path.join(dir, '.otaflash', 'packages'),
       publicUrl: args.flags['public-url'] !== undefined ? String(args.flags['public-url']) : undefined,
       log: (line) => io.stderr(line + '\n'),
