@@ -4,3 +4,5 @@
 // a device that verifies signatures needs this add-on for the verifier it passes as `trust.verifier`.
 export { createPortableSignatureVerifier } from './crypto/rsa-verifier';
 export { verifyDetachedSignature, verifyDetachedSignatureDigest, streamedMessage, encodeSignatureText, decodeSignatureText } from './formats/detached-signature';
+// SHA-384 for ECDSA P-384 signatures (the signature checks' `sha384` option)
+export { sha384, sha512 } from './hash/sha512';
