@@ -111,6 +111,12 @@ for (const f of ['otaflash-core.es5.js', 'otaflash-core.es5.min.js', 'otaflash.e
       catch (e) { return [e instanceof OtaFlash.OtaflashError, e instanceof Error, e.name, e.code, typeof e.message].join(); }
     })()`);
     assert.is(r, 'true,true,OtaflashError,OTADATA_BAD_SIZE,string');
+    // a subclass of the subclass keeps both
+    const p = await evalInEs5QuickJs([['polyfills.es5.js', POLYFILLS], [f, read(f)]], `(function () {
+      var e = new OtaFlash.PowerLossError('cut');
+      return [e instanceof OtaFlash.PowerLossError, e instanceof OtaFlash.OtaflashError, e instanceof Error, e.name, e.code, OtaFlash.isOtaflashError(e, 'POWER_LOSS')].join();
+    })()`);
+    assert.is(p, 'true,true,true,PowerLossError,POWER_LOSS,true');
   });
 
   test(`${f}: the engine scenario passes in QuickJS as an ES5 engine with the polyfills`, async () => {
