@@ -234,6 +234,25 @@ function sizes(code) {
   return { bytes: Buffer.byteLength(code), gzip: zlib.gzipSync(code, { level: 9 }).length };
 }
 
+/**
+ * The global gets plain values, not getters: esbuild's IIFE builds its exports as a getter closure per
+ * export (`__export(x_exports, { name: () => name })`) wrapped in another getter per export
+ * (`__toCommonJS`). Here the `__export` call goes and the IIFE returns an object literal of the values,
+ * made when it ends (every export is initialised by then, none is reassigned later): the same names and
+ * values, without some 260 closures, so JerryScript's, Duktape's and Espruino's heaps keep less.
+ */
+function plainExports(code, what) {
+  const list = /\n  var (\w+_exports) = \{\};\n  __export\(\1, \{([\s\S]*?)\n  \}\);\n/.exec(code);
+  const ret = /\n  return __toCommonJS\((\w+_exports)\);\n\}\)\(\);\n/.exec(code);
+  if (!list || !ret || ret[1] !== list[1]) throw new Error(`${what}: cannot find the IIFE's exports (esbuild's output changed?)`);
+  const pairs = [...list[2].matchAll(/^\s*(\w+): \(\) => (\w+),?$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+  const entries = list[2].split('\n').filter((l) => l.trim() !== '');
+  if (pairs.length !== entries.length) throw new Error(`${what}: an export is not of the form name: () => local`);
+  return code
+    .replace(list[0], '\n')
+    .replace(ret[0], `\n  return {\n    ${pairs.join(',\n    ')}\n  };\n})();\n`);
+}
+
 async function bundle(entry, extra = {}) {
   const r = await esbuild.build({
     entryPoints: [path.join(root, entry)],
@@ -247,7 +266,8 @@ async function bundle(entry, extra = {}) {
     logLevel: 'silent',
     ...extra,
   });
-  return { code: patchHelpers(r.outputFiles[0].text, entry), metafile: r.metafile };
+  const raw = patchHelpers(r.outputFiles[0].text, entry);
+  return { code: plainExports(raw, entry), metafile: r.metafile, exports: exportNames(raw, entry) };
 }
 
 function write(name, code, report) {
@@ -281,7 +301,7 @@ export async function buildDevice({ quiet = false } = {}) {
   await es5Lowered('otaflash-core', core.code);
 
   // Add-ons: modules the core (or an add-on loaded before) holds come from the global; the rest is bundled.
-  const provided = { core: { inputs: new Set(Object.keys(core.metafile.inputs)), exports: exportNames(core.code, 'otaflash-core.js') } };
+  const provided = { core: { inputs: new Set(Object.keys(core.metafile.inputs)), exports: core.exports } };
   for (const [name, { entry, after }] of Object.entries(ADDONS)) {
     const bases = ['core', ...after].map((b) => {
       if (!provided[b]) throw new Error(`add-on ${name} builds on ${b}, which is not built before it`);
@@ -307,13 +327,14 @@ export async function buildDevice({ quiet = false } = {}) {
       banner: { js: `(function () {\nif (typeof OtaFlash === 'undefined') throw new Error('otaflash-${name}: load the otaflash core first');\n${checks}` },
       footer: { js: 'for (var __k in __otaflashAddOn) OtaFlash[__k] = __otaflashAddOn[__k];\n})();' },
     });
-    const code = patchHelpers(r.outputFiles[0].text, entry);
+    const raw = patchHelpers(r.outputFiles[0].text, entry);
+    const code = plainExports(raw, entry);
     const own = Object.keys(r.metafile.inputs).filter((i) => !i.startsWith('otaflash-global:'));
     const dup = own.filter((i) => inputs.has(i));
     for (const must of ['src/errors.ts', 'src/hash/portable.ts', 'src/ota/engine.ts', 'src/ota/writer.ts']) {
       if (dup.includes(must)) throw new Error(`${entry}: would carry its own copy of ${must} (its state and instanceof must be the core's)`);
     }
-    provided[name] = { inputs: new Set(own), exports: exportNames(code, entry) };
+    provided[name] = { inputs: new Set(own), exports: exportNames(raw, entry) };
     write(`otaflash-${name}.js`, code, report);
     write(`otaflash-${name}.min.js`, await minify(code, 'es2015'), report);
     await es5Lowered(`otaflash-${name}`, code);

@@ -72,6 +72,24 @@ for (const f of ES2015_BUILDS.filter((b) => /^otaflash(-core)?(\.min)?\.js$/.tes
   });
 }
 
+test('OtaFlash holds plain values, not getters (fewer closures on a small heap)', async () => {
+  quickjs ??= await getQuickJS();
+  for (const f of ['otaflash.min.js', 'otaflash-core.min.js']) {
+    const ctx = quickjs.newContext();
+    try {
+      unwrap(ctx, ctx.evalCode(fs.readFileSync(path.join(deviceDir, f), 'utf8'), f, { type: 'global' }), f).dispose();
+      const v = unwrap(ctx, ctx.evalCode(`(function () { var n = 0, getters = 0; for (var k in OtaFlash) { n++; if (Object.getOwnPropertyDescriptor(OtaFlash, k).get) getters++; } return n + ',' + getters + ',' + (typeof OtaFlash.OtaEngine); })()`), 'probe');
+      const [n, getters, engine] = ctx.getString(v).split(',');
+      v.dispose();
+      assert.ok(Number(n) > 100, `${f}: ${n} exports`);
+      assert.is(getters, '0', `${f}: exports as getters`);
+      assert.is(engine, 'function');
+    } finally {
+      ctx.dispose();
+    }
+  }
+});
+
 test('QuickJS really lost the later APIs (the deletion is not a no-op)', async () => {
   quickjs ??= await getQuickJS();
   const ctx = quickjs.newContext();
