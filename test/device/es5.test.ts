@@ -104,6 +104,16 @@ test('polyfills behave as the native functions (Node as the reference)', async (
   }
 });
 
+/** The names the engine scenario (and device code written for the first bundle) uses: in every build. */
+const KEPT_NAMES = ['OtaEngine', 'readPartitionTable', 'encodePartitionTable', 'portableHashes', 'crc32', 'simulateReboot', 'otaStateName', 'OtaflashError', 'MemoryFlash', 'buildAppImage', 'CHIP_IDS'];
+
+for (const f of ['otaflash.js', 'otaflash.min.js', 'otaflash-core.js', 'otaflash-core.min.js', 'otaflash-core.es5.js', 'otaflash-core.es5.min.js', 'otaflash.es5.js', 'otaflash.es5.min.js']) {
+  test(`${f}: defines the names device code relies on`, async () => {
+    const r = await evalInEs5QuickJs([['polyfills.es5.js', POLYFILLS], [f, read(f)]], `${JSON.stringify(KEPT_NAMES)}.filter(function (k) { return OtaFlash[k] === undefined; }).join()`);
+    assert.is(r, '', `${f} lacks these`);
+  });
+}
+
 for (const f of ['otaflash-core.es5.js', 'otaflash-core.es5.min.js', 'otaflash.es5.min.js']) {
   test(`${f}: OtaflashError keeps instanceof, code and name after lowering`, async () => {
     const r = await evalInEs5QuickJs([['polyfills.es5.js', POLYFILLS], [f, read(f)]], `(function () {
