@@ -49,7 +49,7 @@ function readmeExample(): { whole: string; driver: string; handlers: string; con
 /**
  * Espruino's Flash module as the example assumes it: read(len, addr) returns a new Uint8Array,
  * write(data, addr) programs NOR-style (AND into the stored bytes, 4-byte aligned as on the ESP32
- * port), erasePage(addr) erases the 4 KiB page holding addr. Every program and erase is logged, with
+ * port), erasePage(addr) erases the 4 KiB page holding addr, getPage(addr) names that page. Every program and erase is logged, with
  * a marker per received chunk, so the host can see what each onChunk() call did to the flash.
  */
 const ESPRUINO_FLASH = `
@@ -70,6 +70,10 @@ var __flashLog = [];
       inRange('write', addr, data.length);
       for (var i = 0; i < data.length; i++) __flashBytes[addr + i] &= data[i];
       __flashLog.push(['w', addr, data.length]);
+    },
+    getPage: function (addr) {
+      if (!(addr >= 0 && addr < __flashBytes.length)) return undefined;
+      return { addr: addr - (addr % PAGE), length: PAGE };
     },
     erasePage: function (addr) {
       inRange('erasePage', addr, 1);
