@@ -9,8 +9,9 @@
 // Run by tsup (tsup.config.ts onSuccess) after the library build, or alone: `node scripts/build-device.mjs`;
 // `node scripts/build-device.mjs --sizes` prints the size table of what is built (deviceBuildSizes()).
 // Lowering: esbuild bundles to ES2015; TypeScript (a dev dependency) lowers that bundle to ES5, with a
-// transform that puts function declarations first in their scope (Espruino does not hoist them);
-// esbuild minifies. Only devDependencies are used, so `npm ci` (prepare) works in a fresh clone.
+// transform that puts function declarations first in their scope (Espruino does not hoist them),
+// class IIFEs flattened into the bundle's scope and template literals as `+` (both for Espruino's
+// variables: see flattenClassIifes, templatesToPlus); esbuild minifies. Only devDependencies are used, so `npm ci` (prepare) works in a fresh clone.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -89,6 +90,127 @@ function hoistFunctions(context) {
   };
 }
 
+/** How often `word` occurs in `text` as a whole identifier (a property name counts too). */
+function countWord(text, word) {
+  return text.split(new RegExp(`(?<![\\w$])${word.replace(/\$/g, '\\$')}(?![\\w$])`)).length - 1;
+}
+
+/**
+ * The class IIFE of TypeScript's ES5 lowering (`var X = (function (_super) { function X() {..}
+ * __extends(X, _super); X.prototype.m = ..; return X; }(Base));`) -> the same statements in the
+ * enclosing scope, `_super` replaced by `Base`. Espruino stores with each function the scope chain it
+ * was made in; a chain of two scopes (the bundle's, the class IIFE's) is copied into a new array for
+ * every method, 3 variables each (some 400 in the slim core). Flat, every function shares the
+ * bundle's scope. Only the plain shape is flattened: the function X, expression statements and the
+ * return, a base that is an identifier, so no name can clash; anything else stays as TypeScript made it.
+ * Returns the transform and counts what it did (the build checks that it found classes to flatten).
+ */
+function flattenClassIifes(stats, sourceText) {
+  return (context) => {
+    const f = context.factory;
+    function classIife(s) {
+      if (!ts.isVariableStatement(s) || s.declarationList.declarations.length !== 1) return null;
+      const d = s.declarationList.declarations[0];
+      if (!ts.isIdentifier(d.name) || !d.initializer) return null;
+      let call = d.initializer;
+      while (ts.isParenthesizedExpression(call)) call = call.expression;
+      if (!ts.isCallExpression(call)) return null;
+      let fn = call.expression;
+      while (ts.isParenthesizedExpression(fn)) fn = fn.expression;
+      if (!ts.isFunctionExpression(fn) || fn.name || fn.parameters.length !== call.arguments.length || fn.parameters.length > 1) return null;
+      const name = d.name.text;
+      const body = fn.body.statements;
+      const last = body[body.length - 1];
+      if (!last || !ts.isReturnStatement(last) || !last.expression || !ts.isIdentifier(last.expression)) return null;
+      const rest = body.slice(0, -1);
+      const ctor = rest.filter((x) => ts.isFunctionDeclaration(x));
+      // esbuild names the inner function `_X` when the class refers to itself (`var X = class _X`):
+      // flattened, `function _X` and `var X = _X`, if `_X` is used nowhere outside the class
+      const inner = ctor.length === 1 ? ctor[0].name?.text : undefined;
+      if (!inner || inner !== last.expression.text) return null;
+      if (inner !== name && (s.pos < 0 || countWord(sourceText, inner) !== countWord(sourceText.slice(s.pos, s.end), inner))) return null;
+      if (!rest.every((x) => x === ctor[0] || ts.isExpressionStatement(x))) return null;
+      let superName = null;
+      let base = null;
+      if (fn.parameters.length === 1) {
+        const p = fn.parameters[0];
+        if (!ts.isIdentifier(p.name) || p.initializer || p.dotDotDotToken || !ts.isIdentifier(call.arguments[0])) return null;
+        superName = p.name.text;
+        base = call.arguments[0].text;
+      }
+      const alias = inner === name ? [] : [f.createVariableStatement(undefined, f.createVariableDeclarationList([f.createVariableDeclaration(name, undefined, undefined, f.createIdentifier(inner))]))];
+      return { rest: rest.concat(alias), superName, base };
+    }
+    // `_super` -> the base's name, except inside a function that declares its own `_super`
+    function renameSuper(node, from, to) {
+      const visit = (n) => {
+        if (ts.isFunctionLike(n) && n.parameters?.some((p) => ts.isIdentifier(p.name) && p.name.text === from)) return n;
+        if (ts.isIdentifier(n) && n.text === from) {
+          const parent = n.parent;
+          // a property name (`a._super`, `{ _super: 1 }`) is not the binding
+          if (parent && ((ts.isPropertyAccessExpression(parent) && parent.name === n) || (ts.isPropertyAssignment(parent) && parent.name === n))) return n;
+          return f.createIdentifier(to);
+        }
+        return ts.visitEachChild(n, visit, context);
+      };
+      return visit(node);
+    }
+    function flatten(statements) {
+      let changed = false;
+      const out = [];
+      for (const s of statements) {
+        const c = classIife(s);
+        if (!c) {
+          out.push(s);
+          continue;
+        }
+        changed = true;
+        stats.flattened++;
+        for (const x of c.rest) out.push(c.superName ? renameSuper(x, c.superName, c.base) : x);
+      }
+      return changed ? out : null;
+    }
+    function visit(node) {
+      node = ts.visitEachChild(node, visit, context);
+      if (ts.isBlock(node)) {
+        const s = flatten(node.statements);
+        return s ? f.updateBlock(node, s) : node;
+      }
+      return node;
+    }
+    return (sf) => {
+      const out = ts.visitEachChild(sf, visit, context);
+      const s = flatten(out.statements);
+      return s ? f.updateSourceFile(out, s) : out;
+    };
+  };
+}
+
+/**
+ * Template literals -> `+` (TypeScript lowers `a${x}b` to `"a".concat(x, "b")`, 8 characters more for
+ * each of some 400 messages; Espruino keeps a copy of each function's text in variables when the code is
+ * not in memory-mapped flash). The same string for the values the library interpolates (strings,
+ * numbers, booleans, null, undefined, arrays, plain objects and errors): `+` and `concat` differ only for
+ * an object whose valueOf and toString disagree, such as a Date. Tagged templates are left alone.
+ */
+function templatesToPlus(context) {
+  const f = context.factory;
+  const simple = (e) => ts.isIdentifier(e) || ts.isPropertyAccessExpression(e) || ts.isCallExpression(e) || ts.isElementAccessExpression(e) || ts.isStringLiteral(e) || ts.isNumericLiteral(e) || ts.isParenthesizedExpression(e);
+  function visit(node) {
+    if (ts.isTaggedTemplateExpression(node)) return node;
+    node = ts.visitEachChild(node, visit, context);
+    if (!ts.isTemplateExpression(node)) return node;
+    let out = f.createStringLiteral(node.head.text);
+    for (const span of node.templateSpans) {
+      const e = simple(span.expression) ? span.expression : f.createParenthesizedExpression(span.expression);
+      out = f.createBinaryExpression(out, ts.SyntaxKind.PlusToken, e);
+      if (span.literal.text !== '') out = f.createBinaryExpression(out, ts.SyntaxKind.PlusToken, f.createStringLiteral(span.literal.text));
+    }
+    return f.createParenthesizedExpression(out);
+  }
+  return (sf) => ts.visitEachChild(sf, visit, context);
+}
+
 /** ES2015 script -> ES5 script (TypeScript's lowering, not type-checked), function declarations first. */
 export function lowerToEs5(code, fileName) {
   const r = ts.transpileModule(code, {
@@ -105,6 +227,7 @@ export function lowerToEs5(code, fileName) {
       sourceMap: false,
     },
     reportDiagnostics: true,
+    transformers: { before: [templatesToPlus] },
   });
   const errors = (r.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
@@ -112,9 +235,11 @@ export function lowerToEs5(code, fileName) {
   }
   // after lowering, so TypeScript's own helpers (printed after any transformer runs) are reordered too
   const sf = ts.createSourceFile(fileName, r.outputText, ts.ScriptTarget.ES5, true, ts.ScriptKind.JS);
-  const t = ts.transform(sf, [hoistFunctions]);
+  const stats = { flattened: 0 };
+  const t = ts.transform(sf, [flattenClassIifes(stats, r.outputText), hoistFunctions]);
   const out = ts.createPrinter({ removeComments: true }).printFile(t.transformed[0]);
   t.dispose();
+  if (stats.flattened === 0 && /\b__extends\(/.test(out)) throw new Error(`${fileName}: no class IIFE flattened (TypeScript's ES5 class pattern changed?)`);
   return out;
 }
 
