@@ -46,6 +46,7 @@ interface Report {
       emptyAfterLoad: number | null;
       file?: Kept;
       storage?: Kept & { storedBytes?: number };
+      storagePretokenised?: Kept & { storedBytes?: number };
     };
   } | null;
 }
@@ -92,7 +93,7 @@ export function deviceRows(report: Report): BenchRow[] {
   for (const hash of ['js', 'host']) rows.push(...timeRow(`Duktape core ES5, ${hash} SHA-256`, b.runs[`duktape core ${hash}-hash`]));
   const e = b.espruino;
   const empty = e.emptyAfterLoad;
-  for (const [how, k] of [['from a file', e.file], ['from Storage (eval of require("Storage").read)', e.storage]] as const) {
+  for (const [how, k] of [['from a file', e.file], ['from Storage (eval of require("Storage").read)', e.storage], ['from Storage after E.setFlags({pretokenise:1})', e.storagePretokenised]] as const) {
     if (!k) continue;
     if (!k.ok || !k.figures) {
       rows.push({ suite: S, name: `Espruino core ES5 ${how}: failed (${(k.error ?? '').slice(0, 80)})`, value: 0, unit: 'vars', pass: false });

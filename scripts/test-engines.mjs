@@ -467,15 +467,18 @@ function espruinoBench(o, enginesDir, t) {
     // From Storage: a first run writes polyfills + build into Storage (espruino.flash in the run's folder),
     // a second run in the same folder evaluates it from flash and runs the scenario.
     E.storage = espruinoFromStorage(bin, tmp, polyfills, t, base);
+    // the same with function bodies stored tokenised (keywords as one byte): Espruino's own option, which
+    // leaves code read from memory-mapped flash as it is (a pointer) and shrinks the copies otherwise
+    E.storagePretokenised = espruinoFromStorage(bin, tmp, polyfills, t, base, { pretokenise: true });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   return E;
 }
 
-function espruinoFromStorage(bin, tmp, polyfills, t, base) {
+function espruinoFromStorage(bin, tmp, polyfills, t, base, { pretokenise = false } = {}) {
   if (!fs.existsSync(bin)) return { ok: false, error: `no ${bin}` };
-  const dir = path.join(tmp, 'storage');
+  const dir = path.join(tmp, pretokenise ? 'storage-pretokenised' : 'storage');
   fs.mkdirSync(dir);
   const code = polyfills + '\n' + fs.readFileSync(path.join(dist, 'otaflash-core.es5.min.js'), 'utf8');
   // written in pieces (Storage.write(name, data, offset, total)) so the writing run never holds it whole
@@ -490,7 +493,8 @@ function espruinoFromStorage(bin, tmp, polyfills, t, base) {
   const stored = /STORED (\d+)/.exec(w.stdout || '');
   if (!stored || Number(stored[1]) !== code.length) return { ok: false, error: `Storage write: ${(w.stdout || '').split('\n').slice(-3).join(' | ')}` };
   const opts = JSON.stringify({ ...t({ espruinoBase: base }), engine: 'espruino', bundle: 'Storage:otaflash.js' });
-  fs.writeFileSync(path.join(dir, 'run.js'), `var __T0 = Date.now(); var SCENARIO_OPTS = ${opts};\neval(require("Storage").read("otaflash.js"));\n` + fs.readFileSync(path.join(here, 'scenario.js'), 'utf8'));
+  const flags = pretokenise ? 'E.setFlags({ pretokenise: 1 });\n' : '';
+  fs.writeFileSync(path.join(dir, 'run.js'), `var __T0 = Date.now(); var SCENARIO_OPTS = ${opts};\n${flags}eval(require("Storage").read("otaflash.js"));\n` + fs.readFileSync(path.join(here, 'scenario.js'), 'utf8'));
   const t0 = Date.now();
   const r = spawnSync(bin, [path.join(dir, 'run.js')], { cwd: dir, encoding: 'utf8', timeout: 900000, maxBuffer: 16 << 20 });
   const line = (r.stdout || '').split('\n').find((l) => l.startsWith('SCENARIO_RESULT '));
