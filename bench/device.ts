@@ -3,7 +3,8 @@
 // JSON comes back here as rows. Skipped, saying why, when the engine sources are absent.
 //   OTAFLASH_BENCH_ENGINES=DIR  engines already built by test/engines/build.sh (nothing is built)
 //   OTAFLASH_ENGINES_SRC=DIR    the engine sources (default ../shared/engines)
-// Figures: JerryScript's smallest heap per build (from the heaps built), Duktape's smallest heap
+// Figures: JerryScript's smallest heap per build (from the heaps built; loaded from source and from a
+// snapshot executed in place, its bytecode and literals outside the heap as in flash), Duktape's smallest heap
 // (bisected), Espruino's variables after load and at peak loaded from a file and from Storage (each minus
 // an empty bundle's), update time per MiB with the JS SHA-256 and with the host's, heap growth during the
 // update (goal <= 48 KiB everywhere).
@@ -32,6 +33,8 @@ interface Kept {
 interface Smallest {
   heapKiB: number | null;
   figures: Figures | null;
+  snapshotBytes?: number | null;
+  literalsBytes?: number | null;
 }
 interface Report {
   skipped: boolean;
@@ -81,7 +84,10 @@ export function deviceRows(report: Report): BenchRow[] {
     rows.push(...timeRow(`QuickJS ${build}`, k), ...growthRow(`QuickJS ${build}`, k?.figures));
   }
   for (const [build, s] of Object.entries(b.jerrySmallest)) {
-    rows.push(...smallestRow(`JerryScript (heaps built: ${b.jerryHeaps.join('/')} KiB)`, build, s, build === 'otaflash-core.min.js' ? 128 : undefined));
+    // keys: a build loaded from source, or `<build> (snapshot + literals)` / `(snapshot, literals on the heap)`
+    rows.push(...smallestRow(`JerryScript (heaps built: ${b.jerryHeaps.join('/')} KiB)`, build, s, build.startsWith('otaflash-core.min.js') ? 128 : undefined));
+    if (s.snapshotBytes != null) rows.push({ suite: S, name: `JerryScript ${build}: snapshot size (outside the heap)`, value: s.snapshotBytes, unit: 'bytes' });
+    if (s.literalsBytes != null) rows.push({ suite: S, name: `JerryScript ${build}: literal list size (outside the heap)`, value: s.literalsBytes, unit: 'bytes' });
     if (s.figures?.afterLoad != null) rows.push({ suite: S, name: `JerryScript ${build} at ${s.heapKiB} KiB: heap in use after load`, value: s.figures.afterLoad, unit: 'bytes' });
     rows.push(...growthRow(`JerryScript ${build} at ${s.heapKiB} KiB`, s.figures));
   }
