@@ -226,8 +226,10 @@ export class DeltaUpdate {
     if (this.writer && this.writer.isOpen) {
       try {
         this.writer.abort();
-      } catch {
-        // The device failed too (a cut during the abort); the resume log stays as it is.
+      } catch (err) {
+        // A cut during the abort stops everything (nothing runs after a power cut); a device that
+        // failed too leaves the resume log as it is.
+        if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
       }
     }
   }

@@ -250,8 +250,9 @@ export class DeltaPackageUpdate {
     if (!(e instanceof OtaflashError && e.code === 'POWER_LOSS') && this.full && this.full.writer.isOpen) {
       try {
         this.full.writer.abort();
-      } catch {
-        // The device failed as well; the resume log stays.
+      } catch (err) {
+        // A power cut stops everything; a device failing as well leaves the resume log.
+        if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
       }
     }
     if (this.opts.trust && !(e instanceof OtaflashError && e.code === 'POWER_LOSS')) this.eraseHeader();
@@ -272,8 +273,10 @@ export class DeltaPackageUpdate {
     const dev = this.engine.device;
     try {
       dev.erase(slot.offset, Math.min(dev.eraseSize, slot.size));
-    } catch {
-      // A failing device: the slot is still not selected, which is what matters.
+    } catch (err) {
+      // A power cut stops everything (the sweep's simulated one must not be taken for a device
+      // fault and run on); a failing device: the slot is still not selected, which is what matters.
+      if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
     }
   }
 }

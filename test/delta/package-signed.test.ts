@@ -199,6 +199,22 @@ test('with trust, a tampered body streams into the slot but is never selected, a
   assert.is(simulateReboot(r3.flash, r3.table, BOOT).boot!.label, 'ota_0');
 });
 
+test('with trust, a power cut during the erase of a tampered body\'s slot header is a power cut (POWER_LOSS), not a refusal that runs on', () => {
+  // Found by the prove sweep (tampered-delta-package at depth two): the header erase's failure was
+  // swallowed, so the code went on after the power was gone.
+  const plain = encodeDeltaPackage({ targetVersion: '2.0', targetSha256: sha(NEW), targetSize: NEW.length, patches: [], fullImage: NEW });
+  const t = signDeltaPackage(plain, (index) => signDetached(index, [key('rsa3072-a.pem')]));
+  t[decodeDeltaPackageIndex(t, t.length).fullImageOffset! + 5000] ^= 1;
+  const counting = setUp();
+  const ops = new FaultyFlash(counting.flash);
+  assert.is(errorCode(() => install(ops, counting, t, { trust: TRUST, verifier: node })), 'DELTA_TARGET_MISMATCH');
+  const last = ops.operations - 1; // the slot header erase comes last
+  const r = setUp();
+  const cut = new FaultyFlash(r.flash, { cutAt: last, mode: 'before' });
+  assert.is(errorCode(() => install(cut, r, t, { trust: TRUST, verifier: node })), 'POWER_LOSS');
+  assert.is(simulateReboot(r.flash, r.table, BOOT).boot!.label, 'ota_0');
+});
+
 test('without trust: a signed package installs as before and reports its signature; an unsigned one too', () => {
   const r = setUp();
   const { u } = install(r.flash, r, signedWith(['rsa3072-b']));
