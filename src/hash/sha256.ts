@@ -17,7 +17,7 @@ const K = new Int32Array([
 ]);
 
 // FIPS 180-4 5.3.3.
-const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+export const SHA256_IV: readonly number[] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /** The message schedule, shared by every SHA-256 in the program (JS runs one compression at a time). */
 const W = new Int32Array(64);
@@ -83,7 +83,7 @@ export function sha256Blocks(s: Int32Array, m: Uint8Array, o: number, count: num
 }
 
 export class Sha256 extends BlockHash {
-  private readonly s = new Int32Array(IV);
+  private readonly s = new Int32Array(SHA256_IV);
 
   constructor() {
     super('SHA-256', false);
