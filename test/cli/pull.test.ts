@@ -56,8 +56,8 @@ function visible(dev: string): Record<string, string> {
   return Object.fromEntries(Object.entries(files(dev)).filter(([p]) => !p.endsWith('.bak') && !p.endsWith('.bak_del')));
 }
 
-async function withServer<T>(body: (url: string) => Promise<T>, root = TREE): Promise<T> {
-  const srv = createUpdateServer({ root, log: () => undefined });
+async function withServer<T>(body: (url: string) => Promise<T>, root = TREE, signKeys?: string[]): Promise<T> {
+  const srv = createUpdateServer({ root, log: () => undefined, signKeys });
   const { url } = await srv.listen(0);
   try {
     return await body(url);
@@ -228,6 +228,39 @@ test('an unreachable server is one line and exit 2, nothing written', async () =
   assert.is(r.stderr.trim().split('\n').length, 1);
   assert.match(r.stderr, /ECONNREFUSED \[HTTP_TRANSIENT\]/);
   assert.equal(files(dev), before);
+});
+
+// pull --pubkey/--key-digest: a device that trusts keys takes a manifest signed by one of them and
+// refuses an unsigned one, or one signed by another key, before it downloads or writes.
+const KEYS = path.join(__dirname, '../fixtures/signed-images/keys');
+const key = (name: string) => fs.readFileSync(path.join(KEYS, name), 'utf8');
+
+test('pull --pubkey: a manifest signed by the trusted key is applied', async () => {
+  await withServer(async (url) => {
+    const dev = device();
+    const r = await cli('pull', url, '--device', dev, '--firmware-out', path.join(tmp, `fw${n++}.bin`), '--pubkey', path.join(KEYS, 'ecdsa256-a.pub.pem'));
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /updated from 1\.0\.0 to 1\.0\.1/);
+  }, TREE, [key('ecdsa256-a.pem')]);
+});
+
+test('pull --pubkey: unsigned and wrongly signed manifests are refused with the device untouched', async () => {
+  for (const [signKeys, code] of [[undefined, 'SIGNATURE_REQUIRED'], [[key('rsa3072-a.pem')], 'MANIFEST_SIGNATURE_INVALID']] as const) {
+    await withServer(async (url) => {
+      const dev = device();
+      const before = files(path.dirname(dev));
+      const r = await cli('pull', url, '--device', dev, '--firmware-out', path.join(tmp, `fw${n++}.bin`), '--pubkey', path.join(KEYS, 'ecdsa256-a.pub.pem'));
+      assert.is(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, new RegExp(`\\[${code}\\].*was not changed`));
+      assert.equal(files(path.dirname(dev)), before);
+    }, TREE, signKeys as string[] | undefined);
+  }
+});
+
+test('pull --revoked without trusted keys is a usage error', async () => {
+  const r = await cli('pull', 'http://127.0.0.1:9', '--device', device(), '--revoked', '00'.repeat(32));
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /--revoked needs trusted keys/);
 });
 
 test.run();
