@@ -8,7 +8,7 @@ import { decodeDeltaPackageIndex, encodeDeltaPackage, isDeltaPackage, sha256Hex,
 import { checkDeltaPackageSignature } from '../delta/package-signature';
 import { readKeyFiles, signDetached, trustFromKeys } from '../node/detached-sign';
 import { createNodeSignatureVerifier } from '../node/signature-verifier';
-import { nodeHashes } from '../node/hash';
+import { nodeHashes, nodeSha384 } from '../node/hash';
 import type { SignatureTrust } from '../formats/secure-boot-verify';
 import { printJson, prefixErrors } from './flash';
 import { CliError, type CliIo, type Command, parseArgs, readInput, writeOutput } from './io';
@@ -170,14 +170,3 @@ Exit status: 0 valid, 1 unsigned or not verifying, 2 unusable input.`,
   },
 };
 
-function nodeSha384() {
-  const h = createHash('sha384');
-  const api = {
-    update(d: Uint8Array) {
-      h.update(d);
-      return api;
-    },
-    digest: () => new Uint8Array(h.digest()),
-  };
-  return api;
-}

@@ -1,10 +1,9 @@
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createUpdateServer } from '../server/update-server';
 import { readKeyFiles, trustFromKeys } from '../node/detached-sign';
 import { createNodeSignatureVerifier } from '../node/signature-verifier';
-import { nodeHashes } from '../node/hash';
+import { nodeHashes, nodeSha384 } from '../node/hash';
 import { openPlanStore } from '../server/plans/open-store';
 import { createPlanHttpHandler } from '../server/plans/http';
 import { createMonitorHandler } from '../server/plans/monitor';
@@ -12,13 +11,6 @@ import { startMqttForServe } from '../server/plans/mqtt';
 import type { PlanStore } from '../server/plans/types';
 import { isOtaflashError } from '../errors';
 import { CliError, type CliIo, type Command, parseArgs } from './io';
-
-/** node:crypto's SHA-384 as the incremental hash the portable checks take (P-384 keys). */
-function nodeSha384(): { update(d: Uint8Array): ReturnType<typeof nodeSha384>; digest(): Uint8Array } {
-  const h = crypto.createHash('sha384');
-  const api = { update: (d: Uint8Array) => (h.update(d), api), digest: () => new Uint8Array(h.digest()) };
-  return api;
-}
 
 function portFlag(v: string | true | undefined): number {
   if (v === undefined) return 8000;
@@ -96,7 +88,7 @@ SIGINT or SIGTERM stops it after the requests in flight.
     }
     const planKeys = args.lists['plan-pubkey'] ?? [];
     const planTrust = planKeys.length > 0
-      ? { trust: trustFromKeys({ pubkeys: readKeyFiles(planKeys) }), verifier: createNodeSignatureVerifier(), hashes: nodeHashes, sha384: () => nodeSha384() }
+      ? { trust: trustFromKeys({ pubkeys: readKeyFiles(planKeys) }), verifier: createNodeSignatureVerifier(), hashes: nodeHashes, sha384: nodeSha384 }
       : undefined;
     const plans = createPlanHttpHandler({
       store,

@@ -3,29 +3,16 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { OtaflashError } from '../errors';
-import type { IncrementalHash } from '../hash/types';
 import { chipIdFromName, chipName } from '../formats/chips';
 import { inspectImage } from '../formats/app-image-verify';
 import { SB1_BLOCK_SIZE, decodeSignatureV1 } from '../formats/secure-boot-signature';
 import { verifyImageSignature, type SignatureVerdict } from '../formats/secure-boot-verify';
 import { espsecureVerdict, type EspsecureKey, type EspsecureOutcome } from '../formats/secure-boot-espsecure';
-import { nodeHashes } from '../node/hash';
+import { nodeHashes, nodeSha384 } from '../node/hash';
 import { createNodeSignatureVerifier } from '../node/signature-verifier';
 import { generateSecureBootKey, secureBootKeyDigest, secureBootPublicKey, signImageV1, signImageV2, type SecureBootKeyType, type SecureBootPublicKey } from '../node/secure-boot-keys';
 import { commandSigner, pkcs11Signer, type Signer } from '../node/signer';
 import { CliError, type Command, parseArgs, readInput, writeOutput } from './io';
-
-const sha384 = (): IncrementalHash => {
-  const h = createHash('sha384');
-  const api: IncrementalHash = {
-    update(d) {
-      h.update(d);
-      return api;
-    },
-    digest: () => new Uint8Array(h.digest()),
-  };
-  return api;
-};
 
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -229,7 +216,7 @@ export const imageVerifyCommand: Command = {
       trust: { keyDigests: digests, revokedDigests: revoked, v1Keys },
       verifier,
       hashes: nodeHashes,
-      sha384,
+      sha384: nodeSha384,
       chip,
       scheme: scheme as 'rsa' | 'ecdsa' | undefined,
       curve: curve as 'P-256' | undefined,
@@ -237,8 +224,8 @@ export const imageVerifyCommand: Command = {
     // espsecure's answer per public key: it knows no digests, chips or revocation.
     const espsecure = v.version === 2
       ? pubs.map((k, i) => {
-          const answer = espsecureVerdict(bytes, espsecureKey(k), verifier, nodeHashes, sha384);
-          const ours = verifyImageSignature(bytes, { trust: { keyDigests: [secureBootKeyDigest(k, nodeHashes)] }, verifier, hashes: nodeHashes, sha384, chip });
+          const answer = espsecureVerdict(bytes, espsecureKey(k), verifier, nodeHashes, nodeSha384);
+          const ours = verifyImageSignature(bytes, { trust: { keyDigests: [secureBootKeyDigest(k, nodeHashes)] }, verifier, hashes: nodeHashes, sha384: nodeSha384, chip });
           return { key: pubPaths[i], answer, agrees: (answer.outcome === 'valid') === ours.valid };
         })
       : pubs.flatMap((k, i) => {

@@ -17,6 +17,9 @@ function wrap(h: Hash): IncrementalHash {
   return api;
 }
 
+/** node:crypto's SHA-384, for the signature checks' `sha384` option (ECDSA P-384 keys). */
+export const nodeSha384 = (): IncrementalHash => wrap(createHash('sha384'));
+
 const zlibCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
 
 /** node:crypto for SHA-256 / MD5 and zlib.crc32 (Node >= 20.15) for CRC-32: 4-10x the portable speed. */
