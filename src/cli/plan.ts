@@ -70,8 +70,9 @@ interface Upload {
 /**
  * Reads and checks a plan file. A package reference that names an existing file (relative to the
  * plan file) is to be uploaded; anything else must be the id of a package already on the server.
+ * A plan that does not check out is a CliError naming the file. `raw` is the file's JSON as read.
  */
-export function readPlanFile(file: string): { spec: PlanSpec; uploads: Map<string, Upload> } {
+export function readPlanFile(file: string): { spec: PlanSpec; uploads: Map<string, Upload>; raw: Record<string, unknown> } {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -88,19 +89,25 @@ export function readPlanFile(file: string): { spec: PlanSpec; uploads: Map<strin
   }
   const dir = path.dirname(path.resolve(file));
   const uploads = new Map<string, Upload>();
-  const spec = parsePlanSpec(json, (ref, field) => {
-    const p = path.resolve(dir, ref);
-    const kind = /\.full$/.test(field) ? 'full' : 'delta';
-    if (fs.existsSync(p) && fs.statSync(p).isFile()) {
-      const prior = uploads.get(p);
-      if (prior && prior.kind !== kind) throw new OtaflashError('PLAN_SPEC_INVALID', `plan ${field}: '${ref}' is used both as a full image and as a delta`);
-      uploads.set(p, { file: p, kind });
-      return p;
-    }
-    if (!ID_PATTERN.test(ref)) throw new OtaflashError('PLAN_SPEC_INVALID', `plan ${field}: '${ref}' is neither a file (relative to ${dir}) nor a package id`);
-    return ref;
-  });
-  return { spec, uploads };
+  let spec: PlanSpec;
+  try {
+    spec = parsePlanSpec(json, (ref, field) => {
+      const p = path.resolve(dir, ref);
+      const kind = /\.full$/.test(field) ? 'full' : 'delta';
+      if (fs.existsSync(p) && fs.statSync(p).isFile()) {
+        const prior = uploads.get(p);
+        if (prior && prior.kind !== kind) throw new OtaflashError('PLAN_SPEC_INVALID', `plan ${field}: '${ref}' is used both as a full image and as a delta`);
+        uploads.set(p, { file: p, kind });
+        return p;
+      }
+      if (!ID_PATTERN.test(ref)) throw new OtaflashError('PLAN_SPEC_INVALID', `plan ${field}: '${ref}' is neither a file (relative to ${dir}) nor a package id`);
+      return ref;
+    });
+  } catch (e) {
+    if (isOtaflashError(e)) throw new CliError(`${file}: ${e.message}`);
+    throw e;
+  }
+  return { spec, uploads, raw: json as Record<string, unknown> };
 }
 
 function swapRefs(spec: PlanSpec, uploads: Map<string, Upload>): PlanSpec {
@@ -205,13 +212,7 @@ signature.
     if (args.positional.length !== 1) throw new CliError('expected one PLAN.json');
     const server = serverOf(args.flags);
     const file = args.positional[0];
-    let read;
-    try {
-      read = readPlanFile(file);
-    } catch (e) {
-      if (isOtaflashError(e)) throw new CliError(`${file}: ${e.message}`);
-      throw e;
-    }
+    const read = readPlanFile(file);
     const keys = args.lists.sign ?? [];
     // Signed (or checked) before anything is uploaded: a bad key or a stale signature costs nothing.
     let local: Map<string, SignedPackage> | null = null;
@@ -269,14 +270,8 @@ a package given by id is looked up on --server. 'plan create' then uploads it un
     const file = args.positional[0];
     const server = args.flags.server === undefined ? null : serverOf(args.flags);
     const out = args.flags.out === undefined || args.flags.out === true ? file : String(args.flags.out);
-    let read;
-    try {
-      read = readPlanFile(file);
-    } catch (e) {
-      if (isOtaflashError(e)) throw new CliError(`${file}: ${e.message}`);
-      throw e;
-    }
-    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const read = readPlanFile(file);
+    const raw = read.raw;
     const spec = read.spec as PlanSpec & { id: string };
     if (spec.id === undefined) spec.id = newPlanId();
     const statement = statementOf(spec, await packagesOf(spec, read.uploads, server));
