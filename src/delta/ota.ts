@@ -6,7 +6,7 @@
 // Resume after a power cut: the writer's resume log says how many new bytes are on flash. The patch
 // is decoded again from its first byte; new bytes below that mark are compared with the slot
 // instead of written (DELTA_RESUME_MISMATCH when they differ), so nothing is erased or written twice.
-import { OtaflashError, hex } from '../errors';
+import { OtaflashError, isOtaflashError, hex } from '../errors';
 import type { BlockDevice } from '../flash/types';
 import type { DetoolsPatchHeader } from '../formats/detools-patch';
 import { partitionRegion } from '../formats/partition-lookup';
@@ -222,14 +222,14 @@ export class DeltaUpdate {
     this.state = 'failed';
     // A power cut leaves the writer as it is (a reboot and resume continue it); any other failure
     // closes it, like esp_ota_abort.
-    if (e instanceof OtaflashError && e.code === 'POWER_LOSS') return;
+    if (isOtaflashError(e, 'POWER_LOSS')) return;
     if (this.writer && this.writer.isOpen) {
       try {
         this.writer.abort();
       } catch (err) {
         // A cut during the abort stops everything (nothing runs after a power cut); a device that
         // failed too leaves the resume log as it is.
-        if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
+        if (isOtaflashError(err, 'POWER_LOSS')) throw err;
       }
     }
   }

@@ -5,7 +5,7 @@
 // the others are skipped as they pass. On resume the same choice is made again from the same bytes.
 // With `trust`, the header's signature is checked before the choice (an unsigned or badly signed
 // package is refused with nothing erased) and the image made is held to the signed target SHA-256.
-import { OtaflashError } from '../errors';
+import { OtaflashError, isOtaflashError } from '../errors';
 import type { SignatureTrust, SignatureVerdict, SignatureVerifier } from '../formats/secure-boot-verify';
 import type { Partition } from '../formats/partition-types';
 import { partitionRegion } from '../formats/partition-lookup';
@@ -247,15 +247,15 @@ export class DeltaPackageUpdate {
 
   private fail(e: unknown): never {
     this.state = 'failed';
-    if (!(e instanceof OtaflashError && e.code === 'POWER_LOSS') && this.full && this.full.writer.isOpen) {
+    if (!isOtaflashError(e, 'POWER_LOSS') && this.full && this.full.writer.isOpen) {
       try {
         this.full.writer.abort();
       } catch (err) {
         // A power cut stops everything; a device failing as well leaves the resume log.
-        if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
+        if (isOtaflashError(err, 'POWER_LOSS')) throw err;
       }
     }
-    if (this.opts.trust && !(e instanceof OtaflashError && e.code === 'POWER_LOSS')) this.eraseHeader();
+    if (this.opts.trust && !isOtaflashError(e, 'POWER_LOSS')) this.eraseHeader();
     throw e;
   }
 
@@ -276,7 +276,7 @@ export class DeltaPackageUpdate {
     } catch (err) {
       // A power cut stops everything (the sweep's simulated one must not be taken for a device
       // fault and run on); a failing device: the slot is still not selected, which is what matters.
-      if (err instanceof OtaflashError && err.code === 'POWER_LOSS') throw err;
+      if (isOtaflashError(err, 'POWER_LOSS')) throw err;
     }
   }
 }
